@@ -1,0 +1,9 @@
+DROP VIEW IF EXISTS tenant_status_counts;
+DROP VIEW IF EXISTS batch_progress;
+DROP TABLE IF EXISTS scheduler_nodes;
+DROP TABLE IF EXISTS batch_chunk_log;
+DROP TABLE IF EXISTS batch_items;
+DROP TABLE IF EXISTS batch_jobs;
+DROP TABLE IF EXISTS emission_factors;
+DROP TABLE IF EXISTS activities;
+DROP TABLE IF EXISTS units;
