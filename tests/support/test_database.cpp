@@ -1,0 +1,119 @@
+#include "support/test_database.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+
+#include <pqxx/pqxx>
+#include <unistd.h>
+
+#include "persistence/embedded_postgres.hpp"
+#include "persistence/migrations.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ogf::testing {
+
+namespace {
+
+std::vector<std::pair<std::string, std::string>> test_settings() {
+  return {{"fsync", "off"},
+          {"synchronous_commit", "off"},
+          {"full_page_writes", "off"},
+          {"max_connections", "300"},
+          {"log_min_messages", "warning"}};
+}
+
+/// A cluster this process started itself (tests run outside ctest).
+struct own_cluster {
+  fs::path dir;
+  own_cluster() {
+    char tmpl[] = "/tmp/ogf-test-cluster-XXXXXX";
+    dir = mkdtemp(tmpl);
+    start_test_cluster(dir);
+  }
+  ~own_cluster() {
+    try {
+      stop_test_cluster(dir);
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    } catch (...) {
+    }
+  }
+};
+
+std::atomic<int> database_counter{0};
+
+} // namespace
+
+void start_test_cluster(const fs::path& dir) {
+  persistence::embedded_postgres_config cfg;
+  cfg.data_dir = dir;
+  cfg.settings = test_settings();
+  // The server outlives this object on purpose: the ctest fixture starts it
+  // once for every test process and the cleanup step stops it.
+  auto* server = new persistence::embedded_postgres(cfg);
+  server->start();
+  pqxx::connection admin{server->connection_string("postgres")};
+  {
+    pqxx::nontransaction tx{admin};
+    tx.exec("DROP DATABASE IF EXISTS " + std::string(template_database));
+    tx.exec("CREATE DATABASE " + std::string(template_database)
+            + " TEMPLATE template0");
+  }
+  {
+    pqxx::connection conn{server->connection_string(template_database)};
+    persistence::migrator m{conn};
+    m.up();
+  }
+  // Leak `server` deliberately: its destructor would stop the cluster.
+  (void) server;
+}
+
+void stop_test_cluster(const fs::path& dir) {
+  persistence::embedded_postgres::stop_existing(dir);
+}
+
+fs::path test_database::cluster_dir() {
+  if (const char* dir = std::getenv("OGF_TEST_CLUSTER_DIR"); dir && *dir)
+    return dir;
+  static std::once_flag once;
+  static std::unique_ptr<own_cluster> cluster;
+  std::call_once(once, [] { cluster = std::make_unique<own_cluster>(); });
+  return cluster->dir;
+}
+
+std::string test_database::admin_url() {
+  return persistence::embedded_postgres::connection_string_for(cluster_dir(),
+                                                               "postgres");
+}
+
+test_database::test_database() : test_database(true) {
+}
+
+test_database::test_database(bool migrated) {
+  name_ = "t_" + std::to_string(getpid()) + "_"
+          + std::to_string(database_counter++);
+  pqxx::connection admin{admin_url()};
+  pqxx::nontransaction tx{admin};
+  tx.exec("CREATE DATABASE " + name_ + " TEMPLATE "
+          + (migrated ? template_database : "template0"));
+}
+
+test_database::~test_database() {
+  try {
+    pqxx::connection admin{admin_url()};
+    pqxx::nontransaction tx{admin};
+    tx.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  } catch (...) {
+    // The cluster is thrown away at the end of the run anyway.
+  }
+}
+
+std::string test_database::url() const {
+  return persistence::embedded_postgres::connection_string_for(cluster_dir(),
+                                                               name_);
+}
+
+} // namespace ogf::testing
