@@ -131,3 +131,26 @@ std::optional<item_status> parse_item_status(std::string_view text);
 bool is_terminal(batch_status s);
 
 } // namespace ogf::domain
+
+namespace ogf::domain {
+
+/// What GET /batches may filter on, already validated. Keyset pagination:
+/// `after` is the (created_at, id) of the last batch of the previous page.
+struct batch_filter {
+  std::vector<batch_status> statuses; ///< empty = any
+  std::optional<int> priority;
+  std::optional<timestamp_us> created_after;  ///< exclusive
+  std::optional<timestamp_us> created_before; ///< exclusive
+  int limit = 20;                             ///< 1..100
+  std::optional<std::pair<timestamp_us, std::string>> after;
+  std::int64_t offset = 0;
+};
+
+/// What GET /batches/{id}/items may filter on; keyset by activity_id.
+struct item_filter {
+  std::optional<item_status> status;
+  int limit = 100; ///< 1..1000
+  std::optional<std::string> after_activity_id;
+};
+
+} // namespace ogf::domain

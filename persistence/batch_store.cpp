@@ -1,0 +1,892 @@
+#include "persistence/batch_store.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace ogf::persistence {
+
+namespace {
+
+using domain::batch;
+using domain::tenant;
+using std::chrono::milliseconds;
+
+/// Columns of a batch row, in the order read_batch expects.
+#define OGF_BATCH_COLUMNS                                                      \
+  "b.id::text, b.org_id, b.workspace_id, b.status, b.priority, "               \
+  "b.max_retries, b.retry_count, b.total_activities, "                         \
+  "b.processed_activities, b.succeeded_activities, b.failed_activities, "      \
+  "b.total_emissions_kg_co2e::text, b.cancel_requested, b.error, "             \
+  "b.metadata::text, b.idempotency_key, "                                      \
+  "(extract(epoch FROM b.created_at) * 1000000)::bigint, "                     \
+  "(extract(epoch FROM b.updated_at) * 1000000)::bigint, "                     \
+  "(extract(epoch FROM b.started_at) * 1000000)::bigint, "                     \
+  "(extract(epoch FROM b.completed_at) * 1000000)::bigint"
+
+#define OGF_US_TO_TS(p) "(timestamptz 'epoch' + " p " * interval '1 microsecond')"
+
+/// The named-query table of the batch aggregate: every statement the store
+/// runs, prepared once per connection.
+const std::pair<const char*, const char*> queries[] = {
+  // Frees an idempotency key older than 24 h, so it can be used again.
+  {"expire_idempotency_key",
+   "UPDATE batch_jobs SET idempotency_key = NULL "
+   "WHERE org_id = $1 AND workspace_id = $2 AND idempotency_key = $3 "
+   "AND created_at < now() - interval '24 hours'"},
+  // The batch row; on a concurrent or earlier insert with the same key,
+  // nothing (the caller then reads the existing row).
+  {"insert_batch",
+   "INSERT INTO batch_jobs AS b (org_id, workspace_id, priority, max_retries, "
+   "total_activities, metadata, idempotency_key, request_hash) "
+   "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) "
+   "ON CONFLICT (org_id, workspace_id, idempotency_key) "
+   "WHERE idempotency_key IS NOT NULL DO NOTHING "
+   "RETURNING " OGF_BATCH_COLUMNS},
+  {"insert_items",
+   "INSERT INTO batch_items (batch_id, activity_id) "
+   "SELECT $1::uuid, a FROM unnest($2::text[]) AS a"},
+  {"find_by_key",
+   "SELECT " OGF_BATCH_COLUMNS ", b.request_hash FROM batch_jobs b "
+   "WHERE b.org_id = $1 AND b.workspace_id = $2 AND b.idempotency_key = $3"},
+  {"get_batch",
+   "SELECT " OGF_BATCH_COLUMNS " FROM batch_jobs b "
+   "WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3"},
+  {"list_batches",
+   "SELECT " OGF_BATCH_COLUMNS " FROM batch_jobs b "
+   "WHERE b.org_id = $1 AND b.workspace_id = $2 "
+   "AND ($3::text[] IS NULL OR b.status = ANY($3::text[])) "
+   "AND ($4::int IS NULL OR b.priority = $4::int) "
+   "AND ($5::bigint IS NULL OR b.created_at > " OGF_US_TO_TS("$5::bigint") ") "
+   "AND ($6::bigint IS NULL OR b.created_at < " OGF_US_TO_TS("$6::bigint") ") "
+   "AND ($7::bigint IS NULL OR (b.created_at, b.id) < "
+   "(" OGF_US_TO_TS("$7::bigint") ", $8::uuid)) "
+   "ORDER BY b.created_at DESC, b.id DESC LIMIT $9 OFFSET $10"},
+  {"list_items",
+   "SELECT i.activity_id, i.status, i.scope, i.emissions_kg_co2e::text, "
+   "i.factor_id, i.error, i.attempts, "
+   "(extract(epoch FROM i.processed_at) * 1000000)::bigint "
+   "FROM batch_items i JOIN batch_jobs b ON b.id = i.batch_id "
+   "WHERE i.batch_id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3 "
+   "AND ($4::text IS NULL OR i.status = $4) "
+   "AND ($5::text IS NULL OR i.activity_id > $5) "
+   "ORDER BY i.activity_id LIMIT $6"},
+  // Cancel decides in one statement: pending/queued end now, processing
+  // only asks the worker (which stops within 2 s).
+  {"cancel_batch",
+   "UPDATE batch_jobs b SET "
+   "status = CASE WHEN b.status = 'processing' THEN 'processing' "
+   "ELSE 'cancelled' END, "
+   "cancel_requested = true, "
+   "completed_at = CASE WHEN b.status = 'processing' THEN NULL ELSE now() END, "
+   "lease_owner = CASE WHEN b.status = 'processing' THEN b.lease_owner END, "
+   "lease_expires_at = CASE WHEN b.status = 'processing' "
+   "THEN b.lease_expires_at END, "
+   "updated_at = now() "
+   "WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3 "
+   "AND b.status IN ('pending', 'queued', 'processing') "
+   "RETURNING " OGF_BATCH_COLUMNS},
+  {"status_of",
+   "SELECT status FROM batch_jobs "
+   "WHERE id = $1::uuid AND org_id = $2 AND workspace_id = $3"},
+  // Retry keeps succeeded items and their totals; failed and unprocessed
+  // items go back to pending.
+  {"retry_batch",
+   "WITH b AS ("
+   " UPDATE batch_jobs b SET status = 'pending', retry_count = retry_count + 1,"
+   " processed_activities = succeeded_activities, failed_activities = 0,"
+   " error = NULL, cancel_requested = false, completed_at = NULL,"
+   " run_after = now(), lease_expiries = 0, lease_owner = NULL,"
+   " lease_expires_at = NULL, updated_at = now()"
+   " WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3"
+   " AND b.status IN ('failed', 'cancelled')"
+   " RETURNING " OGF_BATCH_COLUMNS "), "
+   "reset AS ("
+   " UPDATE batch_items i SET status = 'pending', error = NULL, scope = NULL,"
+   " emissions_kg_co2e = NULL, factor_id = NULL"
+   " WHERE i.batch_id = $1::uuid AND i.status = 'failed'"
+   " AND EXISTS (SELECT 1 FROM b)) "
+   "SELECT * FROM b"},
+  {"delete_batch",
+   "DELETE FROM batch_jobs WHERE id = $1::uuid AND org_id = $2 "
+   "AND workspace_id = $3 "
+   "AND status IN ('pending', 'completed', 'failed', 'cancelled') "
+   "RETURNING id"},
+  // The claim: expired leases first (counted; over max_retries -> failed),
+  // then pending batches in priority order. SKIP LOCKED lets concurrent
+  // claimers take disjoint rows; MATERIALIZED keeps the LIMIT applied once
+  // (see Oban's basic engine for why).
+  {"claim",
+   "WITH expired AS MATERIALIZED ("
+   " SELECT id, lease_expiries + 1 > max_retries AS exhausted"
+   " FROM batch_jobs"
+   " WHERE status IN ('queued', 'processing') AND lease_expires_at < now()"
+   " ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
+   "failed_out AS ("
+   " UPDATE batch_jobs b SET status = 'failed', lease_owner = NULL,"
+   " lease_expires_at = NULL, lease_expiries = b.lease_expiries + 1,"
+   " lease_token = b.lease_token + 1,"
+   " error = 'lease expired more than max_retries times',"
+   " completed_at = now(), updated_at = now()"
+   " FROM expired e WHERE b.id = e.id AND e.exhausted RETURNING b.id), "
+   "candidates AS MATERIALIZED ("
+   " SELECT id FROM batch_jobs"
+   " WHERE status = 'pending' AND run_after <= now()"
+   " ORDER BY priority DESC, created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), "
+   "picked AS ("
+   " SELECT id, reclaimed FROM ("
+   "  SELECT id, true AS reclaimed, 0 AS o FROM expired WHERE NOT exhausted"
+   "  UNION ALL SELECT id, false, 1 FROM candidates) u"
+   " ORDER BY o LIMIT $2) "
+   "UPDATE batch_jobs b SET status = 'queued', lease_owner = $1,"
+   " lease_expires_at = now() + $3::bigint * interval '1 millisecond',"
+   " lease_token = b.lease_token + 1,"
+   " lease_expiries = b.lease_expiries + CASE WHEN p.reclaimed THEN 1 ELSE 0 END,"
+   " updated_at = now() "
+   "FROM picked p WHERE b.id = p.id "
+   "RETURNING b.id::text, b.lease_token, b.priority, b.max_retries,"
+   " b.total_activities, p.reclaimed, b.created_at"},
+  {"renew",
+   "UPDATE batch_jobs b SET"
+   " lease_expires_at = now() + $2::bigint * interval '1 millisecond' "
+   "FROM unnest($3::uuid[], $4::bigint[]) AS l(id, token) "
+   "WHERE b.id = l.id AND b.lease_token = l.token AND b.lease_owner = $1"
+   " AND b.status IN ('queued', 'processing') "
+   "RETURNING b.id::text, b.cancel_requested"},
+  {"release",
+   "UPDATE batch_jobs b SET status = 'pending', lease_owner = NULL,"
+   " lease_expires_at = NULL, run_after = now(), updated_at = now() "
+   "FROM unnest($2::uuid[], $3::bigint[]) AS l(id, token) "
+   "WHERE b.id = l.id AND b.lease_token = l.token AND b.lease_owner = $1"
+   " AND b.status IN ('queued', 'processing') "
+   "RETURNING b.id::text"},
+  {"start",
+   "UPDATE batch_jobs SET status = 'processing',"
+   " started_at = coalesce(started_at, now()), updated_at = now() "
+   "WHERE id = $1::uuid AND lease_token = $2 AND lease_owner = $3"
+   " AND status IN ('queued', 'processing') "
+   "RETURNING id"},
+  {"owner_of",
+   "SELECT org_id, workspace_id FROM batch_jobs WHERE id = $1::uuid"},
+  // Pending items of a chunk with their activity and the factor chosen by
+  // the CONTRACT's preference rules (tenant's own, exact region, latest
+  // valid_from not after period_start else earliest, own unit, smallest id).
+  {"resolve_chunk",
+   "SELECT i.activity_id, a.id IS NOT NULL, a.quantity::text, a.unit,"
+   " f.id, f.unit, f.kg_co2e_per_unit::text, f.scope,"
+   " (a.id IS NOT NULL AND EXISTS (SELECT 1 FROM emission_factors x"
+   "   WHERE x.activity_type = a.activity_type"
+   "   AND x.region IN (a.region, 'GLOBAL')"
+   "   AND (x.org_id IS NULL OR (x.org_id = $3 AND x.workspace_id = $4)))) "
+   "FROM batch_items i "
+   "LEFT JOIN activities a ON a.org_id = $3 AND a.workspace_id = $4"
+   " AND a.id = i.activity_id "
+   "LEFT JOIN units au ON au.unit = a.unit "
+   "LEFT JOIN LATERAL ("
+   " SELECT f.id, f.unit, f.kg_co2e_per_unit, f.scope"
+   " FROM emission_factors f JOIN units fu ON fu.unit = f.unit"
+   " WHERE f.activity_type = a.activity_type"
+   " AND f.region IN (a.region, 'GLOBAL')"
+   " AND (f.org_id IS NULL OR (f.org_id = $3 AND f.workspace_id = $4))"
+   " AND fu.dimension = au.dimension"
+   " ORDER BY (f.org_id IS NOT NULL) DESC, (f.region = a.region) DESC,"
+   "  (f.valid_from <= a.period_start) DESC,"
+   "  CASE WHEN f.valid_from <= a.period_start THEN f.valid_from END DESC,"
+   "  f.valid_from ASC, (f.unit = a.unit) DESC, f.id COLLATE \"C\" ASC"
+   " LIMIT 1) f ON true "
+   "WHERE i.batch_id = $1::uuid AND i.status = 'pending'"
+   " AND i.activity_id > $2 "
+   " AND EXISTS (SELECT 1 FROM batch_jobs b WHERE b.id = $1::uuid"
+   "  AND b.lease_token = $6 AND b.status = 'processing') "
+   "ORDER BY i.activity_id LIMIT $5"},
+  // Results under the fence, in one statement: the fence row is locked, so
+  // a concurrent claim of an expired lease either waits for us or we see
+  // its new token and write nothing. Only items still pending are updated,
+  // and the batch counters are derived from the rows actually updated, so
+  // recording a chunk twice never counts anything twice.
+  {"record_chunk",
+   "WITH fence AS ("
+   " SELECT id FROM batch_jobs WHERE id = $1::uuid AND lease_token = $2"
+   " AND lease_owner = $3 AND status = 'processing' FOR UPDATE), "
+   "r AS ("
+   " SELECT * FROM unnest($6::text[], $7::text[], $8::smallint[],"
+   "  $9::numeric[], $10::text[], $11::text[])"
+   "  AS r(activity_id, status, scope, emissions, factor_id, error)), "
+   "upd AS ("
+   " UPDATE batch_items i SET status = r.status, scope = r.scope,"
+   "  emissions_kg_co2e = r.emissions, factor_id = r.factor_id,"
+   "  error = r.error, attempts = i.attempts + 1, lease_token = $2,"
+   "  processed_at = now()"
+   " FROM r, fence"
+   " WHERE i.batch_id = fence.id AND i.activity_id = r.activity_id"
+   "  AND i.status = 'pending'"
+   " RETURNING i.activity_id, i.status, i.scope, i.emissions_kg_co2e,"
+   "  i.factor_id, i.processed_at), "
+   "act AS ("
+   " UPDATE activities a SET emissions_kg_co2e = upd.emissions_kg_co2e,"
+   "  scope = upd.scope, factor_id = upd.factor_id,"
+   "  calculated_at = upd.processed_at"
+   " FROM upd WHERE a.org_id = $4 AND a.workspace_id = $5"
+   "  AND a.id = upd.activity_id AND upd.status = 'succeeded'), "
+   "sums AS ("
+   " SELECT count(*) FILTER (WHERE status = 'succeeded') AS ok,"
+   "  count(*) FILTER (WHERE status = 'failed') AS bad,"
+   "  coalesce(sum(emissions_kg_co2e), 0) AS kg FROM upd), "
+   "log AS ("
+   " INSERT INTO batch_chunk_log (batch_id, lease_token, node_id, items)"
+   " SELECT fence.id, $2, $3, (SELECT ok + bad FROM sums) FROM fence), "
+   "bump AS ("
+   " UPDATE batch_jobs b SET"
+   "  processed_activities = b.processed_activities + s.ok + s.bad,"
+   "  succeeded_activities = b.succeeded_activities + s.ok,"
+   "  failed_activities = b.failed_activities + s.bad,"
+   "  total_emissions_kg_co2e = b.total_emissions_kg_co2e + s.kg,"
+   "  updated_at = now()"
+   " FROM sums s, fence WHERE b.id = fence.id"
+   " RETURNING b.cancel_requested) "
+   "SELECT (SELECT count(*) FROM fence), s.ok, s.bad, s.kg::text,"
+   " coalesce((SELECT cancel_requested FROM bump), false) FROM sums s"},
+  {"finish",
+   "UPDATE batch_jobs b SET"
+   " status = CASE WHEN $4 = 'cancelled' THEN 'cancelled'"
+   "  WHEN $4 = 'failed' OR b.failed_activities > 0"
+   "   OR b.processed_activities < b.total_activities THEN 'failed'"
+   "  ELSE 'completed' END,"
+   " error = CASE WHEN $4 = 'failed' THEN $5"
+   "  WHEN $4 = 'cancelled' THEN NULL"
+   "  WHEN b.failed_activities > 0 THEN b.failed_activities::text"
+   "   || ' of ' || b.total_activities::text || ' activities failed'"
+   "  WHEN b.processed_activities < b.total_activities THEN"
+   "   'not every activity was processed'"
+   "  ELSE NULL END,"
+   " lease_owner = NULL, lease_expires_at = NULL,"
+   " completed_at = now(), updated_at = now() "
+   "WHERE b.id = $1::uuid AND b.lease_token = $2 AND b.lease_owner = $3"
+   " AND b.status IN ('queued', 'processing') "
+   "RETURNING " OGF_BATCH_COLUMNS},
+  {"defer",
+   "UPDATE batch_jobs SET status = 'pending', lease_owner = NULL,"
+   " lease_expires_at = NULL, error = $5,"
+   " run_after = now() + $4::bigint * interval '1 millisecond',"
+   " updated_at = now() "
+   "WHERE id = $1::uuid AND lease_token = $2 AND lease_owner = $3"
+   " AND status IN ('queued', 'processing') RETURNING id"},
+  {"upsert_activities",
+   "INSERT INTO activities AS a (org_id, workspace_id, id, activity_type,"
+   " quantity, unit, region, period_start, period_end, metadata) "
+   "SELECT $1, $2, u.* FROM unnest($3::text[], $4::text[], $5::numeric[],"
+   " $6::text[], $7::text[], $8::date[], $9::date[], $10::jsonb[]) AS u "
+   "ON CONFLICT (org_id, workspace_id, id) DO UPDATE SET"
+   " activity_type = excluded.activity_type, quantity = excluded.quantity,"
+   " unit = excluded.unit, region = excluded.region,"
+   " period_start = excluded.period_start, period_end = excluded.period_end,"
+   " metadata = excluded.metadata, emissions_kg_co2e = NULL, scope = NULL,"
+   " factor_id = NULL, calculated_at = NULL, updated_at = now()"},
+  {"get_activity",
+   "SELECT id, activity_type, quantity::text, unit, region,"
+   " period_start::text, period_end::text, metadata::text,"
+   " emissions_kg_co2e::text, scope, factor_id,"
+   " (extract(epoch FROM calculated_at) * 1000000)::bigint "
+   "FROM activities WHERE org_id = $1 AND workspace_id = $2 AND id = $3"},
+  {"list_factors",
+   "SELECT id, activity_type, scope, region, unit, kg_co2e_per_unit::text,"
+   " valid_from::text, source, org_id IS NULL "
+   "FROM emission_factors "
+   "WHERE (org_id IS NULL OR (org_id = $1 AND workspace_id = $2))"
+   " AND ($3::text IS NULL OR activity_type = $3) "
+   "ORDER BY activity_type, org_id NULLS FIRST, id COLLATE \"C\""},
+  {"upsert_factors",
+   "INSERT INTO emission_factors AS f (org_id, workspace_id, id,"
+   " activity_type, scope, region, unit, kg_co2e_per_unit, valid_from,"
+   " source) "
+   "SELECT $1, $2, u.* FROM unnest($3::text[], $4::text[], $5::smallint[],"
+   " $6::text[], $7::text[], $8::numeric[], $9::date[], $10::text[]) AS u "
+   "ON CONFLICT ON CONSTRAINT emission_factors_tenant_id_key DO UPDATE SET"
+   " activity_type = excluded.activity_type, scope = excluded.scope,"
+   " region = excluded.region, unit = excluded.unit,"
+   " kg_co2e_per_unit = excluded.kg_co2e_per_unit,"
+   " valid_from = excluded.valid_from, source = excluded.source,"
+   " updated_at = now()"},
+  {"heartbeat",
+   "INSERT INTO scheduler_nodes (node_id, host, pid, version) "
+   "VALUES ($1, $2, $3, $4) ON CONFLICT (node_id) DO UPDATE SET"
+   " host = excluded.host, pid = excluded.pid, version = excluded.version,"
+   " heartbeat_at = now()"},
+  {"ping", "SELECT 1"},
+  {"queue_depth",
+   "SELECT count(*) FROM batch_jobs WHERE status = 'pending'"
+   " AND run_after <= now()"},
+};
+
+bool is_uuid(const std::string& s) {
+  if (s.size() != 36)
+    return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-')
+        return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void require_uuid(const std::string& id) {
+  if (!is_uuid(id))
+    throw store_exception(engine_errc::not_found, "batch not found");
+}
+
+template <class T>
+std::optional<T> opt(const pqxx::field& f) {
+  if (f.is_null())
+    return std::nullopt;
+  return f.as<T>();
+}
+
+batch read_batch(const pqxx::row& r) {
+  batch b;
+  b.id = r[0].as<std::string>();
+  b.owner = {r[1].as<std::string>(), r[2].as<std::string>()};
+  b.status = domain::parse_batch_status(r[3].as<std::string>())
+               .value_or(domain::batch_status::failed);
+  b.priority = r[4].as<int>();
+  b.max_retries = r[5].as<int>();
+  b.retry_count = r[6].as<int>();
+  b.total_activities = r[7].as<std::int64_t>();
+  b.processed_activities = r[8].as<std::int64_t>();
+  b.succeeded_activities = r[9].as<std::int64_t>();
+  b.failed_activities = r[10].as<std::int64_t>();
+  b.total_emissions_kg_co2e = r[11].as<std::string>();
+  b.cancel_requested = r[12].as<bool>();
+  b.error = opt<std::string>(r[13]);
+  b.metadata = nlohmann::json::parse(r[14].as<std::string>());
+  b.idempotency_key = opt<std::string>(r[15]);
+  b.created_at = r[16].as<std::int64_t>();
+  b.updated_at = r[17].as<std::int64_t>();
+  b.started_at = opt<std::int64_t>(r[18]);
+  b.completed_at = opt<std::int64_t>(r[19]);
+  return b;
+}
+
+void append_escaped(std::string& out, const std::string& v) {
+  out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+std::string uuid_array(const std::vector<lease_ref>& leases) {
+  std::vector<std::string> ids;
+  for (const auto& l : leases)
+    ids.push_back(l.batch_id);
+  return to_pg_array(ids);
+}
+
+std::string token_array(const std::vector<lease_ref>& leases) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < leases.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += std::to_string(leases[i].token);
+  }
+  return out + "}";
+}
+
+/// Whether the batch exists for this tenant, and its status; distinguishes
+/// not_found from invalid_state after a refused conditional update.
+[[noreturn]] void explain_refusal(pqxx::transaction_base& tx, const tenant& t,
+                                  const std::string& id) {
+  auto rows = tx.exec_prepared("status_of", id, t.org_id, t.workspace_id);
+  if (rows.empty())
+    throw store_exception(engine_errc::not_found, "batch not found");
+  throw store_exception(engine_errc::invalid_state,
+                        rows[0][0].as<std::string>());
+}
+
+} // namespace
+
+std::string to_pg_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    append_escaped(out, values[i]);
+  }
+  return out + "}";
+}
+
+std::string to_pg_array(const std::vector<std::optional<std::string>>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    if (values[i])
+      append_escaped(out, *values[i]);
+    else
+      out += "NULL";
+  }
+  return out + "}";
+}
+
+batch_store::batch_store(store_config cfg) : cfg_(std::move(cfg)) {
+  connect();
+}
+
+void batch_store::connect() {
+  conn_ = std::make_unique<pqxx::connection>(cfg_.database_url);
+  {
+    pqxx::nontransaction tx{*conn_};
+    tx.exec("SET statement_timeout = "
+            + std::to_string(cfg_.statement_timeout.count()));
+    tx.exec("SET application_name = " + tx.quote("offgridflow-batch"));
+  }
+  prepare_all();
+}
+
+void batch_store::reconnect() {
+  conn_.reset();
+  connect();
+}
+
+bool batch_store::connected() const {
+  return conn_ && conn_->is_open();
+}
+
+void batch_store::prepare_all() {
+  for (const auto& [name, sql] : queries)
+    conn_->prepare(name, sql);
+}
+
+void batch_store::maybe_notify(pqxx::transaction_base& tx) {
+  // NOTIFY takes a global lock at commit; at most one per interval keeps
+  // commit throughput up. Pollers also tick, so a skipped NOTIFY delays a
+  // batch by at most the poll interval — and the next submit notifies.
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_notify_ < cfg_.notify_interval)
+    return;
+  last_notify_ = now;
+  tx.exec(std::string("NOTIFY ") + notify_channel);
+}
+
+submit_outcome batch_store::submit(const submit_request& req) {
+  pqxx::work tx{*conn_};
+  const auto& t = req.owner;
+  if (req.idempotency_key)
+    tx.exec_prepared("expire_idempotency_key", t.org_id, t.workspace_id,
+                     *req.idempotency_key);
+  auto inserted = tx.exec_prepared(
+    "insert_batch", t.org_id, t.workspace_id, req.priority, req.max_retries,
+    static_cast<std::int64_t>(req.activity_ids.size()), req.metadata_json,
+    req.idempotency_key, req.idempotency_key ? std::optional<std::string>(req.request_hash) : std::nullopt);
+  if (inserted.empty()) {
+    // Same key seen before (or by a concurrent submit that just committed).
+    auto existing = tx.exec_prepared("find_by_key", t.org_id, t.workspace_id,
+                                     *req.idempotency_key);
+    if (existing.empty())
+      throw store_exception(engine_errc::unavailable,
+                            "idempotency key race, retry");
+    if (existing[0][20].as<std::string>("") != req.request_hash)
+      throw store_exception(engine_errc::conflict,
+                            "idempotency key reused with a different request");
+    auto b = read_batch(existing[0]);
+    tx.commit();
+    return {std::move(b), true};
+  }
+  auto b = read_batch(inserted[0]);
+  tx.exec_prepared("insert_items", b.id, to_pg_array(req.activity_ids));
+  maybe_notify(tx);
+  tx.commit();
+  return {std::move(b), false};
+}
+
+batch batch_store::get(const tenant& t, const std::string& id) {
+  require_uuid(id);
+  pqxx::read_transaction tx{*conn_};
+  auto rows = tx.exec_prepared("get_batch", id, t.org_id, t.workspace_id);
+  if (rows.empty())
+    throw store_exception(engine_errc::not_found, "batch not found");
+  return read_batch(rows[0]);
+}
+
+batch_page batch_store::list(const tenant& t, const domain::batch_filter& f) {
+  std::optional<std::string> statuses;
+  if (!f.statuses.empty()) {
+    std::vector<std::string> names;
+    for (auto s : f.statuses)
+      names.emplace_back(domain::to_string(s));
+    statuses = to_pg_array(names);
+  }
+  std::optional<std::int64_t> after_ts;
+  std::optional<std::string> after_id;
+  if (f.after) {
+    after_ts = f.after->first;
+    after_id = f.after->second;
+    if (!is_uuid(*after_id))
+      throw store_exception(engine_errc::validation, "bad page token");
+  }
+  pqxx::read_transaction tx{*conn_};
+  auto rows = tx.exec_prepared("list_batches", t.org_id, t.workspace_id,
+                               statuses, f.priority, f.created_after,
+                               f.created_before, after_ts, after_id,
+                               f.limit + 1, f.offset);
+  batch_page page;
+  for (const auto& r : rows) {
+    if (static_cast<int>(page.batches.size()) == f.limit)
+      break;
+    page.batches.push_back(read_batch(r));
+  }
+  if (static_cast<int>(rows.size()) > f.limit && !page.batches.empty())
+    page.next = std::make_pair(page.batches.back().created_at,
+                               page.batches.back().id);
+  return page;
+}
+
+item_page batch_store::items(const tenant& t, const std::string& id,
+                             const domain::item_filter& f) {
+  require_uuid(id);
+  pqxx::read_transaction tx{*conn_};
+  auto exists = tx.exec_prepared("status_of", id, t.org_id, t.workspace_id);
+  if (exists.empty())
+    throw store_exception(engine_errc::not_found, "batch not found");
+  std::optional<std::string> status;
+  if (f.status)
+    status = domain::to_string(*f.status);
+  auto rows = tx.exec_prepared("list_items", id, t.org_id, t.workspace_id,
+                               status, f.after_activity_id, f.limit + 1);
+  item_page page;
+  for (const auto& r : rows) {
+    if (static_cast<int>(page.items.size()) == f.limit)
+      break;
+    domain::batch_item it;
+    it.activity_id = r[0].as<std::string>();
+    it.status = domain::parse_item_status(r[1].as<std::string>())
+                  .value_or(domain::item_status::failed);
+    it.scope = opt<int>(r[2]);
+    it.emissions_kg_co2e = opt<std::string>(r[3]);
+    it.factor_id = opt<std::string>(r[4]);
+    it.error = opt<std::string>(r[5]);
+    it.attempts = r[6].as<int>();
+    it.processed_at = opt<std::int64_t>(r[7]);
+    page.items.push_back(std::move(it));
+  }
+  if (static_cast<int>(rows.size()) > f.limit && !page.items.empty())
+    page.next_after = page.items.back().activity_id;
+  return page;
+}
+
+cancel_outcome batch_store::cancel(const tenant& t, const std::string& id) {
+  require_uuid(id);
+  pqxx::work tx{*conn_};
+  auto rows = tx.exec_prepared("cancel_batch", id, t.org_id, t.workspace_id);
+  if (rows.empty())
+    explain_refusal(tx, t, id);
+  auto b = read_batch(rows[0]);
+  tx.commit();
+  bool immediate = b.status == domain::batch_status::cancelled;
+  return {std::move(b), immediate};
+}
+
+batch batch_store::retry(const tenant& t, const std::string& id) {
+  require_uuid(id);
+  pqxx::work tx{*conn_};
+  auto rows = tx.exec_prepared("retry_batch", id, t.org_id, t.workspace_id);
+  if (rows.empty())
+    explain_refusal(tx, t, id);
+  auto b = read_batch(rows[0]);
+  maybe_notify(tx);
+  tx.commit();
+  return b;
+}
+
+void batch_store::remove(const tenant& t, const std::string& id) {
+  require_uuid(id);
+  pqxx::work tx{*conn_};
+  auto rows = tx.exec_prepared("delete_batch", id, t.org_id, t.workspace_id);
+  if (rows.empty())
+    explain_refusal(tx, t, id);
+  tx.commit();
+}
+
+std::vector<claimed_batch> batch_store::claim(int n, milliseconds lease) {
+  std::vector<claimed_batch> out;
+  if (n <= 0)
+    return out;
+  pqxx::work tx{*conn_};
+  auto rows = tx.exec_prepared("claim", cfg_.node_id, n,
+                               static_cast<std::int64_t>(lease.count()));
+  tx.commit();
+  for (const auto& r : rows) {
+    claimed_batch c;
+    c.batch_id = r[0].as<std::string>();
+    c.token = r[1].as<std::int64_t>();
+    c.priority = r[2].as<int>();
+    c.max_retries = r[3].as<int>();
+    c.total_activities = r[4].as<std::int64_t>();
+    c.reclaimed = r[5].as<bool>();
+    out.push_back(std::move(c));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const claimed_batch& a, const claimed_batch& b) {
+                     return a.priority > b.priority;
+                   });
+  return out;
+}
+
+renew_outcome batch_store::renew(const std::vector<lease_ref>& leases,
+                                 milliseconds lease) {
+  renew_outcome out;
+  if (leases.empty())
+    return out;
+  pqxx::work tx{*conn_};
+  auto rows = tx.exec_prepared("renew", cfg_.node_id,
+                               static_cast<std::int64_t>(lease.count()),
+                               uuid_array(leases), token_array(leases));
+  tx.commit();
+  std::vector<std::string> held;
+  for (const auto& r : rows) {
+    held.push_back(r[0].as<std::string>());
+    if (r[1].as<bool>())
+      out.cancel_requested.push_back(held.back());
+  }
+  for (const auto& l : leases)
+    if (std::find(held.begin(), held.end(), l.batch_id) == held.end())
+      out.lost.push_back(l.batch_id);
+  return out;
+}
+
+std::vector<std::string>
+batch_store::release(const std::vector<lease_ref>& leases) {
+  std::vector<std::string> out;
+  if (leases.empty())
+    return out;
+  pqxx::work tx{*conn_};
+  auto rows = tx.exec_prepared("release", cfg_.node_id, uuid_array(leases),
+                               token_array(leases));
+  if (!rows.empty())
+    tx.exec(std::string("NOTIFY ") + notify_channel);
+  tx.commit();
+  for (const auto& r : rows)
+    out.push_back(r[0].as<std::string>());
+  return out;
+}
+
+bool batch_store::start(const lease_ref& lease) {
+  pqxx::work tx{*conn_};
+  auto rows = tx.exec_prepared("start", lease.batch_id, lease.token,
+                               cfg_.node_id);
+  tx.commit();
+  return !rows.empty();
+}
+
+domain::tenant batch_store::owner_of(const std::string& batch_id) {
+  pqxx::read_transaction tx{*conn_};
+  auto rows = tx.exec_prepared("owner_of", batch_id);
+  if (rows.empty())
+    throw store_exception(engine_errc::not_found, "batch not found");
+  return {rows[0][0].as<std::string>(), rows[0][1].as<std::string>()};
+}
+
+std::vector<resolved_row>
+batch_store::resolve_chunk(const lease_ref& lease, const tenant& owner,
+                           const std::string& after_activity_id, int limit) {
+  pqxx::read_transaction tx{*conn_};
+  auto rows = tx.exec_prepared("resolve_chunk", lease.batch_id,
+                               after_activity_id, owner.org_id,
+                               owner.workspace_id, limit, lease.token);
+  std::vector<resolved_row> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    resolved_row row;
+    row.activity_id = r[0].as<std::string>();
+    row.found = r[1].as<bool>();
+    if (row.found) {
+      row.quantity = r[2].as<std::string>();
+      row.unit = r[3].as<std::string>();
+    }
+    row.factor_id = opt<std::string>(r[4]);
+    row.factor_unit = opt<std::string>(r[5]);
+    row.kg_co2e_per_unit = opt<std::string>(r[6]);
+    row.scope = opt<int>(r[7]);
+    row.any_factor = r[8].as<bool>(false);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+record_outcome
+batch_store::record_chunk(const lease_ref& lease, const tenant& owner,
+                          const std::vector<item_result_row>& results) {
+  std::vector<std::string> ids, statuses;
+  std::vector<std::optional<std::string>> scopes, emissions, factors, errors;
+  for (const auto& r : results) {
+    ids.push_back(r.activity_id);
+    statuses.emplace_back(r.succeeded ? "succeeded" : "failed");
+    scopes.push_back(r.scope ? std::optional<std::string>(std::to_string(*r.scope))
+                             : std::nullopt);
+    emissions.push_back(r.emissions_kg_co2e);
+    factors.push_back(r.factor_id);
+    errors.push_back(r.error);
+  }
+  pqxx::work tx{*conn_};
+  auto row = tx.exec_prepared1(
+    "record_chunk", lease.batch_id, lease.token, cfg_.node_id, owner.org_id,
+    owner.workspace_id, to_pg_array(ids), to_pg_array(statuses),
+    to_pg_array(scopes), to_pg_array(emissions), to_pg_array(factors),
+    to_pg_array(errors));
+  if (row[0].as<std::int64_t>() == 0)
+    throw store_exception(engine_errc::lease_lost, "lease lost");
+  record_outcome out;
+  out.succeeded = row[1].as<std::int64_t>();
+  out.failed = row[2].as<std::int64_t>();
+  out.emissions_kg_co2e = row[3].as<std::string>();
+  out.cancel_requested = row[4].as<bool>();
+  tx.commit();
+  return out;
+}
+
+batch batch_store::finish(const lease_ref& lease, finish_kind kind,
+                          const std::string& error) {
+  const char* kind_text = kind == finish_kind::cancelled ? "cancelled"
+                          : kind == finish_kind::failed  ? "failed"
+                                                         : "done";
+  pqxx::work tx{*conn_};
+  auto rows = tx.exec_prepared("finish", lease.batch_id, lease.token,
+                               cfg_.node_id, kind_text, error);
+  if (rows.empty())
+    throw store_exception(engine_errc::lease_lost, "lease lost");
+  auto b = read_batch(rows[0]);
+  tx.commit();
+  return b;
+}
+
+void batch_store::defer(const lease_ref& lease, milliseconds delay,
+                        const std::string& error) {
+  pqxx::work tx{*conn_};
+  auto rows = tx.exec_prepared("defer", lease.batch_id, lease.token,
+                               cfg_.node_id,
+                               static_cast<std::int64_t>(delay.count()), error);
+  if (rows.empty())
+    throw store_exception(engine_errc::lease_lost, "lease lost");
+  tx.commit();
+}
+
+std::int64_t
+batch_store::upsert_activities(const tenant& t,
+                               const std::vector<domain::activity>& rows) {
+  std::vector<std::string> ids, types, quantities, units, regions, starts,
+    ends, metas;
+  for (const auto& a : rows) {
+    ids.push_back(a.id);
+    types.push_back(a.activity_type);
+    quantities.push_back(a.quantity);
+    units.push_back(a.unit);
+    regions.push_back(a.region);
+    starts.push_back(a.period_start);
+    ends.push_back(a.period_end);
+    metas.push_back(a.metadata.dump());
+  }
+  pqxx::work tx{*conn_};
+  auto r = tx.exec_prepared("upsert_activities", t.org_id, t.workspace_id,
+                            to_pg_array(ids), to_pg_array(types),
+                            to_pg_array(quantities), to_pg_array(units),
+                            to_pg_array(regions), to_pg_array(starts),
+                            to_pg_array(ends), to_pg_array(metas));
+  tx.commit();
+  return static_cast<std::int64_t>(r.affected_rows());
+}
+
+domain::activity batch_store::get_activity(const tenant& t,
+                                           const std::string& id) {
+  pqxx::read_transaction tx{*conn_};
+  auto rows = tx.exec_prepared("get_activity", t.org_id, t.workspace_id, id);
+  if (rows.empty())
+    throw store_exception(engine_errc::not_found, "activity not found");
+  const auto& r = rows[0];
+  domain::activity a;
+  a.id = r[0].as<std::string>();
+  a.activity_type = r[1].as<std::string>();
+  a.quantity = r[2].as<std::string>();
+  a.unit = r[3].as<std::string>();
+  a.region = r[4].as<std::string>();
+  a.period_start = r[5].as<std::string>();
+  a.period_end = r[6].as<std::string>();
+  a.metadata = nlohmann::json::parse(r[7].as<std::string>());
+  a.emissions_kg_co2e = opt<std::string>(r[8]);
+  a.scope = opt<int>(r[9]);
+  a.factor_id = opt<std::string>(r[10]);
+  a.calculated_at = opt<std::int64_t>(r[11]);
+  return a;
+}
+
+std::vector<domain::emission_factor>
+batch_store::list_factors(const tenant& t,
+                          const std::optional<std::string>& activity_type) {
+  pqxx::read_transaction tx{*conn_};
+  auto rows = tx.exec_prepared("list_factors", t.org_id, t.workspace_id,
+                               activity_type);
+  std::vector<domain::emission_factor> out;
+  for (const auto& r : rows) {
+    domain::emission_factor f;
+    f.id = r[0].as<std::string>();
+    f.activity_type = r[1].as<std::string>();
+    f.scope = r[2].as<int>();
+    f.region = r[3].as<std::string>();
+    f.unit = r[4].as<std::string>();
+    f.kg_co2e_per_unit = r[5].as<std::string>();
+    f.valid_from = r[6].as<std::string>();
+    f.source = r[7].as<std::string>();
+    f.builtin = r[8].as<bool>();
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::int64_t
+batch_store::upsert_factors(const tenant& t,
+                            const std::vector<domain::emission_factor>& rows) {
+  std::vector<std::string> ids, types, scopes, regions, units, values, froms,
+    sources;
+  for (const auto& f : rows) {
+    ids.push_back(f.id);
+    types.push_back(f.activity_type);
+    scopes.push_back(std::to_string(f.scope));
+    regions.push_back(f.region);
+    units.push_back(f.unit);
+    values.push_back(f.kg_co2e_per_unit);
+    froms.push_back(f.valid_from);
+    sources.push_back(f.source);
+  }
+  pqxx::work tx{*conn_};
+  auto r = tx.exec_prepared("upsert_factors", t.org_id, t.workspace_id,
+                            to_pg_array(ids), to_pg_array(types),
+                            to_pg_array(scopes), to_pg_array(regions),
+                            to_pg_array(units), to_pg_array(values),
+                            to_pg_array(froms), to_pg_array(sources));
+  tx.commit();
+  return static_cast<std::int64_t>(r.affected_rows());
+}
+
+void batch_store::heartbeat(const std::string& host, int pid,
+                            const std::string& version) {
+  pqxx::work tx{*conn_};
+  tx.exec_prepared("heartbeat", cfg_.node_id, host, pid, version);
+  tx.commit();
+}
+
+std::chrono::microseconds batch_store::ping() {
+  auto t0 = std::chrono::steady_clock::now();
+  pqxx::nontransaction tx{*conn_};
+  tx.exec_prepared("ping");
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+    std::chrono::steady_clock::now() - t0);
+}
+
+std::int64_t batch_store::queue_depth() {
+  pqxx::read_transaction tx{*conn_};
+  return tx.exec_prepared1("queue_depth")[0].as<std::int64_t>();
+}
+
+} // namespace ogf::persistence

@@ -1,0 +1,213 @@
+// The PostgreSQL batch store: the only code that talks SQL for batches,
+// activities, factors and nodes. One object owns one pqxx::connection (not
+// thread-safe: one owner at a time — in the engine, one detached store
+// actor). Every method is one round trip where possible, with statements
+// prepared once per connection. Failures are thrown as store_exception or a
+// libpqxx exception; the owning actor classifies them (store_error.hpp).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "domain/model.hpp"
+#include "persistence/store_error.hpp"
+
+namespace ogf::persistence {
+
+/// A validated submit, as the store writes it.
+struct submit_request {
+  domain::tenant owner;
+  std::vector<std::string> activity_ids;
+  int priority = 5;
+  int max_retries = 3;
+  std::string metadata_json = "{}";
+  std::optional<std::string> idempotency_key;
+  std::string request_hash; ///< hash of the canonical request body
+};
+
+/// Result of submit: the batch, and whether an earlier identical submit with
+/// the same idempotency key was returned instead of creating one.
+struct submit_outcome {
+  domain::batch batch;
+  bool replayed = false;
+};
+
+/// A page of batches; `next` is the keyset cursor of the last row when more
+/// rows follow.
+struct batch_page {
+  std::vector<domain::batch> batches;
+  std::optional<std::pair<domain::timestamp_us, std::string>> next;
+};
+
+struct item_page {
+  std::vector<domain::batch_item> items;
+  std::optional<std::string> next_after;
+};
+
+/// A batch claimed by a node, with its fencing token.
+struct claimed_batch {
+  std::string batch_id;
+  std::int64_t token = 0;
+  int priority = 5;
+  int max_retries = 3;
+  std::int64_t total_activities = 0;
+  bool reclaimed = false; ///< taken over after a lease expired
+};
+
+/// (batch id, fencing token): identifies one lease.
+struct lease_ref {
+  std::string batch_id;
+  std::int64_t token = 0;
+};
+
+/// Outcome of renew: what is still held, what is lost, what asks to cancel.
+struct renew_outcome {
+  std::vector<std::string> lost;
+  std::vector<std::string> cancel_requested;
+};
+
+/// An activity of a chunk with its chosen factor, or why there is none.
+struct resolved_row {
+  std::string activity_id;
+  bool found = false;             ///< activity exists
+  std::string quantity;           ///< exact decimal text
+  std::string unit;
+  std::optional<std::string> factor_id;
+  std::optional<std::string> factor_unit;
+  std::optional<std::string> kg_co2e_per_unit;
+  std::optional<int> scope;
+  bool any_factor = false; ///< a factor of the type exists for region/GLOBAL
+};
+
+/// One computed item result to record.
+struct item_result_row {
+  std::string activity_id;
+  bool succeeded = false;
+  std::optional<int> scope;
+  std::optional<std::string> emissions_kg_co2e;
+  std::optional<std::string> factor_id;
+  std::optional<std::string> error;
+};
+
+/// What record_chunk wrote: only items newly finished in this call count.
+struct record_outcome {
+  std::int64_t succeeded = 0;
+  std::int64_t failed = 0;
+  std::string emissions_kg_co2e = "0";
+  bool cancel_requested = false;
+};
+
+/// How a batch ends.
+enum class finish_kind { done, cancelled, failed };
+
+/// Outcome of a user's cancel.
+struct cancel_outcome {
+  domain::batch batch;
+  bool immediate = false; ///< true: now cancelled; false: cancel_requested
+};
+
+/// Configuration of one store connection.
+struct store_config {
+  std::string database_url;
+  std::string node_id;
+  std::chrono::milliseconds statement_timeout{10000};
+  /// At most one NOTIFY per this interval (NOTIFY serialises commits).
+  std::chrono::milliseconds notify_interval{5};
+};
+
+/// The channel pollers LISTEN on.
+inline constexpr const char* notify_channel = "ogf_batches";
+
+class batch_store {
+public:
+  explicit batch_store(store_config cfg);
+
+  /// Replaces the connection (after a broken one).
+  void reconnect();
+
+  bool connected() const;
+
+  // -- batches, user side -------------------------------------------------
+
+  submit_outcome submit(const submit_request& req);
+  domain::batch get(const domain::tenant& t, const std::string& id);
+  batch_page list(const domain::tenant& t, const domain::batch_filter& f);
+  item_page items(const domain::tenant& t, const std::string& id,
+                  const domain::item_filter& f);
+  cancel_outcome cancel(const domain::tenant& t, const std::string& id);
+  domain::batch retry(const domain::tenant& t, const std::string& id);
+  void remove(const domain::tenant& t, const std::string& id);
+
+  // -- batches, engine side -----------------------------------------------
+
+  /// Claims up to n claimable batches (pending and due, or lease expired)
+  /// for `node_id`, with a new fencing token each.
+  std::vector<claimed_batch> claim(int n, std::chrono::milliseconds lease);
+  renew_outcome renew(const std::vector<lease_ref>& leases,
+                      std::chrono::milliseconds lease);
+  /// Gives leases back without counting an attempt; returns released ids.
+  std::vector<std::string> release(const std::vector<lease_ref>& leases);
+  /// queued -> processing under the fence; false when the lease is gone.
+  bool start(const lease_ref& lease);
+  /// Up to `limit` pending items after `after_activity_id`, resolved.
+  std::vector<resolved_row> resolve_chunk(const lease_ref& lease,
+                                          const domain::tenant& owner,
+                                          const std::string& after_activity_id,
+                                          int limit);
+  /// Writes results under the fence; throws lease_lost when it no longer
+  /// holds (nothing written).
+  record_outcome record_chunk(const lease_ref& lease,
+                              const domain::tenant& owner,
+                              const std::vector<item_result_row>& results);
+  /// Ends the batch under the fence; returns the final batch.
+  domain::batch finish(const lease_ref& lease, finish_kind kind,
+                       const std::string& error = {});
+  /// Puts a batch back to pending with run_after = now + delay (transient
+  /// failure, retried later by any node); counts against max_retries.
+  void defer(const lease_ref& lease, std::chrono::milliseconds delay,
+             const std::string& error);
+  /// Tenant of a batch (workers need it for activity lookups).
+  domain::tenant owner_of(const std::string& batch_id);
+
+  // -- activities and factors ---------------------------------------------
+
+  std::int64_t upsert_activities(const domain::tenant& t,
+                                 const std::vector<domain::activity>& rows);
+  domain::activity get_activity(const domain::tenant& t, const std::string& id);
+  std::vector<domain::emission_factor>
+  list_factors(const domain::tenant& t,
+               const std::optional<std::string>& activity_type);
+  std::int64_t upsert_factors(const domain::tenant& t,
+                              const std::vector<domain::emission_factor>& rows);
+
+  // -- nodes and health ---------------------------------------------------
+
+  void heartbeat(const std::string& host, int pid, const std::string& version);
+  /// Round trip to the database; returns its latency.
+  std::chrono::microseconds ping();
+  /// Pending batches that are due (for metrics / health).
+  std::int64_t queue_depth();
+
+private:
+  void connect();
+  void prepare_all();
+  void maybe_notify(pqxx::transaction_base& tx);
+
+  store_config cfg_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::chrono::steady_clock::time_point last_notify_{};
+};
+
+/// PostgreSQL array literal of text values ({"a","b"}), escaped.
+std::string to_pg_array(const std::vector<std::string>& values);
+
+/// Same for optional values (NULL elements).
+std::string to_pg_array(const std::vector<std::optional<std::string>>& values);
+
+} // namespace ogf::persistence

@@ -1,0 +1,80 @@
+#include "persistence/store_error.hpp"
+
+#include <pqxx/pqxx>
+
+namespace ogf {
+
+const char* to_string(engine_errc code) {
+  switch (code) {
+    case engine_errc::none:
+      return "none";
+    case engine_errc::not_found:
+      return "not_found";
+    case engine_errc::invalid_state:
+      return "invalid_state";
+    case engine_errc::conflict:
+      return "conflict";
+    case engine_errc::lease_lost:
+      return "lease_lost";
+    case engine_errc::unavailable:
+      return "unavailable";
+    case engine_errc::validation:
+      return "validation";
+    case engine_errc::internal:
+      return "internal";
+  }
+  return "internal";
+}
+
+engine_errc classify_exception(std::exception_ptr ep, std::string& message,
+                               bool& needs_reconnect) {
+  needs_reconnect = false;
+  try {
+    std::rethrow_exception(ep);
+  } catch (const store_exception& e) {
+    message = e.what();
+    return e.code;
+  } catch (const pqxx::broken_connection& e) {
+    needs_reconnect = true;
+    message = "database connection lost";
+    return engine_errc::unavailable;
+  } catch (const pqxx::in_doubt_error& e) {
+    needs_reconnect = true;
+    message = "database connection lost during commit";
+    return engine_errc::unavailable;
+  } catch (const pqxx::sql_error& e) {
+    message = e.what();
+    const auto& state = e.sqlstate();
+    auto cls = state.substr(0, 2);
+    if (cls == "08" || cls == "53" || cls == "57" || state == "25006"
+        || cls == "40") {
+      // connection exception, insufficient resources, operator intervention
+      // (statement timeout, shutdown), read-only transaction, rollbacks.
+      if (cls == "08" || state == "57P01" || state == "57P02"
+          || state == "57P03")
+        needs_reconnect = true;
+      return engine_errc::unavailable;
+    }
+    if (state == "23505")
+      return engine_errc::conflict;
+    if (cls == "22" || cls == "23")
+      return engine_errc::validation;
+    return engine_errc::internal;
+  } catch (const pqxx::failure& e) {
+    // In libpqxx 6.4, serialization_failure and deadlock_detected derive
+    // from failure, not sql_error: transient.
+    message = e.what();
+    if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr)
+      return engine_errc::unavailable;
+    needs_reconnect = true;
+    return engine_errc::unavailable;
+  } catch (const std::exception& e) {
+    message = e.what();
+    return engine_errc::internal;
+  } catch (...) {
+    message = "unknown exception";
+    return engine_errc::internal;
+  }
+}
+
+} // namespace ogf

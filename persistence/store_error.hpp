@@ -1,0 +1,46 @@
+// The small error vocabulary of the engine. Every libpqxx exception is
+// classified into one of these at the store boundary (store actors); nothing
+// else crosses actor boundaries. http/ maps each to one HTTP status.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <stdexcept>
+#include <string>
+
+namespace ogf {
+
+/// Why an engine request failed.
+enum class engine_errc : std::uint8_t {
+  none = 0,
+  not_found,      ///< unknown id, or another tenant's
+  invalid_state,  ///< the batch's status does not allow the action
+  conflict,       ///< idempotency key reused with a different request
+  lease_lost,     ///< the fencing token no longer holds
+  unavailable,    ///< database unreachable, timed out, read-only; retryable
+  validation,     ///< the database refused a value (should be caught earlier)
+  internal,       ///< a bug
+};
+
+/// Name of a code, for logs and metrics labels.
+const char* to_string(engine_errc code);
+
+/// True for errors worth retrying with backoff.
+inline bool is_transient(engine_errc code) {
+  return code == engine_errc::unavailable;
+}
+
+/// Thrown inside persistence/ and caught by the owning actor.
+struct store_exception : std::runtime_error {
+  store_exception(engine_errc code, const std::string& what)
+    : std::runtime_error(what), code(code) {
+  }
+  engine_errc code;
+};
+
+/// Classifies whatever a libpqxx call threw. `needs_reconnect` is set when
+/// the connection is broken and must be replaced.
+engine_errc classify_exception(std::exception_ptr ep, std::string& message,
+                               bool& needs_reconnect);
+
+} // namespace ogf
