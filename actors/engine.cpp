@@ -1,0 +1,330 @@
+#include "actors/engine.hpp"
+
+#include <deque>
+
+#include <caf/all.hpp>
+#include <unistd.h>
+
+#include "actors/lease_renewer.hpp"
+#include "actors/listener.hpp"
+#include "actors/poller.hpp"
+#include "actors/processor.hpp"
+#include "actors/progress_aggregator.hpp"
+#include "actors/store_actor.hpp"
+#include "common/log.hpp"
+
+namespace ogf {
+
+namespace {
+
+using namespace std::chrono;
+
+/// More restarts than this within restart_window: the node reports
+/// unhealthy (degraded) instead of restarting forever silently.
+constexpr int max_restarts = 5;
+constexpr auto restart_window = seconds(60);
+
+struct engine_state {
+  engine_config cfg;
+  std::vector<store_actor> stores;
+  std::size_t next_store = 0;
+  processor_actor processor;
+  aggregator_actor aggregator;
+  renewer_actor renewer;
+  poller_actor poller;
+  listener_actor listener;
+  bool stopping = false;
+  bool degraded = false;
+  std::deque<steady_clock::time_point> restarts;
+  static inline const char* name = "ogf.engine";
+
+  /// Spreads user requests over the store pool.
+  const store_actor& store() {
+    return stores[next_store++ % stores.size()];
+  }
+};
+
+using self_ptr = engine_actor::stateful_pointer<engine_state>;
+
+persistence::store_config store_config_of(const engine_config& cfg) {
+  persistence::store_config sc;
+  sc.database_url = cfg.database_url;
+  sc.node_id = cfg.node_id;
+  // Below half the lease: a statement can never outlive a lease renewal.
+  sc.statement_timeout = std::max(milliseconds(100), cfg.lease_timeout / 2 - milliseconds(50));
+  return sc;
+}
+
+void note_restart(self_ptr self) {
+  auto& st = self->state;
+  auto now = steady_clock::now();
+  st.restarts.push_back(now);
+  while (!st.restarts.empty() && now - st.restarts.front() > restart_window)
+    st.restarts.pop_front();
+  if (static_cast<int>(st.restarts.size()) > max_restarts) {
+    st.degraded = true;
+    log::error("restart intensity exceeded, node degraded");
+  }
+}
+
+/// Error for requests arriving during a graceful stop.
+caf::error stopping_error() {
+  return make_engine_error(engine_errc::unavailable, "engine is stopping");
+}
+
+engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
+  auto& st = self->state;
+  st.cfg = cfg;
+  auto& sys = self->system();
+  auto sc = store_config_of(cfg);
+  for (int i = 0; i < cfg.store_connections; ++i) {
+    st.stores.push_back(spawn_store(sys, sc));
+    self->link_to(st.stores.back());
+  }
+  st.processor = cfg.processor ? cfg.processor : spawn_emissions_processor(sys);
+  if (!cfg.processor)
+    self->link_to(st.processor);
+  st.aggregator = spawn_aggregator(sys, st.stores[0]);
+  self->link_to(st.aggregator);
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  st.renewer = spawn_renewer(
+    sys, st.stores[0],
+    renewer_config{duration_cast<caf::timespan>(cfg.lease_timeout), host,
+                   static_cast<std::int32_t>(getpid()), cfg.version});
+  self->link_to(st.renewer);
+  poller_config pc;
+  pc.workers = cfg.workers;
+  pc.max_batches_per_poll = cfg.max_batches_per_poll;
+  pc.poll_interval = duration_cast<caf::timespan>(cfg.poll_interval);
+  pc.poll_jitter = duration_cast<caf::timespan>(cfg.poll_jitter);
+  pc.lease_timeout = duration_cast<caf::timespan>(cfg.lease_timeout);
+  pc.worker.chunk_size = cfg.chunk_size;
+  st.poller = spawn_poller(sys, pc, st.stores[0], st.stores, st.processor,
+                           st.aggregator, st.renewer);
+  self->link_to(st.poller);
+  st.listener = spawn_listener(sys, cfg.database_url, st.poller);
+  self->link_to(st.listener);
+  log::info("engine started", {{"node_id", cfg.node_id},
+                               {"workers", cfg.workers},
+                               {"store_connections", cfg.store_connections}});
+
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    for (auto& s : st.stores) {
+      if (s.address() == msg.source) {
+        note_restart(self);
+        log::warn("store actor died, restarting",
+                  {{"reason", to_string(msg.reason)}});
+        s = spawn_store(self->system(), store_config_of(st.cfg));
+        self->link_to(s);
+        return;
+      }
+    }
+    if (msg.source == st.listener.address()) {
+      note_restart(self);
+      st.listener = spawn_listener(self->system(), st.cfg.database_url,
+                                   st.poller);
+      self->link_to(st.listener);
+      return;
+    }
+    if (msg.source == st.poller.address()
+        || msg.source == st.renewer.address()
+        || msg.source == st.aggregator.address()
+        || msg.source == st.processor.address()) {
+      // These hold the node's scheduling state; running on without them
+      // would be wrong. Report unhealthy; the process supervisor (or the
+      // embedder) restarts the engine, and leases are taken over.
+      st.degraded = true;
+      log::error("core engine actor died",
+                 {{"reason", to_string(msg.reason)}});
+      return;
+    }
+    self->quit(msg.reason);
+  });
+
+  return {
+    [self](submit_atom, persistence::submit_request& req)
+      -> caf::result<persistence::submit_outcome> {
+      if (self->state.stopping)
+        return stopping_error();
+      return self->delegate(self->state.store(), submit_atom_v, std::move(req));
+    },
+    [self](get_atom, const domain::tenant& t, const std::string& id)
+      -> caf::result<domain::batch> {
+      return self->delegate(self->state.store(), get_atom_v, t, id);
+    },
+    [self](list_atom, const domain::tenant& t, const domain::batch_filter& f)
+      -> caf::result<persistence::batch_page> {
+      return self->delegate(self->state.store(), list_atom_v, t, f);
+    },
+    [self](items_atom, const domain::tenant& t, const std::string& id,
+           const domain::item_filter& f) -> caf::result<persistence::item_page> {
+      return self->delegate(self->state.store(), items_atom_v, t, id, f);
+    },
+    [self](progress_atom, const domain::tenant& t, const std::string& id)
+      -> caf::result<domain::batch_progress> {
+      return self->delegate(self->state.aggregator, progress_atom_v, t, id);
+    },
+    [self](cancel_atom, const domain::tenant& t, const std::string& id)
+      -> caf::result<persistence::cancel_outcome> {
+      auto rp = self->make_response_promise<persistence::cancel_outcome>();
+      self->request(self->state.store(), seconds(30), cancel_atom_v, t, id)
+        .then(
+          [self, rp](persistence::cancel_outcome& out) mutable {
+            if (!out.immediate) // processing here or elsewhere: tell workers
+              self->send(self->state.poller, cancel_atom_v, out.batch.id);
+            rp.deliver(std::move(out));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [self](retry_atom, const domain::tenant& t, const std::string& id)
+      -> caf::result<domain::batch> {
+      return self->delegate(self->state.store(), retry_atom_v, t, id);
+    },
+    [self](remove_atom, const domain::tenant& t, const std::string& id)
+      -> caf::result<bool> {
+      return self->delegate(self->state.store(), remove_atom_v, t, id);
+    },
+    [self](subscribe_atom, const domain::tenant& t, const std::string& id,
+           progress_listener_actor listener) -> caf::result<bool> {
+      return self->delegate(self->state.aggregator, subscribe_atom_v, t, id,
+                            std::move(listener));
+    },
+    [self](unsub_atom, const std::string& id,
+           progress_listener_actor listener) {
+      self->send(self->state.aggregator, unsub_atom_v, id, std::move(listener));
+    },
+    [self](activity_atom, put_atom a, const domain::tenant& t,
+           std::vector<domain::activity>& rows) -> caf::result<std::int64_t> {
+      return self->delegate(self->state.store(), activity_atom_v, a, t,
+                            std::move(rows));
+    },
+    [self](activity_atom, get_atom g, const domain::tenant& t,
+           const std::string& id) -> caf::result<domain::activity> {
+      return self->delegate(self->state.store(), activity_atom_v, g, t, id);
+    },
+    [self](factors_atom, get_atom g, const domain::tenant& t,
+           const std::string& type)
+      -> caf::result<std::vector<domain::emission_factor>> {
+      return self->delegate(self->state.store(), factors_atom_v, g, t, type);
+    },
+    [self](factors_atom, put_atom p, const domain::tenant& t,
+           std::vector<domain::emission_factor>& rows)
+      -> caf::result<std::int64_t> {
+      return self->delegate(self->state.store(), factors_atom_v, p, t,
+                            std::move(rows));
+    },
+    [self](health_atom) -> caf::result<health_report> {
+      auto rp = self->make_response_promise<health_report>();
+      auto report = std::make_shared<health_report>();
+      report->stopping = self->state.stopping;
+      report->degraded = self->state.degraded;
+      self->request(self->state.store(), seconds(2), ping_atom_v)
+        .then(
+          [self, rp, report](std::int64_t latency_us) mutable {
+            report->database_ok = true;
+            report->database_latency_us = latency_us;
+            self->request(self->state.poller, seconds(2), stats_atom_v)
+              .then(
+                [self, rp, report](const engine_stats& s) mutable {
+                  report->running = !self->state.stopping;
+                  report->workers = s.workers;
+                  report->busy_workers = s.busy_workers;
+                  report->in_flight_batches = s.busy_workers;
+                  self->request(self->state.store(), seconds(2), depth_atom_v)
+                    .then(
+                      [rp, report](std::int64_t depth) mutable {
+                        report->queue_depth = depth;
+                        rp.deliver(*report);
+                      },
+                      [rp, report](caf::error&) mutable {
+                        rp.deliver(*report);
+                      });
+                },
+                [rp, report](caf::error&) mutable { rp.deliver(*report); });
+          },
+          [rp, report](caf::error&) mutable {
+            report->database_ok = false;
+            rp.deliver(*report);
+          });
+      return rp;
+    },
+    [self](stats_atom) -> caf::result<engine_stats> {
+      auto rp = self->make_response_promise<engine_stats>();
+      self->request(self->state.poller, seconds(5), stats_atom_v)
+        .then(
+          [self, rp](engine_stats s) mutable {
+            self->request(self->state.renewer, seconds(5), stats_atom_v)
+              .then(
+                [self, rp, s](std::int64_t renewals,
+                              std::int64_t lost) mutable {
+                  s.lease_renewals = renewals;
+                  s.leases_lost = lost;
+                  self->request(self->state.aggregator, seconds(5),
+                                stats_atom_v)
+                    .then(
+                      [rp, s](std::int32_t subscribers) mutable {
+                        s.subscribers = subscribers;
+                        rp.deliver(s);
+                      },
+                      [rp, s](caf::error&) mutable { rp.deliver(s); });
+                },
+                [rp, s](caf::error&) mutable { rp.deliver(s); });
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [self](stop_atom) -> caf::result<bool> {
+      auto& st = self->state;
+      st.stopping = true;
+      log::info("engine stopping: releasing leases");
+      auto rp = self->make_response_promise<bool>();
+      self->request(st.poller, st.cfg.shutdown_timeout, drain_atom_v)
+        .then([rp](bool drained) mutable { rp.deliver(drained); },
+              [rp](caf::error&) mutable { rp.deliver(false); });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+std::string engine_config::validate() const {
+  if (database_url.empty())
+    return "database_url is required";
+  if (workers < 1 || workers > 256)
+    return "workers must be in 1..256";
+  if (store_connections < 1 || store_connections > 64)
+    return "store_connections must be in 1..64";
+  if (chunk_size < 1 || chunk_size > 10000)
+    return "chunk_size must be in 1..10000";
+  if (poll_interval < milliseconds(10) || poll_interval > hours(1))
+    return "poll_interval must be in 10ms..1h";
+  if (poll_jitter < milliseconds(0) || poll_jitter > poll_interval)
+    return "poll_jitter must be in 0..poll_interval";
+  if (max_batches_per_poll < 1 || max_batches_per_poll > 1000)
+    return "max_batches_per_poll must be in 1..1000";
+  if (lease_timeout < milliseconds(300) || lease_timeout > hours(1))
+    return "lease_timeout must be in 300ms..1h";
+  if (default_max_retries < 0 || default_max_retries > 10)
+    return "max_retries must be in 0..10";
+  return {};
+}
+
+std::string default_node_id() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+engine_actor spawn_engine(caf::actor_system& sys, engine_config cfg) {
+  if (cfg.node_id.empty())
+    cfg.node_id = default_node_id();
+  if (auto problem = cfg.validate(); !problem.empty())
+    throw std::invalid_argument("invalid engine config: " + problem);
+  return sys.spawn(engine, std::move(cfg));
+}
+
+} // namespace ogf

@@ -1,0 +1,66 @@
+// The public API of the batch engine for CAF applications: one config
+// struct, one spawn function, one typed handle. `offgridflow-batch serve`
+// uses exactly this API.
+//
+//   caf::actor_system sys{cfg};
+//   ogf::engine_config ec;
+//   ec.database_url = "postgresql:///mydb";
+//   auto engine = ogf::spawn_engine(sys, ec);
+//   // talk to `engine` with typed messages (actors/interfaces.hpp)
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <caf/actor_system.hpp>
+
+#include "actors/interfaces.hpp"
+
+namespace ogf {
+
+/// Every option of the engine, with its default and range.
+struct engine_config {
+  /// libpq URL or key=value string. Required.
+  std::string database_url;
+  /// This node's name in leases and heartbeats. Default: hostname-pid.
+  std::string node_id;
+  /// Concurrent batches on this node. Default 5, range 1..256.
+  std::int32_t workers = 5;
+  /// Database connections for requests and workers (store actors).
+  /// Default 4, range 1..64. One more is used by the LISTEN connection.
+  std::int32_t store_connections = 4;
+  /// Activities per chunk. Default 500, range 1..10000.
+  std::int32_t chunk_size = 500;
+  /// Poll timer; LISTEN/NOTIFY wakes the poller sooner. Default 30 s,
+  /// range 10 ms..1 h.
+  std::chrono::milliseconds poll_interval{30000};
+  /// Random ± spread of the poll timer. Default 5 s, range 0..poll_interval.
+  std::chrono::milliseconds poll_jitter{5000};
+  /// Most batches claimed in one statement. Default 10, range 1..1000.
+  std::int32_t max_batches_per_poll = 10;
+  /// Lease length; renewed every third of it. Default 30 s, range
+  /// 300 ms..1 h. Statement timeout is set below half of it.
+  std::chrono::milliseconds lease_timeout{30000};
+  /// max_retries of batches that do not say. Default 3, range 0..10.
+  std::int32_t default_max_retries = 3;
+  /// Time a graceful stop may take. Default 30 s.
+  std::chrono::milliseconds shutdown_timeout{30000};
+  /// Replaces the built-in emissions calculator when set.
+  processor_actor processor;
+  /// Version reported in heartbeats and health.
+  std::string version = "0.1.0";
+
+  /// Empty when valid, else what is wrong (one line).
+  std::string validate() const;
+};
+
+/// hostname-pid, the default node id.
+std::string default_node_id();
+
+/// Spawns the engine (supervisor + gateway) and all its actors. The handle
+/// answers every request of engine_actor; send it `stop` for a graceful
+/// stop (stop claiming, finish chunks in flight, release leases), then
+/// `caf::anon_send_exit(handle, caf::exit_reason::user_shutdown)`.
+engine_actor spawn_engine(caf::actor_system& sys, engine_config cfg);
+
+} // namespace ogf

@@ -1,0 +1,80 @@
+#include "actors/listener.hpp"
+
+#include <memory>
+
+#include <caf/all.hpp>
+#include <pqxx/pqxx>
+
+#include "common/log.hpp"
+#include "persistence/batch_store.hpp"
+
+namespace ogf {
+
+namespace {
+
+class wake_receiver : public pqxx::notification_receiver {
+public:
+  wake_receiver(pqxx::connection& conn, bool& woken)
+    : pqxx::notification_receiver(conn, persistence::notify_channel),
+      woken_(woken) {
+  }
+  void operator()(const std::string&, int) override {
+    woken_ = true;
+  }
+
+private:
+  bool& woken_;
+};
+
+struct listener_state {
+  std::string url;
+  poller_actor poller;
+  std::unique_ptr<pqxx::connection> conn;
+  std::unique_ptr<wake_receiver> receiver;
+  bool woken = false;
+  static inline const char* name = "ogf.listener";
+};
+
+listener_actor::behavior_type
+listener(listener_actor::stateful_pointer<listener_state> self,
+                       std::string url, poller_actor poller) {
+  self->state.url = std::move(url);
+  self->state.poller = std::move(poller);
+  self->send(self, listen_atom_v);
+  return {
+    [self](listen_atom) {
+      auto& st = self->state;
+      try {
+        if (!st.conn) {
+          st.conn = std::make_unique<pqxx::connection>(st.url);
+          st.receiver = std::make_unique<wake_receiver>(*st.conn, st.woken);
+          // Anything submitted while we were away: look once.
+          st.woken = true;
+        }
+        // Blocks this (detached) actor's own thread for at most 100 ms, so
+        // exit messages are still seen promptly.
+        st.conn->await_notification(0, 100000);
+        st.conn->get_notifs();
+        if (st.woken) {
+          st.woken = false;
+          self->send(st.poller, wake_atom_v);
+        }
+        self->send(self, listen_atom_v);
+      } catch (const std::exception& e) {
+        st.receiver.reset();
+        st.conn.reset();
+        self->delayed_send(self, std::chrono::seconds(1), listen_atom_v);
+      }
+    },
+  };
+}
+
+} // namespace
+
+listener_actor spawn_listener(caf::actor_system& sys, std::string database_url,
+                          poller_actor poller) {
+  return sys.spawn<caf::detached>(listener, std::move(database_url),
+                                  std::move(poller));
+}
+
+} // namespace ogf

@@ -1,0 +1,220 @@
+#include "actors/poller.hpp"
+
+#include <deque>
+#include <random>
+#include <unordered_map>
+
+#include <caf/all.hpp>
+
+#include "common/log.hpp"
+
+namespace ogf {
+
+namespace {
+
+struct poller_state {
+  poller_config cfg;
+  store_actor claim_store;
+  std::vector<store_actor> worker_stores;
+  processor_actor processor;
+  aggregator_actor aggregator;
+  renewer_actor renewer;
+  std::deque<worker_actor> idle;
+  /// Busy workers and the lease each holds.
+  std::unordered_map<caf::actor_addr, persistence::lease_ref> busy;
+  std::unordered_map<caf::actor_addr, worker_actor> all;
+  bool claim_in_flight = false;
+  bool follow_up = false;
+  bool draining = false;
+  std::vector<caf::typed_response_promise<bool>> drain_waiters;
+  engine_stats stats;
+  std::size_t next_store = 0;
+  std::minstd_rand rng{std::random_device{}()};
+  static inline const char* name = "ogf.poller";
+};
+
+using self_ptr = poller_actor::stateful_pointer<poller_state>;
+
+void spawn_one_worker(self_ptr self) {
+  auto& st = self->state;
+  worker_peers peers{st.worker_stores[st.next_store++ % st.worker_stores.size()],
+                     st.processor, st.aggregator, st.renewer, self->address()};
+  auto w = spawn_worker(self->system(), st.cfg.worker, std::move(peers));
+  // Linked: a crashed worker reaches our exit handler (restart), and our
+  // own exit takes every worker with it.
+  self->link_to(w);
+  st.all.emplace(w.address(), w);
+  st.idle.push_back(w);
+}
+
+void maybe_finish_drain(self_ptr self) {
+  auto& st = self->state;
+  if (st.draining && st.busy.empty()) {
+    for (auto& rp : st.drain_waiters)
+      rp.deliver(true);
+    st.drain_waiters.clear();
+  }
+}
+
+void try_claim(self_ptr self) {
+  auto& st = self->state;
+  if (st.draining)
+    return;
+  if (st.claim_in_flight) {
+    st.follow_up = true;
+    return;
+  }
+  auto n = std::min<std::int32_t>(static_cast<std::int32_t>(st.idle.size()),
+                                  st.cfg.max_batches_per_poll);
+  if (n <= 0)
+    return;
+  st.claim_in_flight = true;
+  st.follow_up = false;
+  self
+    ->request(st.claim_store, std::chrono::seconds(10), claim_atom_v, n,
+              st.cfg.lease_timeout)
+    .then(
+      [self, n](std::vector<persistence::claimed_batch>& claimed) {
+        auto& st = self->state;
+        st.claim_in_flight = false;
+        for (auto& c : claimed) {
+          if (st.idle.empty() || st.draining) {
+            // Cannot happen (we claimed at most the idle count and nothing
+            // else takes idle workers), but never hold a lease unworked.
+            std::vector<persistence::lease_ref> refs{{c.batch_id, c.token}};
+            self->request(st.claim_store, std::chrono::seconds(10),
+                          release_atom_v, refs)
+              .then([](const std::vector<std::string>&) {},
+                    [](caf::error&) {});
+            continue;
+          }
+          auto w = st.idle.front();
+          st.idle.pop_front();
+          persistence::lease_ref lease{c.batch_id, c.token};
+          st.busy[w.address()] = lease;
+          ++st.stats.batches_claimed;
+          caf::anon_send(st.renewer, track_atom_v, lease, w.address());
+          self->send(w, run_atom_v, c);
+        }
+        // A full claim suggests more work is waiting.
+        if (static_cast<std::int32_t>(claimed.size()) == n || st.follow_up)
+          try_claim(self);
+      },
+      [self](caf::error&) {
+        auto& st = self->state;
+        st.claim_in_flight = false;
+        ++st.stats.store_errors;
+      });
+}
+
+poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
+                                   store_actor claim_store,
+                                   std::vector<store_actor> worker_stores,
+                                   processor_actor processor,
+                                   aggregator_actor aggregator,
+                                   renewer_actor renewer) {
+  auto& st = self->state;
+  st.cfg = cfg;
+  st.claim_store = std::move(claim_store);
+  st.worker_stores = std::move(worker_stores);
+  st.processor = std::move(processor);
+  st.aggregator = std::move(aggregator);
+  st.renewer = std::move(renewer);
+  for (int i = 0; i < cfg.workers; ++i)
+    spawn_one_worker(self);
+  self->set_exit_handler([self](caf::exit_msg& dm) {
+    auto& st = self->state;
+    auto it = st.all.find(dm.source);
+    if (it == st.all.end()) {
+      self->quit(dm.reason); // our supervisor stops us
+      return;
+    }
+    st.all.erase(it);
+    st.idle.erase(std::remove_if(st.idle.begin(), st.idle.end(),
+                                 [&](const worker_actor& w) {
+                                   return w.address() == dm.source;
+                                 }),
+                  st.idle.end());
+    if (auto b = st.busy.find(dm.source); b != st.busy.end()) {
+      // Give the batch back now rather than after lease expiry.
+      std::vector<persistence::lease_ref> refs{b->second};
+      caf::anon_send(st.renewer, untrack_atom_v, b->second.batch_id);
+      self->request(st.claim_store, std::chrono::seconds(10), release_atom_v,
+                    refs)
+        .then([](const std::vector<std::string>&) {}, [](caf::error&) {});
+      st.busy.erase(b);
+    }
+    if (st.draining) {
+      maybe_finish_drain(self);
+      return;
+    }
+    ++st.stats.worker_restarts;
+    log::warn("worker crashed, restarting",
+              {{"reason", to_string(dm.reason)}});
+    spawn_one_worker(self);
+    try_claim(self);
+  });
+  self->send(self, tick_atom_v);
+  return {
+    [self](tick_atom) {
+      auto& st = self->state;
+      if (st.draining)
+        return;
+      auto jitter = st.cfg.poll_jitter.count();
+      std::uniform_int_distribution<long long> d(-jitter, jitter);
+      auto next = st.cfg.poll_interval + caf::timespan{d(st.rng)};
+      if (next < std::chrono::milliseconds(10))
+        next = std::chrono::milliseconds(10);
+      self->delayed_send(self, next, tick_atom_v);
+      try_claim(self);
+    },
+    [self](wake_atom) { try_claim(self); },
+    [self](idle_atom, const caf::actor_addr& worker, const std::string&) {
+      auto& st = self->state;
+      if (st.busy.erase(worker) > 0) {
+        ++st.stats.batches_finished;
+        if (auto it = st.all.find(worker); it != st.all.end())
+          st.idle.push_back(it->second);
+      }
+      maybe_finish_drain(self);
+      try_claim(self);
+    },
+    [self](cancel_atom, const std::string& batch_id) {
+      for (const auto& [addr, lease] : self->state.busy)
+        if (lease.batch_id == batch_id)
+          if (auto it = self->state.all.find(addr); it != self->state.all.end())
+            self->send(it->second, cancel_atom_v, batch_id);
+    },
+    [self](drain_atom) -> caf::result<bool> {
+      auto& st = self->state;
+      st.draining = true;
+      for (const auto& [addr, lease] : st.busy)
+        if (auto it = st.all.find(addr); it != st.all.end())
+          self->send(it->second, drain_atom_v);
+      auto rp = self->make_response_promise<bool>();
+      st.drain_waiters.push_back(rp);
+      maybe_finish_drain(self);
+      return rp;
+    },
+    [self](stats_atom) {
+      auto s = self->state.stats;
+      s.workers = static_cast<std::int32_t>(self->state.all.size());
+      s.busy_workers = static_cast<std::int32_t>(self->state.busy.size());
+      return s;
+    },
+  };
+}
+
+} // namespace
+
+poller_actor spawn_poller(caf::actor_system& sys, poller_config cfg,
+                          store_actor claim_store,
+                          std::vector<store_actor> worker_stores,
+                          processor_actor processor,
+                          aggregator_actor aggregator, renewer_actor renewer) {
+  return sys.spawn(poller, cfg, std::move(claim_store),
+                   std::move(worker_stores), std::move(processor),
+                   std::move(aggregator), std::move(renewer));
+}
+
+} // namespace ogf
