@@ -1,2 +1,327 @@
+// offgridflow-batch: `serve` (HTTP API + actor engine) and `migrate`.
+// Every flag is also an OGF_<FLAG> environment variable; the flag wins.
+#include <csignal>
 #include <cstdio>
-int main() { std::puts("offgridflow-batch"); return 0; }
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <caf/all.hpp>
+#include <pqxx/pqxx>
+
+#include "actors/engine.hpp"
+#include "common/log.hpp"
+#include "domain/duration.hpp"
+#include "http/server.hpp"
+#include "persistence/embedded_postgres.hpp"
+#include "persistence/migrations.hpp"
+
+namespace {
+
+using namespace ogf;
+using std::chrono::milliseconds;
+
+/// Options shared by serve and migrate.
+struct database_options {
+  std::string database_url;
+  std::string data_dir = "./offgridflow-data";
+};
+
+struct serve_options {
+  std::string listen = "127.0.0.1:8080";
+  int workers = 5;
+  std::string poll_interval = "30s";
+  std::string poll_jitter = "5s";
+  int max_batches_per_poll = 10;
+  std::string lease_timeout = "30s";
+  int max_retries = 3;
+  std::string node_id;
+  std::string shutdown_timeout = "30s";
+  bool no_migrate = false;
+  int http_threads = 32;
+  std::size_t max_body_bytes = 4 * 1024 * 1024;
+  int max_batch_activities = 10000;
+  int store_connections = 4;
+  int chunk_size = 500;
+  std::string log_level = "info";
+};
+
+/// Thrown for bad option values: exit code 2 with a one-line message.
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+milliseconds duration_option(const std::string& name, const std::string& v) {
+  auto d = domain::parse_duration(v);
+  if (!d)
+    throw usage_error("--" + name + ": '" + v
+                      + "' is not a duration (e.g. 500ms, 30s, 2m)");
+  return *d;
+}
+
+void add_database_options(CLI::App* cmd, database_options& o) {
+  cmd->add_option("--database-url", o.database_url,
+                  "libpq URL or key=value string; empty = embedded database")
+    ->envname("OGF_DATABASE_URL");
+  cmd->add_option("--data-dir", o.data_dir,
+                  "embedded PostgreSQL folder (without --database-url)")
+    ->envname("OGF_DATA_DIR")
+    ->capture_default_str();
+}
+
+/// The database to use: the given URL, or the embedded server (started).
+std::string resolve_database(const database_options& o,
+                             std::unique_ptr<persistence::embedded_postgres>& pg) {
+  if (!o.database_url.empty())
+    return o.database_url;
+  persistence::embedded_postgres_config cfg;
+  cfg.data_dir = o.data_dir;
+  pg = std::make_unique<persistence::embedded_postgres>(cfg);
+  log::info("starting embedded PostgreSQL", {{"data_dir", o.data_dir}});
+  pg->start();
+  // Our own database inside the cluster, created on first use.
+  {
+    pqxx::connection admin{pg->connection_string("postgres")};
+    pqxx::nontransaction tx{admin};
+    if (tx.exec("SELECT 1 FROM pg_database WHERE datname = 'offgridflow'")
+          .empty())
+      tx.exec("CREATE DATABASE offgridflow");
+  }
+  return pg->connection_string("offgridflow");
+}
+
+int run_migrate(const database_options& db, const std::string& action,
+                int steps) {
+  std::unique_ptr<persistence::embedded_postgres> pg;
+  auto url = resolve_database(db, pg);
+  pqxx::connection conn{url};
+  persistence::migrator m{conn};
+  if (action == "up") {
+    auto n = m.up();
+    std::cout << "applied " << n << " migration(s); version "
+              << m.status().version << "\n";
+  } else if (action == "down") {
+    auto n = m.down(steps);
+    std::cout << "rolled back " << n << " migration(s); version "
+              << m.status().version << "\n";
+  } else {
+    auto st = m.status();
+    std::cout << "version " << st.version << (st.dirty ? " (dirty)" : "")
+              << ", latest " << st.latest << ", pending "
+              << (st.latest > st.version ? st.latest - st.version : 0) << "\n";
+  }
+  return 0;
+}
+
+std::pair<std::string, int> split_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    throw usage_error("--listen: '" + listen + "' is not host:port");
+  auto host = listen.substr(0, colon);
+  int port = 0;
+  try {
+    port = std::stoi(listen.substr(colon + 1));
+  } catch (...) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535)
+    throw usage_error("--listen: bad port in '" + listen + "'");
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return {host, port};
+}
+
+int run_serve(const database_options& db, const serve_options& o) {
+  if (o.log_level == "debug")
+    log::set_level(log::level::debug);
+  else if (o.log_level == "warn")
+    log::set_level(log::level::warn);
+  else if (o.log_level == "error")
+    log::set_level(log::level::error);
+
+  engine_config ec;
+  ec.node_id = o.node_id.empty() ? default_node_id() : o.node_id;
+  ec.workers = o.workers;
+  ec.store_connections = o.store_connections;
+  ec.chunk_size = o.chunk_size;
+  ec.poll_interval = duration_option("poll-interval", o.poll_interval);
+  ec.poll_jitter = duration_option("poll-jitter", o.poll_jitter);
+  ec.max_batches_per_poll = o.max_batches_per_poll;
+  ec.lease_timeout = duration_option("lease-timeout", o.lease_timeout);
+  ec.default_max_retries = o.max_retries;
+  ec.shutdown_timeout = duration_option("shutdown-timeout", o.shutdown_timeout);
+  ec.database_url = "unset"; // validated below with the real URL
+  if (auto problem = ec.validate(); !problem.empty())
+    throw usage_error(problem);
+  auto [host, port] = split_listen(o.listen);
+
+  // Signals are taken by one thread with sigwait; block them everywhere
+  // else before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<persistence::embedded_postgres> pg;
+  ec.database_url = resolve_database(db, pg);
+  if (!o.no_migrate) {
+    pqxx::connection conn{ec.database_url};
+    persistence::migrator m{conn};
+    auto n = m.up();
+    log::info("migrations applied", {{"applied", n},
+                                     {"version", m.status().version}});
+  }
+
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads",
+          std::max(2u, std::thread::hardware_concurrency()));
+  caf::actor_system sys{cfg};
+  auto engine = spawn_engine(sys, ec);
+
+  http::http_config hc;
+  hc.host = host;
+  hc.port = port;
+  hc.threads = o.http_threads;
+  hc.max_body_bytes = o.max_body_bytes;
+  hc.max_batch_activities = o.max_batch_activities;
+  hc.default_max_retries = o.max_retries;
+  hc.node_id = ec.node_id;
+  hc.version = OGF_VERSION;
+  http::http_server server{sys, engine, hc};
+  int bound = 0;
+  try {
+    bound = server.bind();
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  log::info("listening", {{"host", host}, {"port", bound},
+                          {"node_id", ec.node_id}});
+  std::thread http_thread([&] { server.serve(); });
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::info("signal received, stopping",
+            {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  server.set_stopping();
+  {
+    caf::scoped_actor self{sys};
+    self
+      ->request(engine, ec.shutdown_timeout + std::chrono::seconds(1),
+                stop_atom_v)
+      .receive(
+        [](bool drained) {
+          log::info("engine drained", {{"released_all", drained}});
+        },
+        [](caf::error&) { log::warn("engine did not drain in time"); });
+  }
+  server.stop();
+  http_thread.join();
+  caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
+  sys.await_all_actors_done();
+  if (pg)
+    pg->stop();
+  log::info("stopped");
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"OffGridFlow batch engine: durable batch emissions "
+               "calculation on PostgreSQL",
+               "offgridflow-batch"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", OGF_VERSION);
+
+  database_options db;
+  serve_options so;
+  auto* serve = app.add_subcommand("serve", "run the HTTP API and the engine");
+  add_database_options(serve, db);
+  serve->add_option("--listen", so.listen, "host:port of the HTTP API")
+    ->envname("OGF_LISTEN")->capture_default_str();
+  serve->add_option("--workers", so.workers, "concurrent batches (1..256)")
+    ->envname("OGF_WORKERS")->capture_default_str()->check(CLI::Range(1, 256));
+  serve->add_option("--poll-interval", so.poll_interval,
+                    "poll timer (ms/s/m); LISTEN/NOTIFY wakes sooner")
+    ->envname("OGF_POLL_INTERVAL")->capture_default_str();
+  serve->add_option("--poll-jitter", so.poll_jitter, "± spread of the timer")
+    ->envname("OGF_POLL_JITTER")->capture_default_str();
+  serve->add_option("--max-batches-per-poll", so.max_batches_per_poll,
+                    "most batches claimed at once (1..1000)")
+    ->envname("OGF_MAX_BATCHES_PER_POLL")->capture_default_str()
+    ->check(CLI::Range(1, 1000));
+  serve->add_option("--lease-timeout", so.lease_timeout,
+                    "lease length, renewed every third of it")
+    ->envname("OGF_LEASE_TIMEOUT")->capture_default_str();
+  serve->add_option("--max-retries", so.max_retries,
+                    "default max_retries of batches (0..10)")
+    ->envname("OGF_MAX_RETRIES")->capture_default_str()->check(CLI::Range(0, 10));
+  serve->add_option("--node-id", so.node_id, "node name (default hostname-pid)")
+    ->envname("OGF_NODE_ID");
+  serve->add_option("--shutdown-timeout", so.shutdown_timeout,
+                    "time a graceful stop may take")
+    ->envname("OGF_SHUTDOWN_TIMEOUT")->capture_default_str();
+  serve->add_flag("--no-migrate", so.no_migrate,
+                  "do not apply pending migrations at start")
+    ->envname("OGF_NO_MIGRATE");
+  serve->add_option("--http-threads", so.http_threads,
+                    "HTTP pool threads = concurrent connections (2..1024)")
+    ->envname("OGF_HTTP_THREADS")->capture_default_str()
+    ->check(CLI::Range(2, 1024));
+  serve->add_option("--max-body-bytes", so.max_body_bytes,
+                    "largest request body, also decompressed")
+    ->envname("OGF_MAX_BODY_BYTES")->capture_default_str()
+    ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
+  serve->add_option("--max-batch-activities", so.max_batch_activities,
+                    "most activity ids per batch (1..100000)")
+    ->envname("OGF_MAX_BATCH_ACTIVITIES")->capture_default_str()
+    ->check(CLI::Range(1, 100000));
+  serve->add_option("--store-connections", so.store_connections,
+                    "database connections of the engine (1..64)")
+    ->envname("OGF_STORE_CONNECTIONS")->capture_default_str()
+    ->check(CLI::Range(1, 64));
+  serve->add_option("--chunk-size", so.chunk_size,
+                    "activities per chunk (1..10000)")
+    ->envname("OGF_CHUNK_SIZE")->capture_default_str()
+    ->check(CLI::Range(1, 10000));
+  serve->add_option("--log-level", so.log_level, "debug, info, warn or error")
+    ->envname("OGF_LOG_LEVEL")->capture_default_str()
+    ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+
+  auto* migrate = app.add_subcommand("migrate", "apply or roll back migrations");
+  add_database_options(migrate, db);
+  migrate->require_subcommand(1);
+  int down_steps = 1;
+  std::string action;
+  migrate->add_subcommand("up", "apply every pending migration")
+    ->callback([&] { action = "up"; });
+  auto* down = migrate->add_subcommand("down", "roll back N migrations (default 1)");
+  down->add_option("N", down_steps, "how many")->check(CLI::Range(1, 100000));
+  down->callback([&] { action = "down"; });
+  migrate->add_subcommand("status", "show the schema version")
+    ->callback([&] { action = "status"; });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "offgridflow-batch: %s\n", e.what());
+    return 2;
+  }
+
+  try {
+    if (serve->parsed())
+      return run_serve(db, so);
+    return run_migrate(db, action, down_steps);
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "offgridflow-batch: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    return 1;
+  }
+}

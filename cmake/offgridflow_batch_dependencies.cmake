@@ -10,6 +10,8 @@ include(CMakeFindDependencyMacro)
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_dependency(Threads)
 find_dependency(nlohmann_json 3.11)
+# Header-only: boost::multiprecision for exact decimal arithmetic.
+find_dependency(Boost 1.74)
 find_dependency(PkgConfig)
 
 if(NOT TARGET PkgConfig::PQXX)

@@ -1,0 +1,37 @@
+#include "domain/duration.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace ogf::domain;
+using namespace std::chrono_literals;
+
+TEST_CASE("durations accept ms, s, m, h and bare seconds") {
+  CHECK(parse_duration("250ms") == 250ms);
+  CHECK(parse_duration("30s") == 30s);
+  CHECK(parse_duration("2m") == 120s);
+  CHECK(parse_duration("1h") == 3600s);
+  CHECK(parse_duration("5") == 5s);
+  CHECK(parse_duration("0s") == 0ms);
+}
+
+TEST_CASE("durations refuse signs, spaces, unknown units and overflow") {
+  CHECK_FALSE(parse_duration(""));
+  CHECK_FALSE(parse_duration("-1s"));
+  CHECK_FALSE(parse_duration("1.5s"));
+  CHECK_FALSE(parse_duration(" 1s"));
+  CHECK_FALSE(parse_duration("1d"));
+  CHECK_FALSE(parse_duration("s"));
+  CHECK_FALSE(parse_duration("99999999999999999999s"));
+  CHECK_FALSE(parse_duration("31d"));
+  CHECK_FALSE(parse_duration("721h")); // over 30 days
+}
+
+TEST_CASE("durations format to the shortest exact spelling and round-trip") {
+  CHECK(format_duration(30s) == "30s");
+  CHECK(format_duration(250ms) == "250ms");
+  CHECK(format_duration(120s) == "2m");
+  CHECK(format_duration(3600s) == "1h");
+  CHECK(format_duration(1500ms) == "1500ms");
+  for (auto d : {1ms, 999ms, 1000ms, 61000ms, 7200000ms})
+    CHECK(parse_duration(format_duration(d)) == d);
+}
