@@ -294,6 +294,7 @@ int main(int argc, char** argv) {
   auto* migrate = app.add_subcommand("migrate", "apply or roll back migrations");
   add_database_options(migrate, db);
   migrate->require_subcommand(1);
+  migrate->fallthrough(); // `migrate up --data-dir X` reaches migrate's flags
   int down_steps = 1;
   std::string action;
   migrate->add_subcommand("up", "apply every pending migration")

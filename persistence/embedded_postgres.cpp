@@ -93,6 +93,29 @@ void hand_to_postgres(const fs::path& path) {
                                   + std::strerror(errno));
 }
 
+/// As root the server runs as `postgres`, which must be able to walk down to
+/// the data dir: every ancestor needs o+x (or to belong to postgres).
+void check_reachable_by_postgres(const fs::path& dir) {
+  if (!is_root())
+    return;
+  auto user = lookup_postgres_user();
+  for (auto p = dir.parent_path(); !p.empty(); p = p.parent_path()) {
+    struct stat st {};
+    if (stat(p.c_str(), &st) == 0) {
+      bool ok = (st.st_mode & S_IXOTH) != 0
+                || (st.st_uid == user.uid && (st.st_mode & S_IXUSR) != 0)
+                || (st.st_gid == user.gid && (st.st_mode & S_IXGRP) != 0);
+      if (!ok)
+        throw embedded_postgres_error(
+          "the postgres user (PostgreSQL refuses to run as root) cannot reach "
+          "data dir " + dir.string() + ": folder " + p.string()
+          + " is not traversable; chmod o+x it or use another --data-dir");
+    }
+    if (p == p.root_path())
+      break;
+  }
+}
+
 void make_private_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -312,6 +335,7 @@ void embedded_postgres::write_settings() {
 void embedded_postgres::start() {
   if (running_)
     return;
+  check_reachable_by_postgres(data_dir_);
   make_private_dir(data_dir_);
   take_lock();
   auto socket_dir = socket_dir_for(data_dir_);

@@ -1,0 +1,185 @@
+// The real `offgridflow-batch` binary, as a user runs it.
+#include <csignal>
+#include <filesystem>
+
+#include <catch2/catch.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "support/engine_fixture.hpp"
+#include "support/process.hpp"
+
+using namespace ogf::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    char tmpl[] = "/tmp/ogf-serve-XXXXXX";
+    path = mkdtemp(tmpl);
+    // The embedded server runs as the postgres user: let it walk in.
+    fs::permissions(path, fs::perms::others_exec, fs::perm_options::add);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+int health_status(int port) {
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_connection_timeout(1, 0);
+  cli.set_read_timeout(3, 0);
+  auto res = cli.Get("/api/v1/health");
+  return res ? res->status : 0;
+}
+
+bool postgres_running_in(const fs::path& data_dir) {
+  return fs::exists(data_dir / "pgdata" / "postmaster.pid");
+}
+
+} // namespace
+
+TEST_CASE("serve answers health on its embedded database and SIGTERM stops "
+          "it and the database with exit 0") {
+  temp_dir dir;
+  auto port = free_port();
+  child_process server({server_binary(), "serve", "--listen",
+                        "127.0.0.1:" + std::to_string(port), "--data-dir",
+                        (dir.path / "data").string()},
+                       {}, (dir.path / "serve.log").string());
+  REQUIRE(wait_until([&] { return health_status(port) == 200; }, 60s, 100ms));
+  httplib::Client cli("127.0.0.1", port);
+  auto res = cli.Get("/api/v1/health");
+  REQUIRE(res);
+  auto body = nlohmann::json::parse(res->body);
+  CHECK(body["status"] == "ok");
+  CHECK(body["database"]["status"] == "ok");
+  CHECK(body["scheduler"]["workers"] == 5);
+  CHECK(postgres_running_in(dir.path / "data"));
+
+  server.signal(SIGTERM);
+  auto code = server.wait(30s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK_FALSE(postgres_running_in(dir.path / "data"));
+  // Logs are JSON lines on stderr.
+  auto first_line = server.output().substr(0, server.output().find('\n'));
+  CHECK(nlohmann::json::parse(first_line).contains("ts"));
+}
+
+TEST_CASE("a second serve on the same data dir fails with a clear error and "
+          "leaves the first one serving") {
+  temp_dir dir;
+  auto port = free_port();
+  auto data = (dir.path / "data").string();
+  child_process first({server_binary(), "serve", "--listen",
+                       "127.0.0.1:" + std::to_string(port), "--data-dir", data},
+                      {}, (dir.path / "first.log").string());
+  REQUIRE(wait_until([&] { return health_status(port) == 200; }, 60s, 100ms));
+  auto port2 = free_port();
+  child_process second({server_binary(), "serve", "--listen",
+                        "127.0.0.1:" + std::to_string(port2), "--data-dir",
+                        data},
+                       {}, (dir.path / "second.log").string());
+  auto code = second.wait(30s);
+  REQUIRE(code);
+  CHECK(*code == 1);
+  CHECK(second.output().find("in use by another offgridflow-batch process")
+        != std::string::npos);
+  CHECK(health_status(port) == 200);
+  first.signal(SIGTERM);
+  CHECK(first.wait(30s) == 0);
+}
+
+TEST_CASE("a serve killed with SIGKILL leaves a database the next serve "
+          "starts on") {
+  temp_dir dir;
+  auto data = (dir.path / "data").string();
+  auto port = free_port();
+  {
+    child_process first({server_binary(), "serve", "--listen",
+                         "127.0.0.1:" + std::to_string(port), "--data-dir",
+                         data},
+                        {}, (dir.path / "first.log").string());
+    REQUIRE(wait_until([&] { return health_status(port) == 200; }, 60s, 100ms));
+    first.signal(SIGKILL);
+    REQUIRE(first.wait(10s));
+  }
+  // The orphaned postmaster still runs; the next serve must take over.
+  child_process second({server_binary(), "serve", "--listen",
+                        "127.0.0.1:" + std::to_string(port), "--data-dir",
+                        data},
+                       {}, (dir.path / "second.log").string());
+  CHECK(wait_until([&] { return health_status(port) == 200; }, 60s, 100ms));
+  second.signal(SIGTERM);
+  CHECK(second.wait(30s) == 0);
+}
+
+TEST_CASE("unknown flags exit 2 with a one-line error and every level has "
+          "help") {
+  temp_dir dir;
+  child_process bad({server_binary(), "serve", "--no-such-flag"}, {},
+                    (dir.path / "bad.log").string());
+  CHECK(bad.wait(10s) == 2);
+  auto out = bad.output();
+  CHECK(out.find("--no-such-flag") != std::string::npos);
+  CHECK(std::count(out.begin(), out.end(), '\n') == 1);
+
+  for (auto args : std::vector<std::vector<std::string>>{
+         {"--help"}, {"serve", "--help"}, {"migrate", "--help"},
+         {"migrate", "down", "--help"}}) {
+    args.insert(args.begin(), server_binary());
+    child_process help(args, {}, (dir.path / "help.log").string());
+    CHECK(help.wait(10s) == 0);
+    CHECK(help.output().find("Usage:") != std::string::npos);
+  }
+}
+
+TEST_CASE("OGF_ environment variables configure serve and flags win over "
+          "them") {
+  temp_dir dir;
+  auto env_port = free_port();
+  auto flag_port = free_port();
+  child_process server(
+    {server_binary(), "serve", "--listen",
+     "127.0.0.1:" + std::to_string(flag_port)},
+    {{"OGF_LISTEN", "127.0.0.1:" + std::to_string(env_port)},
+     {"OGF_DATA_DIR", (dir.path / "data").string()},
+     {"OGF_WORKERS", "3"}},
+    (dir.path / "serve.log").string());
+  REQUIRE(wait_until([&] { return health_status(flag_port) == 200; }, 60s,
+                     100ms));
+  CHECK(health_status(env_port) == 0);
+  httplib::Client cli("127.0.0.1", flag_port);
+  auto res = cli.Get("/api/v1/health");
+  REQUIRE(res);
+  CHECK(nlohmann::json::parse(res->body)["scheduler"]["workers"] == 3);
+  server.signal(SIGTERM);
+  CHECK(server.wait(30s) == 0);
+}
+
+TEST_CASE("migrate up, status and down work on the embedded database") {
+  temp_dir dir;
+  auto data = (dir.path / "data").string();
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), server_binary());
+    args.push_back("--data-dir");
+    args.push_back(data);
+    child_process p(args, {}, (dir.path / "migrate.log").string());
+    auto code = p.wait(60s);
+    return std::make_pair(code.value_or(-1), p.output());
+  };
+  auto up = run({"migrate", "up"});
+  CHECK(up.first == 0);
+  CHECK(up.second.find("applied 2 migration(s); version 2") != std::string::npos);
+  auto status = run({"migrate", "status"});
+  CHECK(status.first == 0);
+  CHECK(status.second.find("version 2, latest 2, pending 0") != std::string::npos);
+  auto down = run({"migrate", "down", "2"});
+  CHECK(down.first == 0);
+  CHECK(down.second.find("rolled back 2 migration(s); version 0") != std::string::npos);
+}
