@@ -149,8 +149,9 @@ std::optional<std::string> parse_non_negative_decimal(const nlohmann::json& v);
 // -- request bodies
 // ------------------------------------------------------------
 
-/// Decides whether a unit name exists (domain/units.hpp provides one). Must
-/// not be empty.
+/// Decides whether a unit name exists (domain/units.hpp provides one). An
+/// empty function accepts every unit name (for tools without a unit table);
+/// the server always passes one.
 using unit_check = std::function<bool(std::string_view)>;
 
 /// POST /api/v1/batches, validated.

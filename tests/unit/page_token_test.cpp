@@ -80,6 +80,21 @@ TEST_CASE("truncated, extended and garbage tokens are refused") {
   CHECK_FALSE(decode_batch_page_token(sample.id));
 }
 
+TEST_CASE("a token whose last character has unused bits set is refused") {
+  // 49 token bytes end in a 1-byte group: its second character carries 4
+  // unused bits. Setting one gives the same bytes in a second spelling.
+  const auto token = encode_batch_page_token(sample);
+  REQUIRE(token.size() % 4 == 2);
+  const std::string alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  auto last = alphabet.find(token.back());
+  REQUIRE(last % 16 == 0);
+  auto spelling = token;
+  spelling.back() = alphabet[last + 1];
+  CHECK_FALSE(decode_batch_page_token(spelling));
+  CHECK(decode_batch_page_token(token));
+}
+
 TEST_CASE("a batch token needs a UUID id") {
   batch_cursor not_uuid{1, "not-a-uuid"};
   CHECK_FALSE(decode_batch_page_token(encode_batch_page_token(not_uuid)));

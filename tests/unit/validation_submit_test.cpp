@@ -358,3 +358,25 @@ TEST_CASE("error details merge the field with the extra facts") {
   input_error whole{code_invalid_json, "", "not an object", nullptr};
   CHECK(error_details(whole).is_null());
 }
+
+TEST_CASE("integer ranges hold for integers parsed from JSON text") {
+  // The parser stores non-negative integers as unsigned; check that path.
+  auto parse = [](const std::string& field, const std::string& value) {
+    return parse_submit_request(json::parse(R"({"activity_ids": ["a"], ")" +
+                                            field + "\": " + value + "}"),
+                                3);
+  };
+  auto top = parse("priority", "10");
+  REQUIRE(top);
+  CHECK(top->priority == 10);
+  require_error(parse("priority", "11"), code_validation_error, "priority");
+  require_error(parse("priority", "0"), code_validation_error, "priority");
+  require_error(parse("priority", "-0"), code_validation_error, "priority");
+  auto zero = parse("max_retries", "0");
+  REQUIRE(zero);
+  CHECK(zero->max_retries == 0);
+  require_error(parse("max_retries", "11"), code_validation_error,
+                "max_retries");
+  require_error(parse("max_retries", "4294967297"), code_validation_error,
+                "max_retries");
+}
