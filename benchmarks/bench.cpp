@@ -1,0 +1,697 @@
+// offgridflow-bench: throughput and latency of an OffGridFlow server.
+//
+// Targets a running server (--url) or starts its own `offgridflow-batch
+// serve` on a fresh embedded database, runs the scenarios of
+// docs/performance.md, prints a table and, with --out, writes JSON.
+// Every scenario is bounded in time and checks its own result.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "domain/calculator.hpp"
+#include "domain/decimal.hpp"
+#include "domain/duration.hpp"
+#include "domain/time.hpp"
+#include "persistence/batch_store.hpp"
+#include "persistence/embedded_postgres.hpp"
+#include "persistence/migrations.hpp"
+
+namespace {
+
+using nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct options {
+  std::string url;
+  std::string database_url;
+  std::string server_binary;
+  std::string out;
+  bool quick = false;
+  int clients = 16;
+  std::string duration = "20s";
+  int workers = 0; // 0 = server default
+  bool skip_submit = false, skip_pipeline = false, skip_latency = false,
+       skip_claim = false;
+};
+
+struct endpoint {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+};
+
+endpoint parse_url(const std::string& url) {
+  endpoint e;
+  auto rest = url;
+  if (rest.rfind("http://", 0) == 0)
+    rest = rest.substr(7);
+  auto slash = rest.find('/');
+  if (slash != std::string::npos)
+    rest = rest.substr(0, slash);
+  auto colon = rest.rfind(':');
+  if (colon == std::string::npos) {
+    e.host = rest;
+    e.port = 80;
+  } else {
+    e.host = rest.substr(0, colon);
+    e.port = std::stoi(rest.substr(colon + 1));
+  }
+  return e;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  auto idx = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(idx, v.size() - 1)];
+}
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+/// One keep-alive HTTP connection with the tenant headers of a scenario.
+struct client {
+  httplib::Client cli;
+  httplib::Headers headers;
+  client(const endpoint& e, const std::string& org)
+    : cli(e.host, e.port),
+      headers{{"X-Org-ID", org}, {"X-Workspace-ID", "bench"}} {
+    cli.set_keep_alive(true);
+    cli.set_tcp_nodelay(true);
+    cli.set_connection_timeout(5, 0);
+    cli.set_read_timeout(60, 0);
+    cli.set_write_timeout(60, 0);
+  }
+  httplib::Result post(const std::string& path, const json& body) {
+    return cli.Post(path.c_str(), headers, body.dump(), "application/json");
+  }
+  httplib::Result get(const std::string& path) {
+    return cli.Get(path.c_str(), headers);
+  }
+};
+
+/// A server started by the bench itself.
+struct own_server {
+  pid_t pid = -1;
+  std::string data_dir;
+  int port = 0;
+  ~own_server() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      int status = 0;
+      waitpid(pid, &status, 0);
+    }
+  }
+};
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+bool wait_healthy(const endpoint& e, std::chrono::seconds timeout) {
+  auto deadline = clock_type::now() + timeout;
+  while (clock_type::now() < deadline) {
+    httplib::Client cli(e.host, e.port);
+    cli.set_connection_timeout(1, 0);
+    if (auto r = cli.Get("/api/v1/health"); r && r->status == 200)
+      return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+std::unique_ptr<own_server> start_server(const options& o) {
+  auto s = std::make_unique<own_server>();
+  char tmpl[] = "/tmp/ogf-bench-XXXXXX";
+  s->data_dir = mkdtemp(tmpl);
+  chmod(s->data_dir.c_str(), 0755);
+  s->port = free_port();
+  std::vector<std::string> args{o.server_binary, "serve", "--listen",
+                                "127.0.0.1:" + std::to_string(s->port),
+                                "--data-dir", s->data_dir + "/data",
+                                "--log-level", "warn", "--poll-interval", "1s",
+                                "--poll-jitter", "100ms", "--http-threads", "64"};
+  if (o.workers > 0) {
+    args.push_back("--workers");
+    args.push_back(std::to_string(o.workers));
+  }
+  s->pid = fork();
+  if (s->pid == 0) {
+    int fd = open((s->data_dir + "/serve.log").c_str(),
+                  O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  if (!wait_healthy({"127.0.0.1", s->port}, 90s))
+    throw std::runtime_error("server did not become healthy; see "
+                             + s->data_dir + "/serve.log");
+  return s;
+}
+
+long read_status_kb(pid_t pid, const char* key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0)
+      return std::stol(line.substr(std::strlen(key) + 1));
+  return -1;
+}
+
+/// Activities act-000000.. of one scenario's tenant: US electricity,
+/// quantity (i % 1000) + 1 kWh. Returns the expected exact total of them all.
+std::string create_activities(const endpoint& e, const std::string& org, int n) {
+  std::vector<std::thread> threads;
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      client c(e, org);
+      for (;;) {
+        int start = next.fetch_add(10000);
+        if (start >= n)
+          break;
+        json acts = json::array();
+        for (int i = start; i < std::min(n, start + 10000); ++i) {
+          char id[32];
+          std::snprintf(id, sizeof id, "act-%06d", i);
+          acts.push_back({{"id", id},
+                          {"activity_type", "electricity"},
+                          {"quantity", (i % 1000) + 1},
+                          {"unit", "kWh"},
+                          {"region", "US"},
+                          {"period_start", "2025-01-01"},
+                          {"period_end", "2025-01-31"}});
+        }
+        auto r = c.post("/api/v1/activities", json{{"activities", acts}});
+        if (!r || r->status != 200)
+          failed = true;
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  if (failed)
+    throw std::runtime_error("creating activities failed");
+  std::vector<std::string> per;
+  for (int i = 0; i < n; ++i) {
+    auto r = ogf::domain::calculate_emissions(std::to_string((i % 1000) + 1),
+                                              "kWh", "0.375294", "kWh");
+    per.push_back(r.kg_co2e);
+  }
+  return ogf::domain::sum_emissions(per).value_or("?");
+}
+
+std::string batch_id_of(const std::string& body) {
+  return json::parse(body).at("id").get<std::string>();
+}
+
+// -- scenario 1: submit ----------------------------------------------------
+
+json run_submit(const endpoint& e, int clients, std::chrono::milliseconds d) {
+  const std::string org = "bench-submit";
+  create_activities(e, org, 10);
+  json ids = json::array();
+  for (int i = 0; i < 10; ++i) {
+    char id[32];
+    std::snprintf(id, sizeof id, "act-%06d", i);
+    ids.push_back(id);
+  }
+  auto body = json{{"activity_ids", ids}};
+  std::mutex mtx;
+  std::vector<double> latencies;
+  std::atomic<long> errors{0};
+  auto deadline = clock_type::now() + d;
+  std::vector<std::thread> threads;
+  auto t0 = clock_type::now();
+  for (int t = 0; t < clients; ++t)
+    threads.emplace_back([&] {
+      client c(e, org);
+      std::vector<double> mine;
+      while (clock_type::now() < deadline) {
+        auto s = clock_type::now();
+        auto r = c.post("/api/v1/batches", body);
+        if (!r || r->status != 201)
+          ++errors;
+        else
+          mine.push_back(ms_since(s));
+      }
+      std::lock_guard<std::mutex> g{mtx};
+      latencies.insert(latencies.end(), mine.begin(), mine.end());
+    });
+  for (auto& t : threads)
+    t.join();
+  auto secs = ms_since(t0) / 1000.0;
+  return {{"clients", clients},
+          {"seconds", secs},
+          {"batches", latencies.size()},
+          {"batches_per_s", static_cast<double>(latencies.size()) / secs},
+          {"p50_ms", percentile(latencies, 50)},
+          {"p90_ms", percentile(latencies, 90)},
+          {"p99_ms", percentile(latencies, 99)},
+          {"max_ms", percentile(latencies, 100)},
+          {"errors", errors.load()}};
+}
+
+// -- scenario 2: pipeline --------------------------------------------------
+
+/// Sum of total_emissions_kg_co2e and count of the tenant's batches with the
+/// given status, walking every page.
+std::pair<long, std::vector<std::string>> walk(client& c, const std::string& status) {
+  long count = 0;
+  std::vector<std::string> totals;
+  std::string token;
+  for (;;) {
+    std::string path = "/api/v1/batches?limit=100&status=" + status;
+    if (!token.empty())
+      path += "&page_token=" + token;
+    auto r = c.get(path);
+    if (!r || r->status != 200)
+      throw std::runtime_error("list failed");
+    auto j = json::parse(r->body);
+    for (const auto& b : j["batches"]) {
+      ++count;
+      std::ostringstream ss;
+      ss.precision(17);
+      ss << b["total_emissions_kg_co2e"].get<double>();
+      totals.push_back(ss.str());
+    }
+    if (j["next_page_token"].is_null())
+      break;
+    token = j["next_page_token"].get<std::string>();
+  }
+  return {count, totals};
+}
+
+/// The exact sum of the tenant's completed batch totals, read in SQL
+/// (numeric), or nullopt without database access.
+std::optional<std::string> exact_total(const std::string& app_url,
+                                       const std::string& org) {
+  if (app_url.empty())
+    return std::nullopt;
+  pqxx::connection conn{app_url};
+  pqxx::work tx{conn};
+  return tx
+    .exec_params1("SELECT coalesce(sum(total_emissions_kg_co2e), 0)::text "
+                  "FROM batch_jobs WHERE org_id = $1 AND status = 'completed'",
+                  org)[0]
+    .as<std::string>();
+}
+
+json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
+                       int size, int activities, const std::string& expected,
+                       std::chrono::seconds timeout, pid_t server_pid,
+                       long& peak_rss_kb, const std::string& app_url) {
+  std::atomic<int> next{0};
+  std::atomic<long> errors{0};
+  std::vector<std::thread> threads;
+  auto t0 = clock_type::now();
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      client c(e, org);
+      for (;;) {
+        int b = next.fetch_add(1);
+        if (b >= batches)
+          break;
+        json ids = json::array();
+        for (int i = 0; i < size; ++i) {
+          char id[32];
+          std::snprintf(id, sizeof id, "act-%06d",
+                        (b * size + i) % activities);
+          ids.push_back(id);
+        }
+        auto r = c.post("/api/v1/batches", json{{"activity_ids", ids}});
+        if (!r || r->status != 201)
+          ++errors;
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  double submit_ms = ms_since(t0);
+  client c(e, org);
+  bool done = false;
+  while (ms_since(t0) < std::chrono::duration<double, std::milli>(timeout).count()) {
+    auto r = c.get("/api/v1/batches?limit=1&status=pending,queued,processing");
+    if (server_pid > 0)
+      peak_rss_kb = std::max(peak_rss_kb, read_status_kb(server_pid, "VmHWM:"));
+    if (r && r->status == 200 && json::parse(r->body)["batches"].empty()) {
+      done = true;
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  double total_ms = ms_since(t0);
+  auto [completed, totals] = walk(c, "completed");
+  auto grand = ogf::domain::sum_emissions(totals).value_or("?");
+  auto exp = ogf::domain::decimal::parse(expected);
+  bool total_ok = false;
+  std::string check;
+  if (auto exact = exact_total(app_url, org)) {
+    // Exact: numeric sum in SQL against the exact expected decimal.
+    auto got = ogf::domain::decimal::parse(*exact);
+    total_ok = exp && got && *exp == *got;
+    grand = *exact;
+    check = "exact (SQL numeric)";
+  } else {
+    // Only the API: it renders emissions as JSON numbers (double), so
+    // compare with a tolerance of one micro-kg per batch.
+    total_ok = std::abs(std::stod(grand) - std::stod(expected))
+               <= 1e-6 * batches + 1e-9 * std::abs(std::stod(expected));
+    check = "within 1e-6 kg per batch (API doubles)";
+  }
+  bool verified = done && completed == batches && errors == 0 && total_ok;
+  double secs = total_ms / 1000.0;
+  return {{"batches", batches},
+          {"batch_size", size},
+          {"activities", static_cast<long>(batches) * size},
+          {"seconds", secs},
+          {"submit_seconds", submit_ms / 1000.0},
+          {"activities_per_s", static_cast<double>(batches) * size / secs},
+          {"batches_per_s", batches / secs},
+          {"completed", completed},
+          {"errors", errors.load()},
+          {"expected_total_kg_co2e", expected},
+          {"measured_total_kg_co2e", grand},
+          {"total_check", check},
+          {"verified", verified}};
+}
+
+// -- scenario 3: latency ---------------------------------------------------
+
+json run_latency(const endpoint& e, double rate, std::chrono::seconds d) {
+  const std::string org = "bench-latency";
+  create_activities(e, org, 1);
+  client c(e, org);
+  struct sent {
+    std::string id;
+    std::int64_t at_us;
+  };
+  std::vector<sent> all;
+  auto period = std::chrono::duration<double>(1.0 / rate);
+  auto t0 = clock_type::now();
+  int n = static_cast<int>(rate * static_cast<double>(d.count()));
+  for (int i = 0; i < n; ++i) {
+    std::this_thread::sleep_until(t0 + std::chrono::duration_cast<clock_type::duration>(period * i));
+    auto at = ogf::domain::now_us();
+    auto r = c.post("/api/v1/batches", json{{"activity_ids", {"act-000000"}}});
+    if (r && r->status == 201)
+      all.push_back({batch_id_of(r->body), at});
+  }
+  std::vector<double> start, complete;
+  auto deadline = clock_type::now() + 30s;
+  for (const auto& s : all) {
+    for (;;) {
+      auto r = c.get("/api/v1/batches/" + s.id);
+      if (!r || r->status != 200)
+        break;
+      auto b = json::parse(r->body);
+      if (!b["completed_at"].is_null()) {
+        auto st = ogf::domain::parse_rfc3339(b["started_at"].get<std::string>());
+        auto ct = ogf::domain::parse_rfc3339(b["completed_at"].get<std::string>());
+        if (st && ct) {
+          start.push_back(static_cast<double>(*st - s.at_us) / 1000.0);
+          complete.push_back(static_cast<double>(*ct - s.at_us) / 1000.0);
+        }
+        break;
+      }
+      if (clock_type::now() > deadline)
+        break;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  return {{"batches", all.size()},
+          {"measured", start.size()},
+          {"rate_per_s", rate},
+          {"start_p50_ms", percentile(start, 50)},
+          {"start_p99_ms", percentile(start, 99)},
+          {"complete_p50_ms", percentile(complete, 50)},
+          {"complete_p99_ms", percentile(complete, 99)},
+          {"clock", "client and server read the same system clock (same "
+                    "machine); server times have millisecond resolution"}};
+}
+
+// -- scenario 4: claim -----------------------------------------------------
+
+std::pair<double, double> claim_latency(const std::string& admin_url,
+                                        const std::string& db, long backlog,
+                                        int rounds) {
+  {
+    pqxx::connection admin{admin_url};
+    pqxx::nontransaction tx{admin};
+    tx.exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+    tx.exec("CREATE DATABASE " + db + " TEMPLATE template0");
+  }
+  auto url = admin_url.substr(0, admin_url.rfind("dbname=")) + "dbname=" + db;
+  {
+    pqxx::connection conn{url};
+    ogf::persistence::migrator{conn}.up();
+    pqxx::work tx{conn};
+    tx.exec_params("INSERT INTO batch_jobs (org_id, workspace_id, priority, "
+                   "total_activities, created_at) "
+                   "SELECT 'o', 'w', 1 + (g % 10), 1, clock_timestamp() "
+                   "FROM generate_series(1, $1) g",
+                   backlog);
+    tx.commit();
+    pqxx::nontransaction a{conn};
+    a.exec("ANALYZE batch_jobs");
+  }
+  ogf::persistence::store_config cfg;
+  cfg.database_url = url;
+  cfg.node_id = "bench";
+  ogf::persistence::batch_store store{cfg};
+  std::vector<double> lat;
+  for (int i = 0; i < rounds; ++i) {
+    auto t0 = clock_type::now();
+    auto claimed = store.claim(1, 30s);
+    std::vector<ogf::persistence::lease_ref> refs;
+    for (auto& c : claimed)
+      refs.push_back({c.batch_id, c.token});
+    store.release(refs);
+    lat.push_back(ms_since(t0));
+  }
+  {
+    pqxx::connection admin{admin_url};
+    pqxx::nontransaction tx{admin};
+    tx.exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+  }
+  return {percentile(lat, 50), percentile(lat, 99)};
+}
+
+std::string machine_line(const char* cmd) {
+  std::string out;
+  if (FILE* p = popen(cmd, "r")) {
+    char buf[256];
+    while (fgets(buf, sizeof buf, p))
+      out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
+    out.pop_back();
+  return out;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  o.server_binary = OGF_SERVER_BINARY;
+  CLI::App app{"offgridflow-bench: throughput and latency of an OffGridFlow "
+               "server", "offgridflow-bench"};
+  app.add_option("--url", o.url, "a running server (default: start our own)");
+  app.add_option("--database-url", o.database_url,
+                 "its database, for the claim scenario (admin URL of a "
+                 "cluster holding a migrated 'offgridflow' database)");
+  app.add_option("--server-binary", o.server_binary, "offgridflow-batch to start")
+    ->capture_default_str();
+  app.add_option("--out", o.out, "write the results as JSON here");
+  app.add_flag("--quick", o.quick, "reduced run (about a minute)");
+  app.add_option("--clients", o.clients, "submit scenario clients")
+    ->capture_default_str();
+  app.add_option("--duration", o.duration, "submit scenario duration")
+    ->capture_default_str();
+  app.add_option("--workers", o.workers, "--workers of the started server");
+  app.add_flag("--skip-submit", o.skip_submit);
+  app.add_flag("--skip-pipeline", o.skip_pipeline);
+  app.add_flag("--skip-latency", o.skip_latency);
+  app.add_flag("--skip-claim", o.skip_claim);
+  CLI11_PARSE(app, argc, argv);
+
+  auto duration = ogf::domain::parse_duration(o.duration).value_or(20s);
+  if (o.quick && o.duration == "20s")
+    duration = 5s;
+  std::unique_ptr<own_server> server;
+  endpoint e;
+  std::string admin_url = o.database_url;
+  std::string app_url; // the server's own database, for exact checks
+  try {
+    if (o.url.empty()) {
+      server = start_server(o);
+      e.port = server->port;
+      admin_url = ogf::persistence::embedded_postgres::connection_string_for(
+        server->data_dir + "/data", "postgres");
+      app_url = ogf::persistence::embedded_postgres::connection_string_for(
+        server->data_dir + "/data", "offgridflow");
+    } else {
+      e = parse_url(o.url);
+    }
+    json result;
+    result["machine"] = {{"cores", std::thread::hardware_concurrency()},
+                         {"cpu", machine_line("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")},
+                         {"kernel", machine_line("uname -r")}};
+    result["commit"] = machine_line("git rev-parse --short HEAD 2>/dev/null");
+    result["quick"] = o.quick;
+
+    if (!o.skip_submit) {
+      std::cerr << "submit: " << o.clients << " clients for "
+                << ogf::domain::format_duration(duration) << "...\n";
+      result["submit"] = run_submit(e, o.clients, duration);
+    }
+    long peak_kb = 0;
+    if (!o.skip_pipeline) {
+      int acts = o.quick ? 20000 : 100000;
+      std::cerr << "pipeline: creating " << acts << " activities...\n";
+      const std::string org = "bench-pipeline";
+      auto expected_all = create_activities(e, org, acts);
+      (void) expected_all;
+      pid_t pid = server ? server->pid : -1;
+      if (pid > 0) {
+        std::ofstream clear("/proc/" + std::to_string(pid) + "/clear_refs");
+        clear << "5";
+      }
+      struct pcase {
+        const char* name;
+        int batches, size;
+      };
+      std::vector<pcase> cases = o.quick
+                                   ? std::vector<pcase>{{"large", 2, 10000},
+                                                        {"medium", 200, 100},
+                                                        {"small", 2000, 10}}
+                                   : std::vector<pcase>{{"large", 10, 10000},
+                                                        {"medium", 1000, 100},
+                                                        {"small", 10000, 10}};
+      json pipeline;
+      for (const auto& pc : cases) {
+        // Each case runs in its own tenant (activities created per tenant).
+        std::string case_org = org + "-" + pc.name;
+        std::cerr << "pipeline " << pc.name << ": " << pc.batches << " x "
+                  << pc.size << "...\n";
+        int needed = std::min(acts, pc.batches * pc.size);
+        // Expected: every batch's items cycle through the activities.
+        std::vector<std::string> per;
+        for (long i = 0; i < static_cast<long>(pc.batches) * pc.size; ++i) {
+          long a = i % needed;
+          per.push_back(ogf::domain::calculate_emissions(
+                          std::to_string((a % 1000) + 1), "kWh", "0.375294",
+                          "kWh")
+                          .kg_co2e);
+        }
+        create_activities(e, case_org, needed);
+        auto expected = ogf::domain::sum_emissions(per).value_or("?");
+        pipeline[pc.name] = run_pipeline_case(e, case_org, pc.batches, pc.size,
+                                              needed, expected, 240s, pid,
+                                              peak_kb, app_url);
+      }
+      result["pipeline"] = pipeline;
+      if (pid > 0)
+        result["server_peak_rss_mb"] = static_cast<double>(peak_kb) / 1024.0;
+    }
+    if (!o.skip_latency) {
+      std::cerr << "latency: 20 batches/s...\n";
+      result["latency"] = run_latency(e, 20, o.quick ? 3s : 10s);
+    }
+    if (!o.skip_claim && !admin_url.empty()) {
+      std::cerr << "claim: 1k and " << (o.quick ? "10k" : "100k")
+                << " pending...\n";
+      auto [p50_1k, p99_1k] = claim_latency(admin_url, "bench_claim", 1000, 500);
+      long deep = o.quick ? 10000 : 100000;
+      auto [p50_deep, p99_deep] = claim_latency(admin_url, "bench_claim", deep, 500);
+      result["claim"] = {{"p50_ms_1k", p50_1k},
+                         {"p99_ms_1k", p99_1k},
+                         {"p50_ms_100k", p50_deep},
+                         {"p99_ms_100k", p99_deep},
+                         {"deep_backlog", deep}};
+    }
+
+    // The table.
+    std::printf("\n%-34s %s\n", "scenario", "result");
+    std::printf("%-34s %s\n", "--------", "------");
+    if (result.contains("submit")) {
+      auto& s = result["submit"];
+      std::printf("%-34s %.0f batches/s, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.1f ms, errors %ld\n",
+                  ("submit (" + std::to_string(o.clients) + " clients, 10 ids)").c_str(),
+                  s["batches_per_s"].get<double>(), s["p50_ms"].get<double>(),
+                  s["p90_ms"].get<double>(), s["p99_ms"].get<double>(),
+                  s["max_ms"].get<double>(), s["errors"].get<long>());
+    }
+    if (result.contains("pipeline"))
+      for (auto& [name, p] : result["pipeline"].items())
+        std::printf("%-34s %.0f activities/s, %.0f batches/s, %.2f s, %s\n",
+                    ("pipeline " + name + " (" + std::to_string(p["batches"].get<int>()) + " x "
+                     + std::to_string(p["batch_size"].get<int>()) + ")").c_str(),
+                    p["activities_per_s"].get<double>(),
+                    p["batches_per_s"].get<double>(), p["seconds"].get<double>(),
+                    p["verified"].get<bool>() ? "verified" : "NOT VERIFIED");
+    if (result.contains("latency")) {
+      auto& l = result["latency"];
+      std::printf("%-34s start p50 %.1f ms p99 %.1f ms; complete p50 %.1f ms p99 %.1f ms\n",
+                  "latency (20 batches/s, 1 id)", l["start_p50_ms"].get<double>(),
+                  l["start_p99_ms"].get<double>(), l["complete_p50_ms"].get<double>(),
+                  l["complete_p99_ms"].get<double>());
+    }
+    if (result.contains("claim")) {
+      auto& c = result["claim"];
+      std::printf("%-34s 1k: p50 %.2f ms p99 %.2f ms; %ld: p50 %.2f ms p99 %.2f ms\n",
+                  "claim + release (store)", c["p50_ms_1k"].get<double>(),
+                  c["p99_ms_1k"].get<double>(), c["deep_backlog"].get<long>(),
+                  c["p50_ms_100k"].get<double>(), c["p99_ms_100k"].get<double>());
+    }
+    if (result.contains("server_peak_rss_mb"))
+      std::printf("%-34s %.1f MB\n", "server peak RSS (pipeline)",
+                  result["server_peak_rss_mb"].get<double>());
+    if (!o.out.empty()) {
+      std::ofstream out(o.out);
+      out << result.dump(2) << "\n";
+    }
+    bool ok = true;
+    if (result.contains("pipeline"))
+      for (auto& [name, p] : result["pipeline"].items())
+        ok = ok && p["verified"].get<bool>();
+    return ok ? 0 : 1;
+  } catch (const std::exception& ex) {
+    std::cerr << "offgridflow-bench: " << ex.what() << "\n";
+    return 1;
+  }
+}
