@@ -97,7 +97,10 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   pc.workers = cfg.workers;
   pc.max_batches_per_poll = cfg.max_batches_per_poll;
   pc.poll_interval = duration_cast<caf::timespan>(cfg.poll_interval);
-  pc.poll_jitter = duration_cast<caf::timespan>(cfg.poll_jitter);
+  // The jitter spreads nodes' polls; it is capped at half the interval so
+  // a short --poll-interval works without also setting --poll-jitter.
+  pc.poll_jitter = duration_cast<caf::timespan>(
+    std::min(cfg.poll_jitter, cfg.poll_interval / 2));
   pc.lease_timeout = duration_cast<caf::timespan>(cfg.lease_timeout);
   pc.worker.chunk_size = cfg.chunk_size;
   st.poller = spawn_poller(sys, pc, st.stores[0], st.stores, st.processor,
@@ -302,8 +305,8 @@ std::string engine_config::validate() const {
     return "chunk_size must be in 1..10000";
   if (poll_interval < milliseconds(10) || poll_interval > hours(1))
     return "poll_interval must be in 10ms..1h";
-  if (poll_jitter < milliseconds(0) || poll_jitter > poll_interval)
-    return "poll_jitter must be in 0..poll_interval";
+  if (poll_jitter < milliseconds(0) || poll_jitter > hours(1))
+    return "poll_jitter must be in 0..1h";
   if (max_batches_per_poll < 1 || max_batches_per_poll > 1000)
     return "max_batches_per_poll must be in 1..1000";
   if (lease_timeout < milliseconds(300) || lease_timeout > hours(1))

@@ -34,7 +34,8 @@ struct engine_config {
   /// Poll timer; LISTEN/NOTIFY wakes the poller sooner. Default 30 s,
   /// range 10 ms..1 h.
   std::chrono::milliseconds poll_interval{30000};
-  /// Random ± spread of the poll timer. Default 5 s, range 0..poll_interval.
+  /// Random ± spread of the poll timer. Default 5 s, range 0..1 h; capped
+  /// at half the poll interval when applied.
   std::chrono::milliseconds poll_jitter{5000};
   /// Most batches claimed in one statement. Default 10, range 1..1000.
   std::int32_t max_batches_per_poll = 10;

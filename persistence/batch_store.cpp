@@ -171,15 +171,28 @@ const std::pair<const char*, const char*> queries[] = {
   // the CONTRACT's preference rules (tenant's own, exact region, latest
   // valid_from not after period_start else earliest, own unit, smallest id).
   {"resolve_chunk",
-   "SELECT i.activity_id, a.id IS NOT NULL, a.quantity::text, a.unit,"
+   // The chunk's items first (keyset on the primary key), then their
+   // activities by primary key with an array: both plans stay index
+   // lookups even before the tables have statistics.
+   "WITH chunk AS MATERIALIZED ("
+   " SELECT i.activity_id FROM batch_items i"
+   " WHERE i.batch_id = $1::uuid AND i.status = 'pending'"
+   "  AND i.activity_id > $2"
+   "  AND EXISTS (SELECT 1 FROM batch_jobs b WHERE b.id = $1::uuid"
+   "   AND b.lease_token = $6 AND b.status = 'processing')"
+   " ORDER BY i.activity_id LIMIT $5), "
+   "acts AS MATERIALIZED ("
+   " SELECT a.* FROM activities a"
+   " WHERE a.org_id = $3 AND a.workspace_id = $4"
+   "  AND a.id = ANY (ARRAY(SELECT activity_id FROM chunk))) "
+   "SELECT c.activity_id, a.id IS NOT NULL, a.quantity::text, a.unit,"
    " f.id, f.unit, f.kg_co2e_per_unit::text, f.scope,"
    " (a.id IS NOT NULL AND EXISTS (SELECT 1 FROM emission_factors x"
    "   WHERE x.activity_type = a.activity_type"
    "   AND x.region IN (a.region, 'GLOBAL')"
    "   AND (x.org_id IS NULL OR (x.org_id = $3 AND x.workspace_id = $4)))) "
-   "FROM batch_items i "
-   "LEFT JOIN activities a ON a.org_id = $3 AND a.workspace_id = $4"
-   " AND a.id = i.activity_id "
+   "FROM chunk c "
+   "LEFT JOIN acts a ON a.id = c.activity_id "
    "LEFT JOIN units au ON au.unit = a.unit "
    "LEFT JOIN LATERAL ("
    " SELECT f.id, f.unit, f.kg_co2e_per_unit, f.scope"
@@ -193,11 +206,7 @@ const std::pair<const char*, const char*> queries[] = {
    "  CASE WHEN f.valid_from <= a.period_start THEN f.valid_from END DESC,"
    "  f.valid_from ASC, (f.unit = a.unit) DESC, f.id COLLATE \"C\" ASC"
    " LIMIT 1) f ON true "
-   "WHERE i.batch_id = $1::uuid AND i.status = 'pending'"
-   " AND i.activity_id > $2 "
-   " AND EXISTS (SELECT 1 FROM batch_jobs b WHERE b.id = $1::uuid"
-   "  AND b.lease_token = $6 AND b.status = 'processing') "
-   "ORDER BY i.activity_id LIMIT $5"},
+   "ORDER BY c.activity_id"},
   // Results under the fence, in one statement: the fence row is locked, so
   // a concurrent claim of an expired lease either waits for us or we see
   // its new token and write nothing. Only items still pending are updated,
@@ -221,11 +230,16 @@ const std::pair<const char*, const char*> queries[] = {
    "  AND i.status = 'pending'"
    " RETURNING i.activity_id, i.status, i.scope, i.emissions_kg_co2e,"
    "  i.factor_id, i.processed_at), "
+   // The activity ids are given as an array so that the primary key
+   // (org, workspace, id) is the index condition whatever the statistics:
+   // joining on upd let a planner without statistics (fresh bulk load)
+   // scan the whole tenant once per chunk.
    "act AS ("
    " UPDATE activities a SET emissions_kg_co2e = upd.emissions_kg_co2e,"
    "  scope = upd.scope, factor_id = upd.factor_id,"
    "  calculated_at = upd.processed_at"
    " FROM upd WHERE a.org_id = $4 AND a.workspace_id = $5"
+   "  AND a.id = ANY($6::text[])"
    "  AND a.id = upd.activity_id AND upd.status = 'succeeded'), "
    "sums AS ("
    " SELECT count(*) FILTER (WHERE status = 'succeeded') AS ok,"

@@ -272,6 +272,8 @@ embedded_postgres::~embedded_postgres() {
 }
 
 void embedded_postgres::take_lock() {
+  if (lock_fd_ >= 0)
+    return; // held since an earlier start() of this object
   auto lock_path = data_dir_ / "offgridflow.lock";
   lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd_ < 0)

@@ -1,0 +1,309 @@
+// Fault scenarios with real `offgridflow-batch serve` processes sharing one
+// PostgreSQL: kill -9, a frozen node, a database restart, SIGTERM under
+// load. Each scenario starts its own cluster, checks the invariants of
+// docs/reliability.md in SQL afterwards, and stops every process it started.
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include <catch2/catch.hpp>
+#include <httplib.h>
+#include <pqxx/pqxx>
+
+#include "persistence/batch_store.hpp"
+#include "persistence/embedded_postgres.hpp"
+#include "persistence/migrations.hpp"
+#include "support/engine_fixture.hpp"
+#include "support/process.hpp"
+
+using namespace ogf;
+using namespace ogf::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A PostgreSQL cluster of this scenario only (it may be restarted).
+struct scenario_cluster {
+  fs::path dir;
+  std::unique_ptr<persistence::embedded_postgres> pg;
+  scenario_cluster() {
+    char tmpl[] = "/tmp/ogf-fault-XXXXXX";
+    dir = mkdtemp(tmpl);
+    fs::permissions(dir, fs::perms::others_exec, fs::perm_options::add);
+    persistence::embedded_postgres_config cfg;
+    cfg.data_dir = dir / "pg";
+    cfg.settings = {{"fsync", "off"}, {"max_connections", "100"}};
+    pg = std::make_unique<persistence::embedded_postgres>(cfg);
+    pg->start();
+    pqxx::connection c{url()};
+    persistence::migrator{c}.up();
+  }
+  ~scenario_cluster() {
+    if (std::uncaught_exceptions() > 0) {
+      // A failed REQUIRE: show what the nodes and the server said.
+      for (const auto& entry : fs::directory_iterator(dir)) {
+        if (entry.path().extension() != ".log")
+          continue;
+        std::ifstream in(entry.path());
+        std::cerr << "---- " << entry.path().filename() << "\n" << in.rdbuf();
+      }
+    }
+    try {
+      pg->stop();
+    } catch (...) {
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::string url() const { return pg->connection_string("postgres"); }
+};
+
+/// ~20,000 activities of tenant t/w in batches of 500..2,000 (submitted
+/// through the store, as the HTTP layer would). Returns the batch count.
+int seed(const std::string& url, int batches = 16) {
+  {
+    pqxx::connection c{url};
+    pqxx::work tx{c};
+    tx.exec("INSERT INTO activities (org_id, workspace_id, id, activity_type, "
+            "quantity, unit, region, period_start, period_end) "
+            "SELECT 't', 'w', 'a' || lpad(g::text, 6, '0'), 'electricity', "
+            "(g % 997) + 0.5, 'kWh', 'US', '2025-01-01', '2025-01-31' "
+            "FROM generate_series(0, 19999) g");
+    tx.commit();
+  }
+  persistence::batch_store store{{url, "seeder"}};
+  int next = 0;
+  for (int b = 0; b < batches; ++b) {
+    int size = 500 + (b * 97) % 1501; // 500..2000
+    persistence::submit_request req;
+    req.owner = {"t", "w"};
+    req.request_hash = "seed";
+    for (int i = 0; i < size; ++i) {
+      char id[16];
+      std::snprintf(id, sizeof id, "a%06d", (next++) % 20000);
+      req.activity_ids.push_back(id);
+    }
+    store.submit(req);
+  }
+  return batches;
+}
+
+struct node {
+  std::string id;
+  int port;
+  std::unique_ptr<child_process> proc;
+};
+
+std::unique_ptr<node> start_node(const scenario_cluster& c, const std::string& id,
+                                 const std::string& lease = "2s") {
+  auto n = std::make_unique<node>();
+  n->id = id;
+  n->port = free_port();
+  std::vector<std::string> args{server_binary(), "serve", "--listen",
+                                "127.0.0.1:" + std::to_string(n->port),
+                                "--database-url", c.url(), "--node-id", id,
+                                "--lease-timeout", lease, "--poll-interval",
+                                "300ms", "--poll-jitter", "100ms",
+                                "--chunk-size", "100", "--workers", "2"};
+  n->proc = std::make_unique<child_process>(
+    args, std::map<std::string, std::string>{},
+    (c.dir / (id + ".log")).string());
+  return n;
+}
+
+int health(int port) {
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_connection_timeout(1, 0);
+  cli.set_read_timeout(3, 0);
+  auto r = cli.Get("/api/v1/health");
+  return r ? r->status : 0;
+}
+
+std::int64_t scalar(const std::string& url, const std::string& sql) {
+  pqxx::connection c{url};
+  pqxx::work tx{c};
+  return tx.exec1(sql)[0].as<std::int64_t>();
+}
+
+bool all_completed(const std::string& url, int batches) {
+  try {
+    return scalar(url, "SELECT count(*) FROM batch_jobs WHERE status = "
+                       "'completed'")
+           == batches;
+  } catch (...) {
+    return false;
+  }
+}
+
+/// The invariants every scenario ends with (docs/reliability.md).
+void check_invariants(const std::string& url, int batches) {
+  INFO("every batch completed");
+  CHECK(scalar(url, "SELECT count(*) FROM batch_jobs WHERE status = "
+                    "'completed'")
+        == batches);
+  INFO("succeeded = items, nothing failed");
+  CHECK(scalar(url, "SELECT count(*) FROM batch_jobs b WHERE "
+                    "succeeded_activities <> total_activities OR "
+                    "total_activities <> (SELECT count(*) FROM batch_items i "
+                    "WHERE i.batch_id = b.id AND i.status = 'succeeded')")
+        == 0);
+  INFO("total = exact sum of the items");
+  CHECK(scalar(url, "SELECT count(*) FROM batch_jobs b WHERE "
+                    "total_emissions_kg_co2e <> (SELECT sum(emissions_kg_co2e) "
+                    "FROM batch_items i WHERE i.batch_id = b.id)")
+        == 0);
+  INFO("no item result written twice");
+  CHECK(scalar(url, "SELECT count(*) FROM batch_items WHERE attempts <> 1")
+        == 0);
+  INFO("one node per lease token");
+  CHECK(scalar(url, "SELECT count(*) FROM (SELECT batch_id, lease_token FROM "
+                    "batch_chunk_log GROUP BY 1, 2 HAVING count(DISTINCT "
+                    "node_id) > 1) x")
+        == 0);
+  INFO("no write under an old token after a newer token wrote");
+  CHECK(scalar(url, "SELECT count(*) FROM batch_chunk_log a JOIN "
+                    "batch_chunk_log b ON a.batch_id = b.batch_id AND "
+                    "a.lease_token < b.lease_token AND a.recorded_at > "
+                    "b.recorded_at")
+        == 0);
+  INFO("chunk counts add up to the items");
+  CHECK(scalar(url, "SELECT coalesce(sum(items), 0) FROM batch_chunk_log")
+        == scalar(url, "SELECT count(*) FROM batch_items"));
+}
+
+/// Waits until `n` has recorded at least one chunk.
+bool node_working(const std::string& url, const std::string& n) {
+  try {
+    return scalar(url, "SELECT count(*) FROM batch_chunk_log WHERE node_id = '"
+                         + n + "'")
+           > 0;
+  } catch (...) {
+    return false;
+  }
+}
+
+} // namespace
+
+TEST_CASE("kill -9 of a node mid-work: the others take its batches over "
+          "after lease expiry and nothing is counted twice") {
+  scenario_cluster c;
+  int batches = seed(c.url());
+  auto a = start_node(c, "node-a");
+  auto b = start_node(c, "node-b");
+  REQUIRE(wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
+  a->proc->signal(SIGKILL);
+  REQUIRE(a->proc->wait(10s));
+  REQUIRE(wait_until([&] { return all_completed(c.url(), batches); }, 90s, 50ms));
+  check_invariants(c.url(), batches);
+  b->proc->signal(SIGTERM);
+  CHECK(b->proc->wait(30s) == 0);
+}
+
+TEST_CASE("a frozen node writes nothing for the batches it lost and gives "
+          "them up when it wakes") {
+  scenario_cluster c;
+  int batches = seed(c.url());
+  auto a = start_node(c, "node-a");
+  auto b = start_node(c, "node-b");
+  REQUIRE(wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
+  a->proc->signal(SIGSTOP);
+  // Longer than the 2 s lease: node-b reclaims what node-a held.
+  std::this_thread::sleep_for(4s);
+  a->proc->signal(SIGCONT);
+  REQUIRE(wait_until([&] { return all_completed(c.url(), batches); }, 90s, 50ms));
+  check_invariants(c.url(), batches);
+  CHECK(health(a->port) == 200); // it survived and serves on
+  for (auto* n : {a.get(), b.get()}) {
+    n->proc->signal(SIGTERM);
+    CHECK(n->proc->wait(30s) == 0);
+  }
+}
+
+TEST_CASE("a PostgreSQL restart under load: nodes survive, health is 503 "
+          "during the outage and 200 after, and the work completes exactly "
+          "once") {
+  scenario_cluster c;
+  int batches = seed(c.url());
+  auto a = start_node(c, "node-a");
+  auto b = start_node(c, "node-b");
+  REQUIRE(wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
+  c.pg->stop();
+  CHECK(wait_until([&] { return health(a->port) == 503; }, 10s, 50ms));
+  c.pg->start();
+  CHECK(wait_until([&] { return health(a->port) == 200; }, 30s, 100ms));
+  REQUIRE(wait_until([&] { return all_completed(c.url(), batches); }, 120s, 100ms));
+  check_invariants(c.url(), batches);
+  for (auto* n : {a.get(), b.get()}) {
+    CHECK(n->proc->wait(0ms) == std::nullopt); // still running
+    n->proc->signal(SIGTERM);
+    CHECK(n->proc->wait(30s) == 0);
+  }
+}
+
+TEST_CASE("SIGTERM under load: the node exits 0, releases its leases and the "
+          "other node finishes long before the lease would have expired") {
+  scenario_cluster c;
+  int batches = seed(c.url());
+  // A long lease: only a release lets node-b take the work early.
+  auto a = start_node(c, "node-a", "60s");
+  REQUIRE(wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
+  auto b = start_node(c, "node-b", "60s");
+  REQUIRE(wait_until([&] { return health(b->port) == 200; }, 30s, 50ms));
+  auto t0 = std::chrono::steady_clock::now();
+  a->proc->signal(SIGTERM);
+  auto code = a->proc->wait(30s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(scalar(c.url(), "SELECT count(*) FROM batch_jobs WHERE lease_owner = "
+                        "'node-a'")
+        == 0);
+  REQUIRE(wait_until([&] { return all_completed(c.url(), batches); }, 50s, 50ms));
+  CHECK(std::chrono::steady_clock::now() - t0 < 50s); // well under 60 s
+  check_invariants(c.url(), batches);
+  b->proc->signal(SIGTERM);
+  CHECK(b->proc->wait(30s) == 0);
+}
+
+TEST_CASE("a read-only database refuses submits with 503 without writing "
+          "anything, and work resumes when it is lifted") {
+  scenario_cluster c;
+  auto a = start_node(c, "node-a");
+  REQUIRE(wait_until([&] { return health(a->port) == 200; }, 30s, 50ms));
+  {
+    pqxx::connection conn{c.url()};
+    pqxx::nontransaction tx{conn};
+    tx.exec("ALTER SYSTEM SET default_transaction_read_only = on");
+    tx.exec("SELECT pg_reload_conf()");
+  }
+  httplib::Client cli("127.0.0.1", a->port);
+  httplib::Headers h{{"X-Org-ID", "t"}, {"X-Workspace-ID", "w"}};
+  // New sessions see the setting at once; pooled ones after reload.
+  bool refused = wait_until(
+    [&] {
+      auto r = cli.Post("/api/v1/batches", h, R"({"activity_ids": ["x"]})",
+                        "application/json");
+      return r && r->status == 503 && r->has_header("Retry-After");
+    },
+    10s, 100ms);
+  CHECK(refused);
+  CHECK(scalar(c.url(), "SELECT count(*) FROM batch_jobs") == 0);
+  {
+    pqxx::connection conn{c.url()};
+    pqxx::nontransaction tx{conn};
+    tx.exec("SET default_transaction_read_only = off");
+    tx.exec("ALTER SYSTEM RESET default_transaction_read_only");
+    tx.exec("SELECT pg_reload_conf()");
+  }
+  CHECK(wait_until(
+    [&] {
+      auto r = cli.Post("/api/v1/batches", h, R"({"activity_ids": ["x"]})",
+                        "application/json");
+      return r && r->status == 201;
+    },
+    10s, 100ms));
+  a->proc->signal(SIGTERM);
+  CHECK(a->proc->wait(30s) == 0);
+}
