@@ -263,9 +263,17 @@ const std::pair<const char*, const char*> queries[] = {
    "WHERE b.id = $1::uuid AND b.lease_token = $2 AND b.lease_owner = $3"
    " AND b.status IN ('queued', 'processing') "
    "RETURNING " OGF_BATCH_COLUMNS},
+  // A deferral is a lost attempt, counted with the lease expiries against
+  // max_retries: without that, a batch whose every attempt hits a transient
+  // error would go back to pending forever.
   {"defer",
-   "UPDATE batch_jobs SET status = 'pending', lease_owner = NULL,"
-   " lease_expires_at = NULL, error = $5,"
+   "UPDATE batch_jobs SET"
+   " status = CASE WHEN lease_expiries + 1 > max_retries THEN 'failed'"
+   "  ELSE 'pending' END,"
+   " completed_at = CASE WHEN lease_expiries + 1 > max_retries THEN now()"
+   "  END,"
+   " lease_expiries = lease_expiries + 1,"
+   " lease_owner = NULL, lease_expires_at = NULL, error = $5,"
    " run_after = now() + $4::bigint * interval '1 millisecond',"
    " updated_at = now() "
    "WHERE id = $1::uuid AND lease_token = $2 AND lease_owner = $3"

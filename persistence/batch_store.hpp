@@ -169,7 +169,9 @@ public:
   domain::batch finish(const lease_ref& lease, finish_kind kind,
                        const std::string& error = {});
   /// Puts a batch back to pending with run_after = now + delay (transient
-  /// failure, retried later by any node); counts against max_retries.
+  /// failure, retried later by any node). Counts as a lost attempt against
+  /// max_retries, like a lease expiry (lease_expiries + 1); past it the batch
+  /// fails with `error`. Throws lease_lost when the lease no longer holds.
   void defer(const lease_ref& lease, std::chrono::milliseconds delay,
              const std::string& error);
   /// Tenant of a batch (workers need it for activity lookups).

@@ -351,6 +351,7 @@ TEST_CASE("defer puts a batch back to pending until its delay has passed") {
   auto b = store.get(tenant_a, batch.id);
   CHECK(b.status == batch_status::pending);
   CHECK(b.error == std::optional<std::string>("database busy"));
+  CHECK(q.number("SELECT lease_expiries FROM batch_jobs") == 1);
   CHECK(store.claim(1, 60s).empty());
   CHECK(store.queue_depth() == 0);
   CHECK(errc_of([&] { store.defer(lease, 1s, "again"); })
@@ -361,3 +362,22 @@ TEST_CASE("defer puts a batch back to pending until its delay has passed") {
   CHECK(again[0].token > lease.token);
 }
 
+TEST_CASE("deferring a batch more than max_retries times fails it") {
+  test_database db;
+  auto store = make_store(db);
+  sql q{db};
+  auto batch = store.submit(request(tenant_a, {"a1"}, 5, 2)).batch;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    INFO("attempt " << attempt);
+    auto c = store.claim(1, 60s);
+    REQUIRE(c.size() == 1);
+    lease_ref lease{batch.id, c[0].token};
+    REQUIRE(store.start(lease));
+    store.defer(lease, 0ms, "timeout " + std::to_string(attempt));
+  }
+  auto b = store.get(tenant_a, batch.id);
+  CHECK(b.status == batch_status::failed);
+  CHECK(b.error == std::optional<std::string>("timeout 3"));
+  CHECK(b.completed_at.has_value());
+  CHECK(store.claim(1, 60s).empty());
+}
