@@ -241,6 +241,65 @@ TEST_CASE("hostile strings in activity ids, metadata and idempotency keys are "
   CHECK(q.number("SELECT count(*) FROM batch_jobs") > 0);
 }
 
+TEST_CASE("database refusals are classified as validation errors, not as "
+          "conflicts or bugs") {
+  test_database db;
+  auto store = make_store(db);
+  sql q{db};
+  // Out-of-range values the HTTP layer should have caught.
+  CHECK(errc_of([&] { store.submit(request(tenant_a, {"x"}, 11)); })
+        == engine_errc::validation);
+  CHECK(errc_of([&] { store.submit(request(tenant_a, {"x"}, 5, 11)); })
+        == engine_errc::validation);
+  auto bad_json = request(tenant_a, {"x"});
+  bad_json.metadata_json = "{not json";
+  CHECK(errc_of([&] { store.submit(bad_json); }) == engine_errc::validation);
+  // Duplicate activity ids in one batch: a bad request, not an idempotency
+  // conflict (which the HTTP layer maps to 422 idempotency_key_reused).
+  CHECK(errc_of([&] { store.submit(request(tenant_a, {"x", "y", "x"})); })
+        == engine_errc::validation);
+  // Duplicate ids in one upsert.
+  domain::activity a;
+  a.id = "dup";
+  a.activity_type = "t";
+  a.quantity = "1";
+  a.unit = "kWh";
+  a.period_start = a.period_end = "2024-01-01";
+  CHECK(errc_of([&] { store.upsert_activities(tenant_a, {a, a}); })
+        == engine_errc::validation);
+  domain::emission_factor fa;
+  fa.id = "dup";
+  fa.activity_type = "t";
+  fa.unit = "kWh";
+  fa.kg_co2e_per_unit = "1";
+  fa.valid_from = "2024-01-01";
+  CHECK(errc_of([&] { store.upsert_factors(tenant_a, {fa, fa}); })
+        == engine_errc::validation);
+  // Bytes that are not UTF-8.
+  CHECK(errc_of([&] { store.submit(request(tenant_a, {"ok", "bad\xff"})); })
+        == engine_errc::validation);
+  // A value too large for an index entry (ids are limited long before).
+  std::string huge;
+  std::uint32_t seed = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    seed = seed * 1103515245u + 12345u;
+    huge += static_cast<char>('!' + (seed >> 16) % 90); // incompressible
+  }
+  std::string why;
+  bool reconnect = false;
+  auto code = engine_errc::none;
+  try {
+    store.submit(request(tenant_a, {huge}));
+  } catch (...) {
+    code = classify_exception(std::current_exception(), why, reconnect);
+  }
+  INFO(why);
+  CHECK(code == engine_errc::validation);
+  CHECK(q.number("SELECT count(*) FROM batch_jobs") == 0);
+  CHECK(q.number("SELECT count(*) FROM activities") == 0);
+  CHECK(q.number("SELECT count(*) FROM emission_factors") == 0);
+}
+
 TEST_CASE("a statement that times out waiting for a lock is unavailable and "
           "the store keeps working") {
   test_database db;
