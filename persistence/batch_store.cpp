@@ -403,11 +403,45 @@ std::string token_array(const std::vector<lease_ref>& leases) {
   return out + "}";
 }
 
+/// libpq sends text parameters as C strings: a NUL byte would silently cut
+/// the value short (an idempotency key "k\0x" stored as "k", a lookup of
+/// "ab\0cd" finding "ab"). PostgreSQL text cannot hold NUL anyway, so such
+/// a value is refused before anything is sent.
+void check_param(const std::string& value) {
+  if (value.find('\0') != std::string::npos)
+    throw store_exception(engine_errc::validation,
+                          "text contains a NUL byte");
+}
+
+void check_param(const std::optional<std::string>& value) {
+  if (value)
+    check_param(*value);
+}
+
+template <class T>
+void check_param(const T&) {
+}
+
+/// Every statement runs through these: parameters checked, then executed.
+template <class... Args>
+pqxx::result exec_checked(pqxx::transaction_base& tx, const char* name,
+                          const Args&... args) {
+  (check_param(args), ...);
+  return tx.exec_prepared(name, args...);
+}
+
+template <class... Args>
+pqxx::row exec_checked1(pqxx::transaction_base& tx, const char* name,
+                        const Args&... args) {
+  (check_param(args), ...);
+  return tx.exec_prepared1(name, args...);
+}
+
 /// Whether the batch exists for this tenant, and its status; distinguishes
 /// not_found from invalid_state after a refused conditional update.
 [[noreturn]] void explain_refusal(pqxx::transaction_base& tx, const tenant& t,
                                   const std::string& id) {
-  auto rows = tx.exec_prepared("status_of", id, t.org_id, t.workspace_id);
+  auto rows = exec_checked(tx, "status_of", id, t.org_id, t.workspace_id);
   if (rows.empty())
     throw store_exception(engine_errc::not_found, "batch not found");
   throw store_exception(engine_errc::invalid_state,
@@ -483,15 +517,15 @@ submit_outcome batch_store::submit(const submit_request& req) {
   pqxx::work tx{*conn_};
   const auto& t = req.owner;
   if (req.idempotency_key)
-    tx.exec_prepared("expire_idempotency_key", t.org_id, t.workspace_id,
+    exec_checked(tx, "expire_idempotency_key", t.org_id, t.workspace_id,
                      *req.idempotency_key);
-  auto inserted = tx.exec_prepared(
+  auto inserted = exec_checked(tx, 
     "insert_batch", t.org_id, t.workspace_id, req.priority, req.max_retries,
     static_cast<std::int64_t>(req.activity_ids.size()), req.metadata_json,
     req.idempotency_key, req.idempotency_key ? std::optional<std::string>(req.request_hash) : std::nullopt);
   if (inserted.empty()) {
     // Same key seen before (or by a concurrent submit that just committed).
-    auto existing = tx.exec_prepared("find_by_key", t.org_id, t.workspace_id,
+    auto existing = exec_checked(tx, "find_by_key", t.org_id, t.workspace_id,
                                      *req.idempotency_key);
     if (existing.empty())
       throw store_exception(engine_errc::unavailable,
@@ -504,7 +538,7 @@ submit_outcome batch_store::submit(const submit_request& req) {
     return {std::move(b), true};
   }
   auto b = read_batch(inserted[0]);
-  tx.exec_prepared("insert_items", b.id, to_pg_array(req.activity_ids));
+  exec_checked(tx, "insert_items", b.id, to_pg_array(req.activity_ids));
   maybe_notify(tx);
   tx.commit();
   return {std::move(b), false};
@@ -513,7 +547,7 @@ submit_outcome batch_store::submit(const submit_request& req) {
 batch batch_store::get(const tenant& t, const std::string& id) {
   require_uuid(id);
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("get_batch", id, t.org_id, t.workspace_id);
+  auto rows = exec_checked(tx, "get_batch", id, t.org_id, t.workspace_id);
   if (rows.empty())
     throw store_exception(engine_errc::not_found, "batch not found");
   return read_batch(rows[0]);
@@ -536,7 +570,7 @@ batch_page batch_store::list(const tenant& t, const domain::batch_filter& f) {
       throw store_exception(engine_errc::validation, "bad page token");
   }
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("list_batches", t.org_id, t.workspace_id,
+  auto rows = exec_checked(tx, "list_batches", t.org_id, t.workspace_id,
                                statuses, f.priority, f.created_after,
                                f.created_before, after_ts, after_id,
                                f.limit + 1, f.offset);
@@ -556,13 +590,13 @@ item_page batch_store::items(const tenant& t, const std::string& id,
                              const domain::item_filter& f) {
   require_uuid(id);
   pqxx::read_transaction tx{*conn_};
-  auto exists = tx.exec_prepared("status_of", id, t.org_id, t.workspace_id);
+  auto exists = exec_checked(tx, "status_of", id, t.org_id, t.workspace_id);
   if (exists.empty())
     throw store_exception(engine_errc::not_found, "batch not found");
   std::optional<std::string> status;
   if (f.status)
     status = domain::to_string(*f.status);
-  auto rows = tx.exec_prepared("list_items", id, t.org_id, t.workspace_id,
+  auto rows = exec_checked(tx, "list_items", id, t.org_id, t.workspace_id,
                                status, f.after_activity_id, f.limit + 1);
   item_page page;
   for (const auto& r : rows) {
@@ -588,7 +622,7 @@ item_page batch_store::items(const tenant& t, const std::string& id,
 cancel_outcome batch_store::cancel(const tenant& t, const std::string& id) {
   require_uuid(id);
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("cancel_batch", id, t.org_id, t.workspace_id);
+  auto rows = exec_checked(tx, "cancel_batch", id, t.org_id, t.workspace_id);
   if (rows.empty())
     explain_refusal(tx, t, id);
   auto b = read_batch(rows[0]);
@@ -600,7 +634,7 @@ cancel_outcome batch_store::cancel(const tenant& t, const std::string& id) {
 batch batch_store::retry(const tenant& t, const std::string& id) {
   require_uuid(id);
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("retry_batch", id, t.org_id, t.workspace_id);
+  auto rows = exec_checked(tx, "retry_batch", id, t.org_id, t.workspace_id);
   if (rows.empty())
     explain_refusal(tx, t, id);
   auto b = read_batch(rows[0]);
@@ -612,7 +646,7 @@ batch batch_store::retry(const tenant& t, const std::string& id) {
 void batch_store::remove(const tenant& t, const std::string& id) {
   require_uuid(id);
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("delete_batch", id, t.org_id, t.workspace_id);
+  auto rows = exec_checked(tx, "delete_batch", id, t.org_id, t.workspace_id);
   if (rows.empty())
     explain_refusal(tx, t, id);
   tx.commit();
@@ -623,7 +657,7 @@ std::vector<claimed_batch> batch_store::claim(int n, milliseconds lease) {
   if (n <= 0)
     return out;
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("claim", cfg_.node_id, n,
+  auto rows = exec_checked(tx, "claim", cfg_.node_id, n,
                                static_cast<std::int64_t>(lease.count()));
   tx.commit();
   for (const auto& r : rows) {
@@ -649,7 +683,7 @@ renew_outcome batch_store::renew(const std::vector<lease_ref>& leases,
   if (leases.empty())
     return out;
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("renew", cfg_.node_id,
+  auto rows = exec_checked(tx, "renew", cfg_.node_id,
                                static_cast<std::int64_t>(lease.count()),
                                uuid_array(leases), token_array(leases));
   tx.commit();
@@ -671,7 +705,7 @@ batch_store::release(const std::vector<lease_ref>& leases) {
   if (leases.empty())
     return out;
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("release", cfg_.node_id, uuid_array(leases),
+  auto rows = exec_checked(tx, "release", cfg_.node_id, uuid_array(leases),
                                token_array(leases));
   if (!rows.empty())
     tx.exec(std::string("NOTIFY ") + notify_channel);
@@ -683,7 +717,7 @@ batch_store::release(const std::vector<lease_ref>& leases) {
 
 bool batch_store::start(const lease_ref& lease) {
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("start", lease.batch_id, lease.token,
+  auto rows = exec_checked(tx, "start", lease.batch_id, lease.token,
                                cfg_.node_id);
   tx.commit();
   return !rows.empty();
@@ -691,7 +725,7 @@ bool batch_store::start(const lease_ref& lease) {
 
 domain::tenant batch_store::owner_of(const std::string& batch_id) {
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("owner_of", batch_id);
+  auto rows = exec_checked(tx, "owner_of", batch_id);
   if (rows.empty())
     throw store_exception(engine_errc::not_found, "batch not found");
   return {rows[0][0].as<std::string>(), rows[0][1].as<std::string>()};
@@ -701,7 +735,7 @@ std::vector<resolved_row>
 batch_store::resolve_chunk(const lease_ref& lease, const tenant& owner,
                            const std::string& after_activity_id, int limit) {
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("resolve_chunk", lease.batch_id,
+  auto rows = exec_checked(tx, "resolve_chunk", lease.batch_id,
                                after_activity_id, owner.org_id,
                                owner.workspace_id, limit, lease.token);
   std::vector<resolved_row> out;
@@ -739,7 +773,7 @@ batch_store::record_chunk(const lease_ref& lease, const tenant& owner,
     errors.push_back(r.error);
   }
   pqxx::work tx{*conn_};
-  auto row = tx.exec_prepared1(
+  auto row = exec_checked1(tx, 
     "record_chunk", lease.batch_id, lease.token, cfg_.node_id, owner.org_id,
     owner.workspace_id, to_pg_array(ids), to_pg_array(statuses),
     to_pg_array(scopes), to_pg_array(emissions), to_pg_array(factors),
@@ -761,7 +795,7 @@ batch batch_store::finish(const lease_ref& lease, finish_kind kind,
                           : kind == finish_kind::failed  ? "failed"
                                                          : "done";
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("finish", lease.batch_id, lease.token,
+  auto rows = exec_checked(tx, "finish", lease.batch_id, lease.token,
                                cfg_.node_id, kind_text, error);
   if (rows.empty())
     throw store_exception(engine_errc::lease_lost, "lease lost");
@@ -773,7 +807,7 @@ batch batch_store::finish(const lease_ref& lease, finish_kind kind,
 void batch_store::defer(const lease_ref& lease, milliseconds delay,
                         const std::string& error) {
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("defer", lease.batch_id, lease.token,
+  auto rows = exec_checked(tx, "defer", lease.batch_id, lease.token,
                                cfg_.node_id,
                                static_cast<std::int64_t>(delay.count()), error);
   if (rows.empty())
@@ -797,7 +831,7 @@ batch_store::upsert_activities(const tenant& t,
     metas.push_back(a.metadata.dump());
   }
   pqxx::work tx{*conn_};
-  auto r = tx.exec_prepared("upsert_activities", t.org_id, t.workspace_id,
+  auto r = exec_checked(tx, "upsert_activities", t.org_id, t.workspace_id,
                             to_pg_array(ids), to_pg_array(types),
                             to_pg_array(quantities), to_pg_array(units),
                             to_pg_array(regions), to_pg_array(starts),
@@ -809,7 +843,7 @@ batch_store::upsert_activities(const tenant& t,
 domain::activity batch_store::get_activity(const tenant& t,
                                            const std::string& id) {
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("get_activity", t.org_id, t.workspace_id, id);
+  auto rows = exec_checked(tx, "get_activity", t.org_id, t.workspace_id, id);
   if (rows.empty())
     throw store_exception(engine_errc::not_found, "activity not found");
   const auto& r = rows[0];
@@ -833,7 +867,7 @@ std::vector<domain::emission_factor>
 batch_store::list_factors(const tenant& t,
                           const std::optional<std::string>& activity_type) {
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("list_factors", t.org_id, t.workspace_id,
+  auto rows = exec_checked(tx, "list_factors", t.org_id, t.workspace_id,
                                activity_type);
   std::vector<domain::emission_factor> out;
   for (const auto& r : rows) {
@@ -868,7 +902,7 @@ batch_store::upsert_factors(const tenant& t,
     sources.push_back(f.source);
   }
   pqxx::work tx{*conn_};
-  auto r = tx.exec_prepared("upsert_factors", t.org_id, t.workspace_id,
+  auto r = exec_checked(tx, "upsert_factors", t.org_id, t.workspace_id,
                             to_pg_array(ids), to_pg_array(types),
                             to_pg_array(scopes), to_pg_array(regions),
                             to_pg_array(units), to_pg_array(values),
@@ -880,21 +914,21 @@ batch_store::upsert_factors(const tenant& t,
 void batch_store::heartbeat(const std::string& host, int pid,
                             const std::string& version) {
   pqxx::work tx{*conn_};
-  tx.exec_prepared("heartbeat", cfg_.node_id, host, pid, version);
+  exec_checked(tx, "heartbeat", cfg_.node_id, host, pid, version);
   tx.commit();
 }
 
 std::chrono::microseconds batch_store::ping() {
   auto t0 = std::chrono::steady_clock::now();
   pqxx::nontransaction tx{*conn_};
-  tx.exec_prepared("ping");
+  exec_checked(tx, "ping");
   return std::chrono::duration_cast<std::chrono::microseconds>(
     std::chrono::steady_clock::now() - t0);
 }
 
 std::int64_t batch_store::queue_depth() {
   pqxx::read_transaction tx{*conn_};
-  return tx.exec_prepared1("queue_depth")[0].as<std::int64_t>();
+  return exec_checked1(tx, "queue_depth")[0].as<std::int64_t>();
 }
 
 } // namespace ogf::persistence

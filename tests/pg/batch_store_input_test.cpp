@@ -70,8 +70,8 @@ TEST_CASE("an idempotency key reused with another body is a conflict, and "
   CHECK(replay.batch.id == first.batch.id);
   CHECK(replay.batch.total_activities == 2); // the original, not the repeat
 
-  CHECK(errc_of([&] { store.submit(keyed(tenant_a, "k", "hash-2")); })
-        == engine_errc::conflict);
+  CHECK(errc_of([&] { store.submit(keyed(tenant_a, "k", "hash-2")); }) ==
+        engine_errc::conflict);
 
   auto other = store.submit(keyed(tenant_b, "k", "hash-2"));
   CHECK_FALSE(other.replayed);
@@ -102,26 +102,26 @@ TEST_CASE("an idempotency key older than 24 hours may be used again") {
 namespace {
 
 const std::vector<std::string> hostile{
-  "it's",
-  "'; DROP TABLE batch_jobs; --",
-  R"(back\slash)",
-  R"(trailing\)",
-  R"(\\double)",
-  "{curly}",
-  "}",
-  "{",
-  R"("quoted")",
-  R"(")",
-  "a,b,c",
-  "NULL",
-  "null",
-  " spaced ",
-  "tab\there",
-  "new\nline",
-  "ünïcødé—日本語—🙂",
-  "$1",
-  "%s%n",
-  "{\"a\",\"b\"}",
+    "it's",
+    "'; DROP TABLE batch_jobs; --",
+    R"(back\slash)",
+    R"(trailing\)",
+    R"(\\double)",
+    "{curly}",
+    "}",
+    "{",
+    R"("quoted")",
+    R"(")",
+    "a,b,c",
+    "NULL",
+    "null",
+    " spaced ",
+    "tab\there",
+    "new\nline",
+    "ünïcødé—日本語—🙂",
+    "$1",
+    "%s%n",
+    "{\"a\",\"b\"}",
 };
 
 } // namespace
@@ -145,8 +145,8 @@ TEST_CASE("hostile strings in activity ids, metadata and idempotency keys are "
     CHECK_FALSE(out.replayed);
     CHECK(out.batch.idempotency_key == std::optional<std::string>(key));
     CHECK(out.batch.metadata == meta);
-    CHECK(out.batch.total_activities
-          == static_cast<std::int64_t>(hostile.size()));
+    CHECK(out.batch.total_activities ==
+          static_cast<std::int64_t>(hostile.size()));
     auto got = store.get(tenant_a, out.batch.id);
     CHECK(got.idempotency_key == std::optional<std::string>(key));
     CHECK(got.metadata == meta);
@@ -159,8 +159,8 @@ TEST_CASE("hostile strings in activity ids, metadata and idempotency keys are "
     CHECK(replay.replayed);
     CHECK(replay.batch.id == out.batch.id);
   }
-  CHECK(q.number("SELECT count(*) FROM batch_jobs")
-        == static_cast<std::int64_t>(hostile.size()));
+  CHECK(q.number("SELECT count(*) FROM batch_jobs") ==
+        static_cast<std::int64_t>(hostile.size()));
 
   // Items keyset pages over hostile ids too.
   auto id = store.list(tenant_a, {}).batches.at(0).id;
@@ -190,8 +190,8 @@ TEST_CASE("hostile strings in activity ids, metadata and idempotency keys are "
     a.metadata = {{h, h}};
     acts.push_back(a);
   }
-  CHECK(store.upsert_activities(tenant_a, acts)
-        == static_cast<std::int64_t>(hostile.size()));
+  CHECK(store.upsert_activities(tenant_a, acts) ==
+        static_cast<std::int64_t>(hostile.size()));
   for (const auto& a : acts) {
     auto got = store.get_activity(tenant_a, a.id);
     CHECK(got.id == a.id);
@@ -241,23 +241,121 @@ TEST_CASE("hostile strings in activity ids, metadata and idempotency keys are "
   CHECK(q.number("SELECT count(*) FROM batch_jobs") > 0);
 }
 
+TEST_CASE("a NUL byte is refused as a validation error and writes nothing") {
+  test_database db;
+  auto store = make_store(db);
+  sql q{db};
+  const std::string nul("ab\0cd", 5);
+  const std::string nul_tail("abcd\0", 5);
+
+  SECTION("in an activity id") {
+    CHECK(errc_of([&] {
+            store.submit(request(tenant_a, {"ok", nul}));
+          }) == engine_errc::validation);
+  }
+  SECTION("in an idempotency key") {
+    auto req = keyed(tenant_a, nul, "h");
+    CHECK(errc_of([&] { store.submit(req); }) == engine_errc::validation);
+    req.idempotency_key = nul_tail;
+    CHECK(errc_of([&] { store.submit(req); }) == engine_errc::validation);
+  }
+  SECTION("in the metadata") {
+    auto req = request(tenant_a, {"ok"});
+    req.metadata_json = std::string("{\"a\":\"b\"}\0junk", 14);
+    CHECK(errc_of([&] { store.submit(req); }) == engine_errc::validation);
+    req.metadata_json = std::string("{\"a\":\"b\0c\"}", 11);
+    CHECK(errc_of([&] { store.submit(req); }) == engine_errc::validation);
+    // JSON's own escape for NUL: jsonb cannot store it.
+    req.metadata_json = R"({"a":"b\u0000c"})";
+    CHECK(errc_of([&] { store.submit(req); }) == engine_errc::validation);
+  }
+  SECTION("in an activity") {
+    domain::activity a;
+    a.id = nul;
+    a.activity_type = "t";
+    a.quantity = "1";
+    a.unit = "kWh";
+    a.period_start = a.period_end = "2024-01-01";
+    CHECK(errc_of([&] { store.upsert_activities(tenant_a, {a}); }) ==
+          engine_errc::validation);
+    a.id = "fine";
+    a.activity_type = nul_tail;
+    CHECK(errc_of([&] { store.upsert_activities(tenant_a, {a}); }) ==
+          engine_errc::validation);
+    a.activity_type = "t";
+    a.metadata = {{"k", nul}};
+    CHECK(errc_of([&] { store.upsert_activities(tenant_a, {a}); }) ==
+          engine_errc::validation);
+    CHECK(q.number("SELECT count(*) FROM activities") == 0);
+  }
+  SECTION("in a factor") {
+    domain::emission_factor fa;
+    fa.id = "f";
+    fa.activity_type = "t";
+    fa.unit = "kWh";
+    fa.kg_co2e_per_unit = "1";
+    fa.valid_from = "2024-01-01";
+    fa.source = nul_tail;
+    CHECK(errc_of([&] { store.upsert_factors(tenant_a, {fa}); }) ==
+          engine_errc::validation);
+    CHECK(q.number("SELECT count(*) FROM emission_factors") == 0);
+  }
+  SECTION("in a tenant or a lookup id") {
+    CHECK(errc_of([&] {
+            store.submit(request({nul_tail, "ws"}, {"ok"}));
+          }) == engine_errc::validation);
+    // Truncated at the NUL, this lookup would find activity "ab".
+    domain::activity ab;
+    ab.id = "ab";
+    ab.activity_type = "t";
+    ab.quantity = "1";
+    ab.unit = "kWh";
+    ab.period_start = ab.period_end = "2024-01-01";
+    store.upsert_activities(tenant_a, {ab});
+    CHECK(errc_of([&] { store.get_activity(tenant_a, nul); }) ==
+          engine_errc::validation);
+    CHECK(errc_of([&] { store.list_factors(tenant_a, nul); }) ==
+          engine_errc::validation);
+  }
+  SECTION("in a recorded result") {
+    auto b = store.submit(request(tenant_a, {"a1"}, 10)).batch;
+    auto c = store.claim(1, 60s).at(0);
+    lease_ref lease{b.id, c.token};
+    REQUIRE(store.start(lease));
+    auto before = q.snapshot(b.id);
+    CHECK(errc_of([&] {
+            store.record_chunk(lease, tenant_a, {failed_row("a1", nul_tail)});
+          }) == engine_errc::validation);
+    CHECK(q.snapshot(b.id) == before);
+    // The store is still usable after the refusal.
+    CHECK(store.record_chunk(lease, tenant_a, {ok_row("a1", "1")}).succeeded ==
+          1);
+    return;
+  }
+  CHECK(q.number("SELECT count(*) FROM batch_jobs") == 0);
+  CHECK(q.number("SELECT count(*) FROM batch_items") == 0);
+  // The store is still usable after the refusal.
+  CHECK(store.submit(request(tenant_a, {"ok"})).batch.total_activities == 1);
+}
+
 TEST_CASE("database refusals are classified as validation errors, not as "
           "conflicts or bugs") {
   test_database db;
   auto store = make_store(db);
   sql q{db};
   // Out-of-range values the HTTP layer should have caught.
-  CHECK(errc_of([&] { store.submit(request(tenant_a, {"x"}, 11)); })
-        == engine_errc::validation);
-  CHECK(errc_of([&] { store.submit(request(tenant_a, {"x"}, 5, 11)); })
-        == engine_errc::validation);
+  CHECK(errc_of([&] { store.submit(request(tenant_a, {"x"}, 11)); }) ==
+        engine_errc::validation);
+  CHECK(errc_of([&] { store.submit(request(tenant_a, {"x"}, 5, 11)); }) ==
+        engine_errc::validation);
   auto bad_json = request(tenant_a, {"x"});
   bad_json.metadata_json = "{not json";
   CHECK(errc_of([&] { store.submit(bad_json); }) == engine_errc::validation);
   // Duplicate activity ids in one batch: a bad request, not an idempotency
   // conflict (which the HTTP layer maps to 422 idempotency_key_reused).
-  CHECK(errc_of([&] { store.submit(request(tenant_a, {"x", "y", "x"})); })
-        == engine_errc::validation);
+  CHECK(errc_of([&] {
+          store.submit(request(tenant_a, {"x", "y", "x"}));
+        }) == engine_errc::validation);
   // Duplicate ids in one upsert.
   domain::activity a;
   a.id = "dup";
@@ -265,19 +363,22 @@ TEST_CASE("database refusals are classified as validation errors, not as "
   a.quantity = "1";
   a.unit = "kWh";
   a.period_start = a.period_end = "2024-01-01";
-  CHECK(errc_of([&] { store.upsert_activities(tenant_a, {a, a}); })
-        == engine_errc::validation);
+  CHECK(errc_of([&] {
+          store.upsert_activities(tenant_a, {a, a});
+        }) == engine_errc::validation);
   domain::emission_factor fa;
   fa.id = "dup";
   fa.activity_type = "t";
   fa.unit = "kWh";
   fa.kg_co2e_per_unit = "1";
   fa.valid_from = "2024-01-01";
-  CHECK(errc_of([&] { store.upsert_factors(tenant_a, {fa, fa}); })
-        == engine_errc::validation);
+  CHECK(errc_of([&] {
+          store.upsert_factors(tenant_a, {fa, fa});
+        }) == engine_errc::validation);
   // Bytes that are not UTF-8.
-  CHECK(errc_of([&] { store.submit(request(tenant_a, {"ok", "bad\xff"})); })
-        == engine_errc::validation);
+  CHECK(errc_of([&] {
+          store.submit(request(tenant_a, {"ok", "bad\xff"}));
+        }) == engine_errc::validation);
   // A value too large for an index entry (ids are limited long before).
   std::string huge;
   std::uint32_t seed = 12345;
@@ -358,15 +459,14 @@ TEST_CASE("a lost connection is unavailable, asks for a reconnect, and the "
 TEST_CASE("store errors keep their own classification") {
   std::string message;
   bool reconnect = true;
-  auto code = classify_exception(
-    std::make_exception_ptr(
-      store_exception(engine_errc::lease_lost, "lease lost")),
-    message, reconnect);
+  auto code = classify_exception(std::make_exception_ptr(store_exception(
+                                     engine_errc::lease_lost, "lease lost")),
+                                 message, reconnect);
   CHECK(code == engine_errc::lease_lost);
   CHECK(message == "lease lost");
   CHECK_FALSE(reconnect);
-  code = classify_exception(
-    std::make_exception_ptr(std::logic_error("oops")), message, reconnect);
+  code = classify_exception(std::make_exception_ptr(std::logic_error("oops")),
+                            message, reconnect);
   CHECK(code == engine_errc::internal);
   code = classify_exception(std::make_exception_ptr(42), message, reconnect);
   CHECK(code == engine_errc::internal);
