@@ -33,8 +33,8 @@ TEST_CASE("recording the same chunk twice under the same token counts it "
   sql q{db};
   auto lease = started(store, {"a1", "a2", "a3", "a4"});
   std::vector<persistence::item_result_row> chunk{
-    ok_row("a1", "0.123456"), ok_row("a2", "1234567.000001"),
-    failed_row("a3", "no_emission_factor")};
+      ok_row("a1", "0.123456"), ok_row("a2", "1234567.000001"),
+      failed_row("a3", "no_emission_factor")};
 
   auto first = store.record_chunk(lease, tenant_a, chunk);
   CHECK(first.succeeded == 2);
@@ -55,18 +55,17 @@ TEST_CASE("recording the same chunk twice under the same token counts it "
   CHECK(b2.total_emissions_kg_co2e == "1234567.123457");
   // Items keep their first result and attempt count.
   CHECK(q.text("SELECT json_agg(i ORDER BY activity_id)::text FROM "
-               "batch_items i")
-        == q.text("SELECT (" + q.quote(after_first)
-                  + "::json -> 1)::text"));
+               "batch_items i") ==
+        q.text("SELECT (" + q.quote(after_first) + "::json -> 1)::text"));
 
   // A chunk repeating recorded items with different values changes only
   // the still-pending one.
   auto third = store.record_chunk(
-    lease, tenant_a, {ok_row("a1", "99"), ok_row("a4", "0.000001")});
+      lease, tenant_a, {ok_row("a1", "99"), ok_row("a4", "0.000001")});
   CHECK(third.succeeded == 1);
   CHECK(third.emissions_kg_co2e == "0.000001");
-  CHECK(store.get(tenant_a, lease.batch_id).total_emissions_kg_co2e
-        == "1234567.123458");
+  CHECK(store.get(tenant_a, lease.batch_id).total_emissions_kg_co2e ==
+        "1234567.123458");
 
   // The batch total is the exact sum of its items, and the counters match
   // the item rows.
@@ -90,10 +89,9 @@ TEST_CASE("results for activities outside the batch are ignored") {
                                 {ok_row("zz", "5"), ok_row("a1", "1")});
   CHECK(out.succeeded == 1);
   CHECK(out.emissions_kg_co2e == "1");
-  CHECK(all_items(store, tenant_a, other.id, item_status::pending).size()
-        == 2);
-  CHECK(q.number("SELECT count(*) FROM batch_items WHERE activity_id = 'zz'")
-        == 1);
+  CHECK(all_items(store, tenant_a, other.id, item_status::pending).size() == 2);
+  CHECK(q.number("SELECT count(*) FROM batch_items WHERE activity_id = 'zz'") ==
+        1);
 }
 
 TEST_CASE("an empty chunk under a valid lease records nothing and succeeds") {
@@ -124,8 +122,9 @@ TEST_CASE("record_chunk on a queued, not yet started batch is lease_lost") {
   auto c = store.claim(1, 60s).at(0);
   lease_ref lease{b.id, c.token};
   auto before = q.snapshot(b.id);
-  CHECK(errc_of([&] { store.record_chunk(lease, tenant_a, {ok_row("a1", "1")}); })
-        == engine_errc::lease_lost);
+  CHECK(errc_of([&] {
+          store.record_chunk(lease, tenant_a, {ok_row("a1", "1")});
+        }) == engine_errc::lease_lost);
   CHECK(q.snapshot(b.id) == before);
 }
 
@@ -182,8 +181,8 @@ TEST_CASE("finish completes a fully succeeded batch and fails one with "
     auto lease = started(store, {"a1"});
     store.record_chunk(lease, tenant_a, {ok_row("a1", "1")});
     store.finish(lease, finish_kind::done);
-    CHECK(errc_of([&] { store.finish(lease, finish_kind::done); })
-          == engine_errc::lease_lost);
+    CHECK(errc_of([&] { store.finish(lease, finish_kind::done); }) ==
+          engine_errc::lease_lost);
     CHECK(store.renew({lease}, 60s).lost.size() == 1);
   }
 }
@@ -193,23 +192,24 @@ TEST_CASE("an empty batch completes") {
   auto store = make_store(db);
   auto lease = started(store, {});
   CHECK(store.resolve_chunk(lease, tenant_a, "", 10).empty());
-  CHECK(store.finish(lease, finish_kind::done).status
-        == batch_status::completed);
+  CHECK(store.finish(lease, finish_kind::done).status ==
+        batch_status::completed);
 }
 
 namespace {
 
 void add_factor(sql& q, const std::string& org, const std::string& id,
                 const std::string& type, const std::string& region,
-                const std::string& unit, int value,
-                const std::string& from, int scope = 1) {
-  auto tenant_cols = org.empty() ? std::string("NULL, NULL")
-                                 : q.quote(org) + ", 'ws-1'";
+                const std::string& unit, int value, const std::string& from,
+                int scope = 1) {
+  auto tenant_cols =
+      org.empty() ? std::string("NULL, NULL") : q.quote(org) + ", 'ws-1'";
   q.exec("INSERT INTO emission_factors (org_id, workspace_id, id,"
          " activity_type, scope, region, unit, kg_co2e_per_unit, valid_from)"
-         " VALUES (" + tenant_cols + ", " + q.quote(id) + ", " + q.quote(type)
-         + ", " + std::to_string(scope) + ", " + q.quote(region) + ", "
-         + q.quote(unit) + ", " + std::to_string(value) + ", " + q.quote(from) + ")");
+         " VALUES (" +
+         tenant_cols + ", " + q.quote(id) + ", " + q.quote(type) + ", " +
+         std::to_string(scope) + ", " + q.quote(region) + ", " + q.quote(unit) +
+         ", " + std::to_string(value) + ", " + q.quote(from) + ")");
 }
 
 domain::activity act(std::string id, std::string type, std::string unit,
@@ -236,8 +236,7 @@ TEST_CASE("resolve_chunk picks each activity's factor by the CONTRACT's "
 
   // own: tenant's own GLOBAL factor beats a built-in exact-region one.
   add_factor(q, "", "own-builtin", "t_own", "DE", "kWh", 1, "2020-01-01");
-  add_factor(q, "org-a", "own-mine", "t_own", "GLOBAL", "kWh", 2,
-             "2020-01-01");
+  add_factor(q, "org-a", "own-mine", "t_own", "GLOBAL", "kWh", 2, "2020-01-01");
   add_factor(q, "org-b", "own-theirs", "t_own", "DE", "kWh", 3, "2023-01-01");
   // region: exact region with an older valid_from beats a newer GLOBAL.
   add_factor(q, "", "reg-global", "t_reg", "GLOBAL", "kWh", 1, "2023-01-01");
@@ -266,35 +265,30 @@ TEST_CASE("resolve_chunk picks each activity's factor by the CONTRACT's "
   // Only another dimension: any_factor but no factor.
   add_factor(q, "", "mass-only", "t_dim", "GLOBAL", "kg", 1, "2021-01-01");
   // Only another region: no candidate at all.
-  add_factor(q, "", "elsewhere", "t_region_only", "FR", "kWh", 1,
-             "2021-01-01");
+  add_factor(q, "", "elsewhere", "t_region_only", "FR", "kWh", 1, "2021-01-01");
 
   store.upsert_activities(
-    tenant_a, {act("c-own", "t_own", "kWh", "DE"),
-               act("d-reg", "t_reg", "kWh", "DE"),
-               act("e-vf", "t_vf", "kWh"),
-               act("f-late", "t_late", "kWh"),
-               act("g-unit", "t_unit", "MWh"),
-               act("h-unit2", "t_unit2", "MWh"),
-               act("i-id", "t_id", "kWh"),
-               act("j-dim", "t_dim", "kWh"),
-               act("k-none", "t_nothing", "kWh"),
-               act("l-region", "t_region_only", "kWh", "DE")});
+      tenant_a,
+      {act("c-own", "t_own", "kWh", "DE"), act("d-reg", "t_reg", "kWh", "DE"),
+       act("e-vf", "t_vf", "kWh"), act("f-late", "t_late", "kWh"),
+       act("g-unit", "t_unit", "MWh"), act("h-unit2", "t_unit2", "MWh"),
+       act("i-id", "t_id", "kWh"), act("j-dim", "t_dim", "kWh"),
+       act("k-none", "t_nothing", "kWh"),
+       act("l-region", "t_region_only", "kWh", "DE")});
   // Another tenant's activity with the same id as a missing one.
   store.upsert_activities(tenant_b, {act("b-missing", "t_own", "kWh", "DE")});
 
-  auto lease = started(store, {"l-region", "k-none", "j-dim", "i-id",
-                               "h-unit2", "g-unit", "f-late", "e-vf", "d-reg",
-                               "c-own", "b-missing", "a-before"});
+  auto lease = started(store, {"l-region", "k-none", "j-dim", "i-id", "h-unit2",
+                               "g-unit", "f-late", "e-vf", "d-reg", "c-own",
+                               "b-missing", "a-before"});
   auto rows = store.resolve_chunk(lease, tenant_a, "a-before", 100);
   REQUIRE(rows.size() == 11);
   std::vector<std::string> order;
   for (const auto& r : rows)
     order.push_back(r.activity_id);
-  CHECK(order
-        == std::vector<std::string>{"b-missing", "c-own", "d-reg", "e-vf",
-                                    "f-late", "g-unit", "h-unit2", "i-id",
-                                    "j-dim", "k-none", "l-region"});
+  CHECK(order == std::vector<std::string>{"b-missing", "c-own", "d-reg", "e-vf",
+                                          "f-late", "g-unit", "h-unit2", "i-id",
+                                          "j-dim", "k-none", "l-region"});
   auto factor = [&](std::size_t i) {
     return rows[i].factor_id.value_or("<none>");
   };
@@ -364,7 +358,6 @@ TEST_CASE("resolve_chunk walks pending items after the cursor, a limit at a "
       walked.push_back(r.activity_id);
     cursor = rows.back().activity_id;
   }
-  CHECK(walked
-        == std::vector<std::string>{"act-0", "act-1", "act-3", "act-4",
-                                    "act-6", "act-7", "act-8", "act-9"});
+  CHECK(walked == std::vector<std::string>{"act-0", "act-1", "act-3", "act-4",
+                                           "act-6", "act-7", "act-8", "act-9"});
 }

@@ -55,11 +55,11 @@ TEST_CASE("four nodes claiming at once never receive the same batch and "
 
   CHECK(duplicates.empty());
   CHECK(owner_of.size() == 1000);
-  CHECK(q.number("SELECT count(*) FROM batch_jobs WHERE status = 'queued'")
-        == 1000);
+  CHECK(q.number("SELECT count(*) FROM batch_jobs WHERE status = 'queued'") ==
+        1000);
   // What each node was told matches what the database recorded.
-  CHECK(q.number("SELECT count(*) FROM batch_jobs WHERE lease_token = 1")
-        == 1000);
+  CHECK(q.number("SELECT count(*) FROM batch_jobs WHERE lease_token = 1") ==
+        1000);
   pqxx::work tx{q.connection()};
   for (const auto& r : tx.exec("SELECT id::text, lease_owner FROM batch_jobs"))
     CHECK(owner_of[r[0].as<std::string>()] == r[1].as<std::string>());
@@ -107,7 +107,7 @@ TEST_CASE("a batch waiting out its backoff is not claimed before run_after") {
   CHECK(store.claim(5, 60s).empty());
   q.exec("UPDATE batch_jobs SET run_after = now() - interval '1 second'");
   CHECK(store.claim(5, 60s).size() == 1);
-  (void) b;
+  (void)b;
 }
 
 TEST_CASE("an expired lease is reclaimed by another node with a higher token "
@@ -139,33 +139,30 @@ TEST_CASE("an expired lease is reclaimed by another node with a higher token "
   CHECK(q.text("SELECT lease_owner FROM batch_jobs") == "node-b");
   // An already-recorded result is kept for the new attempt.
   CHECK(store_test::all_items(a, tenant_a, batch.id, item_status::succeeded)
-          .size()
-        == 1);
+            .size() == 1);
 
   auto check_old_holder_is_fenced = [&](const char* phase) {
     INFO(phase);
     auto before = q.snapshot(batch.id);
     CHECK(errc_of([&] {
             a.record_chunk(old_lease, tenant_a, {ok_row("a2", "2")});
-          })
-          == engine_errc::lease_lost);
+          }) == engine_errc::lease_lost);
     auto renewed = a.renew({old_lease}, 60s);
     CHECK(renewed.lost == std::vector<std::string>{batch.id});
     CHECK(renewed.cancel_requested.empty());
     CHECK_FALSE(a.start(old_lease));
-    CHECK(errc_of([&] { a.finish(old_lease, finish_kind::done); })
-          == engine_errc::lease_lost);
-    CHECK(errc_of([&] { a.finish(old_lease, finish_kind::failed, "x"); })
-          == engine_errc::lease_lost);
-    CHECK(errc_of([&] { a.defer(old_lease, 1s, "transient"); })
-          == engine_errc::lease_lost);
+    CHECK(errc_of([&] { a.finish(old_lease, finish_kind::done); }) ==
+          engine_errc::lease_lost);
+    CHECK(errc_of([&] { a.finish(old_lease, finish_kind::failed, "x"); }) ==
+          engine_errc::lease_lost);
+    CHECK(errc_of([&] { a.defer(old_lease, 1s, "transient"); }) ==
+          engine_errc::lease_lost);
     CHECK(a.release({old_lease}).empty());
     CHECK(a.resolve_chunk(old_lease, tenant_a, "", 100).empty());
     // Same token from the node that now holds the lease is fenced too.
     CHECK(errc_of([&] {
             b.record_chunk(old_lease, tenant_a, {ok_row("a2", "2")});
-          })
-          == engine_errc::lease_lost);
+          }) == engine_errc::lease_lost);
     CHECK(q.snapshot(batch.id) == before);
   };
   check_old_holder_is_fenced("new holder has not started");
@@ -182,8 +179,7 @@ TEST_CASE("an expired lease is reclaimed by another node with a higher token "
   CHECK(done.status == batch_status::completed);
   CHECK(done.total_emissions_kg_co2e == "10");
   CHECK(q.text("SELECT string_agg(node_id || '@' || lease_token, ',' ORDER BY "
-               "recorded_at) FROM batch_chunk_log")
-        == "node-a@1,node-b@2");
+               "recorded_at) FROM batch_chunk_log") == "node-a@1,node-b@2");
   check_old_holder_is_fenced("batch completed");
 }
 
@@ -200,8 +196,9 @@ TEST_CASE("a node reclaiming its own expired lease fences its own old token") {
   REQUIRE(again.size() == 1);
   CHECK(again[0].reclaimed);
   auto before = q.snapshot(batch.id);
-  CHECK(errc_of([&] { a.record_chunk(old_lease, tenant_a, {ok_row("a1", "1")}); })
-        == engine_errc::lease_lost);
+  CHECK(errc_of([&] {
+          a.record_chunk(old_lease, tenant_a, {ok_row("a1", "1")});
+        }) == engine_errc::lease_lost);
   CHECK(a.renew({old_lease}, 60s).lost.size() == 1);
   CHECK(q.snapshot(batch.id) == before);
 }
@@ -232,8 +229,8 @@ TEST_CASE("a batch whose lease expired more than max_retries times fails with "
   REQUIRE(b.error.has_value());
   CHECK(b.error->find("lease") != std::string::npos);
   CHECK(b.completed_at.has_value());
-  CHECK(q.text("SELECT coalesce(lease_owner, '<none>') FROM batch_jobs")
-        == "<none>");
+  CHECK(q.text("SELECT coalesce(lease_owner, '<none>') FROM batch_jobs") ==
+        "<none>");
   CHECK_FALSE(store.start({batch.id, c[0].token}));
   // A user may retry it; the lease budget starts afresh.
   auto retried = store.retry(tenant_a, batch.id);
@@ -279,16 +276,17 @@ TEST_CASE("renew extends held leases and reports lost and cancel-requested "
   REQUIRE(taken[0].batch_id == stolen.id);
 
   auto expiry_before = q.text("SELECT lease_expires_at::text FROM batch_jobs "
-                              "WHERE id = '" + keep.id + "'");
+                              "WHERE id = '" +
+                              keep.id + "'");
   auto out = a.renew(leases, 120s);
   std::set<std::string> lost(out.lost.begin(), out.lost.end());
   CHECK(lost == std::set<std::string>{stolen.id, queued_cancel.id});
   CHECK(out.cancel_requested == std::vector<std::string>{cancelled.id});
   CHECK(q.truth("SELECT lease_expires_at > now() + interval '100 seconds' "
-                "FROM batch_jobs WHERE id = '" + keep.id + "'"));
-  CHECK(q.text("SELECT lease_expires_at::text FROM batch_jobs WHERE id = '"
-               + keep.id + "'")
-        != expiry_before);
+                "FROM batch_jobs WHERE id = '" +
+                keep.id + "'"));
+  CHECK(q.text("SELECT lease_expires_at::text FROM batch_jobs WHERE id = '" +
+               keep.id + "'") != expiry_before);
   // Renewing someone else's lease with the right token is refused too.
   auto foreign = b.renew({leases[0]}, 60s);
   CHECK(foreign.lost == std::vector<std::string>{keep.id});
@@ -316,15 +314,13 @@ TEST_CASE("release gives batches back without counting an attempt, and "
   std::set<std::string> got(released.begin(), released.end());
   CHECK(got == std::set<std::string>{one.id, two.id});
   CHECK(q.number("SELECT count(*) FROM batch_jobs WHERE status = 'pending' "
-                 "AND lease_owner IS NULL AND lease_expiries = 0")
-        == 2);
+                 "AND lease_owner IS NULL AND lease_expiries = 0") == 2);
   // The old leases are void; the work already recorded is kept.
   CHECK_FALSE(a.start(l1));
-  CHECK(errc_of([&] { a.record_chunk(l1, tenant_a, {ok_row("a2", "2")}); })
-        == engine_errc::lease_lost);
+  CHECK(errc_of([&] { a.record_chunk(l1, tenant_a, {ok_row("a2", "2")}); }) ==
+        engine_errc::lease_lost);
   CHECK(store_test::all_items(a, tenant_a, one.id, item_status::succeeded)
-          .size()
-        == 1);
+            .size() == 1);
 
   auto taken = b.claim(5, 60s);
   REQUIRE(taken.size() == 2);
@@ -354,8 +350,8 @@ TEST_CASE("defer puts a batch back to pending until its delay has passed") {
   CHECK(q.number("SELECT lease_expiries FROM batch_jobs") == 1);
   CHECK(store.claim(1, 60s).empty());
   CHECK(store.queue_depth() == 0);
-  CHECK(errc_of([&] { store.defer(lease, 1s, "again"); })
-        == engine_errc::lease_lost);
+  CHECK(errc_of([&] { store.defer(lease, 1s, "again"); }) ==
+        engine_errc::lease_lost);
   q.exec("UPDATE batch_jobs SET run_after = now() - interval '1 second'");
   auto again = store.claim(1, 60s);
   REQUIRE(again.size() == 1);

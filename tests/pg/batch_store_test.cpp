@@ -71,30 +71,29 @@ TEST_CASE("a batch is not found for another tenant, another workspace or a "
 
   CHECK(store.get(tenant_a, b.id).id == b.id);
   CHECK(errc_of([&] { store.get(tenant_b, b.id); }) == engine_errc::not_found);
-  CHECK(errc_of([&] { store.get(tenant_a2, b.id); })
-        == engine_errc::not_found);
-  CHECK(errc_of([&] { store.get(tenant_a, "not-a-uuid"); })
-        == engine_errc::not_found);
+  CHECK(errc_of([&] { store.get(tenant_a2, b.id); }) == engine_errc::not_found);
+  CHECK(errc_of([&] { store.get(tenant_a, "not-a-uuid"); }) ==
+        engine_errc::not_found);
   CHECK(errc_of([&] { store.get(tenant_a, ""); }) == engine_errc::not_found);
-  CHECK(errc_of([&] { store.get(tenant_a, b.id + "0"); })
-        == engine_errc::not_found);
+  CHECK(errc_of([&] { store.get(tenant_a, b.id + "0"); }) ==
+        engine_errc::not_found);
   CHECK(errc_of([&] {
           store.get(tenant_a, "00000000-0000-0000-0000-000000000000");
-        })
-        == engine_errc::not_found);
+        }) == engine_errc::not_found);
   // Every other id-taking user method scopes the same way.
-  CHECK(errc_of([&] { store.items(tenant_b, b.id, {}); })
-        == engine_errc::not_found);
-  CHECK(errc_of([&] { store.items(tenant_a, "nope", {}); })
-        == engine_errc::not_found);
-  CHECK(errc_of([&] { store.cancel(tenant_b, b.id); })
-        == engine_errc::not_found);
-  CHECK(errc_of([&] { store.retry(tenant_b, b.id); })
-        == engine_errc::not_found);
-  CHECK(errc_of([&] { store.remove(tenant_b, b.id); })
-        == engine_errc::not_found);
-  CHECK(errc_of([&] { store.remove(tenant_a, "'; DROP TABLE batch_jobs; --"); })
-        == engine_errc::not_found);
+  CHECK(errc_of([&] { store.items(tenant_b, b.id, {}); }) ==
+        engine_errc::not_found);
+  CHECK(errc_of([&] { store.items(tenant_a, "nope", {}); }) ==
+        engine_errc::not_found);
+  CHECK(errc_of([&] { store.cancel(tenant_b, b.id); }) ==
+        engine_errc::not_found);
+  CHECK(errc_of([&] { store.retry(tenant_b, b.id); }) ==
+        engine_errc::not_found);
+  CHECK(errc_of([&] { store.remove(tenant_b, b.id); }) ==
+        engine_errc::not_found);
+  CHECK(errc_of([&] {
+          store.remove(tenant_a, "'; DROP TABLE batch_jobs; --");
+        }) == engine_errc::not_found);
   // ...and changes nothing of the owner's batch.
   CHECK(store.get(tenant_a, b.id).status == batch_status::pending);
 }
@@ -110,18 +109,19 @@ TEST_CASE("list filters by status set, priority and created range, newest "
   int minute = 0;
   for (auto st : every_status) {
     auto id = store.submit(request(tenant_a, {"x"}, minute + 1)).batch.id;
-    q.exec(std::string("UPDATE batch_jobs SET status = '")
-           + domain::to_string(st) + "', created_at = timestamptz "
-           "'2026-03-01 10:00:00+00' + interval '1 minute' * "
-           + std::to_string(minute) + " WHERE id = '" + id + "'");
+    q.exec(std::string("UPDATE batch_jobs SET status = '") +
+           domain::to_string(st) +
+           "', created_at = timestamptz "
+           "'2026-03-01 10:00:00+00' + interval '1 minute' * " +
+           std::to_string(minute) + " WHERE id = '" + id + "'");
     ids.push_back(id);
     ++minute;
   }
   store.submit(request(tenant_b, {"x"}, 1));
   auto us = [&](int minute) {
     return q.number("SELECT (extract(epoch FROM timestamptz "
-                    "'2026-03-01 10:00:00+00' + interval '1 minute' * "
-                    + std::to_string(minute) + ") * 1000000)::bigint");
+                    "'2026-03-01 10:00:00+00' + interval '1 minute' * " +
+                    std::to_string(minute) + ") * 1000000)::bigint");
   };
   auto listed = [&](const domain::batch_filter& f) {
     std::vector<std::string> out;
@@ -132,9 +132,8 @@ TEST_CASE("list filters by status set, priority and created range, newest "
 
   domain::batch_filter all;
   all.limit = 100;
-  CHECK(listed(all)
-        == std::vector<std::string>{ids[5], ids[4], ids[3], ids[2], ids[1],
-                                    ids[0]});
+  CHECK(listed(all) == std::vector<std::string>{ids[5], ids[4], ids[3], ids[2],
+                                                ids[1], ids[0]});
 
   auto by_status = all;
   by_status.statuses = {batch_status::failed, batch_status::pending};
@@ -208,8 +207,8 @@ TEST_CASE("keyset pages walk every batch exactly once while new batches "
   for (std::size_t i = 1; i < seen.size(); ++i) {
     const auto& prev = seen[i - 1];
     const auto& cur = seen[i];
-    CHECK((prev.created_at > cur.created_at
-           || (prev.created_at == cur.created_at && prev.id > cur.id)));
+    CHECK((prev.created_at > cur.created_at ||
+           (prev.created_at == cur.created_at && prev.id > cur.id)));
   }
   // Only the first page could have seen a late batch.
   CHECK(seen.size() <= initial.size() + 1);
@@ -339,45 +338,44 @@ TEST_CASE("cancel ends pending and queued batches at once, asks processing "
     auto before = q.snapshot(d.id);
 
     switch (status) {
-      case batch_status::pending:
-      case batch_status::queued: {
-        auto out = store.cancel(tenant_a, d.id);
-        CHECK(out.immediate);
-        CHECK(out.batch.status == batch_status::cancelled);
-        CHECK(out.batch.completed_at.has_value());
-        auto b = store.get(tenant_a, d.id);
-        CHECK(b.status == batch_status::cancelled);
-        // A cancelled batch is never claimed, and a queued one's holder can
-        // no longer start it.
-        CHECK(store.claim(10, 60s).empty());
-        if (status == batch_status::queued) {
-          CHECK_FALSE(store.start(d.lease));
-          CHECK(q.text("SELECT coalesce(lease_owner, '') FROM batch_jobs")
-                == "");
-        }
-        CHECK(store.queue_depth() == 0);
-        break;
+    case batch_status::pending:
+    case batch_status::queued: {
+      auto out = store.cancel(tenant_a, d.id);
+      CHECK(out.immediate);
+      CHECK(out.batch.status == batch_status::cancelled);
+      CHECK(out.batch.completed_at.has_value());
+      auto b = store.get(tenant_a, d.id);
+      CHECK(b.status == batch_status::cancelled);
+      // A cancelled batch is never claimed, and a queued one's holder can
+      // no longer start it.
+      CHECK(store.claim(10, 60s).empty());
+      if (status == batch_status::queued) {
+        CHECK_FALSE(store.start(d.lease));
+        CHECK(q.text("SELECT coalesce(lease_owner, '') FROM batch_jobs") == "");
       }
-      case batch_status::processing: {
-        auto out = store.cancel(tenant_a, d.id);
-        CHECK_FALSE(out.immediate);
-        CHECK(out.batch.status == batch_status::processing);
-        CHECK(out.batch.cancel_requested);
-        CHECK_FALSE(out.batch.completed_at);
-        // The worker learns it on its next renewal and still holds the lease.
-        auto renewed = store.renew({d.lease}, 60s);
-        CHECK(renewed.lost.empty());
-        CHECK(renewed.cancel_requested == std::vector<std::string>{d.id});
-        auto done = store.finish(d.lease, persistence::finish_kind::cancelled);
-        CHECK(done.status == batch_status::cancelled);
-        break;
-      }
-      default: {
-        CHECK(errc_of([&] { store.cancel(tenant_a, d.id); })
-              == engine_errc::invalid_state);
-        CHECK(q.snapshot(d.id) == before);
-        break;
-      }
+      CHECK(store.queue_depth() == 0);
+      break;
+    }
+    case batch_status::processing: {
+      auto out = store.cancel(tenant_a, d.id);
+      CHECK_FALSE(out.immediate);
+      CHECK(out.batch.status == batch_status::processing);
+      CHECK(out.batch.cancel_requested);
+      CHECK_FALSE(out.batch.completed_at);
+      // The worker learns it on its next renewal and still holds the lease.
+      auto renewed = store.renew({d.lease}, 60s);
+      CHECK(renewed.lost.empty());
+      CHECK(renewed.cancel_requested == std::vector<std::string>{d.id});
+      auto done = store.finish(d.lease, persistence::finish_kind::cancelled);
+      CHECK(done.status == batch_status::cancelled);
+      break;
+    }
+    default: {
+      CHECK(errc_of([&] { store.cancel(tenant_a, d.id); }) ==
+            engine_errc::invalid_state);
+      CHECK(q.snapshot(d.id) == before);
+      break;
+    }
     }
   }
 }
@@ -432,8 +430,8 @@ TEST_CASE("retry takes failed and cancelled batches back to pending, keeping "
       CHECK(done.total_emissions_kg_co2e == "6.75");
       CHECK(done.retry_count == 1);
     } else {
-      CHECK(errc_of([&] { store.retry(tenant_a, d.id); })
-            == engine_errc::invalid_state);
+      CHECK(errc_of([&] { store.retry(tenant_a, d.id); }) ==
+            engine_errc::invalid_state);
       CHECK(q.snapshot(d.id) == before);
     }
   }
@@ -451,21 +449,19 @@ TEST_CASE("delete removes pending and terminal batches with their items and "
     auto before = q.snapshot(d.id);
 
     if (status == batch_status::queued || status == batch_status::processing) {
-      CHECK(errc_of([&] { store.remove(tenant_a, d.id); })
-            == engine_errc::invalid_state);
+      CHECK(errc_of([&] { store.remove(tenant_a, d.id); }) ==
+            engine_errc::invalid_state);
       CHECK(q.snapshot(d.id) == before);
     } else {
       store.remove(tenant_a, d.id);
-      CHECK(errc_of([&] { store.get(tenant_a, d.id); })
-            == engine_errc::not_found);
-      CHECK(q.number("SELECT count(*) FROM batch_items WHERE batch_id = '"
-                     + d.id + "'")
-            == 0);
-      CHECK(q.number("SELECT count(*) FROM batch_chunk_log WHERE batch_id = '"
-                     + d.id + "'")
-            == 0);
-      CHECK(errc_of([&] { store.remove(tenant_a, d.id); })
-            == engine_errc::not_found);
+      CHECK(errc_of([&] { store.get(tenant_a, d.id); }) ==
+            engine_errc::not_found);
+      CHECK(q.number("SELECT count(*) FROM batch_items WHERE batch_id = '" +
+                     d.id + "'") == 0);
+      CHECK(q.number("SELECT count(*) FROM batch_chunk_log WHERE batch_id = '" +
+                     d.id + "'") == 0);
+      CHECK(errc_of([&] { store.remove(tenant_a, d.id); }) ==
+            engine_errc::not_found);
     }
     // Other batches are untouched.
     CHECK(all_items(store, tenant_a, keep.id).size() == 2);
@@ -514,14 +510,12 @@ TEST_CASE("activities upsert by tenant-scoped id and read back exactly") {
   CHECK_FALSE(got.calculated_at);
 
   // Same id, other tenant: a different activity; reads are scoped.
-  CHECK(errc_of([&] { store.get_activity(tenant_b, "meter-1"); })
-        == engine_errc::not_found);
+  CHECK(errc_of([&] { store.get_activity(tenant_b, "meter-1"); }) ==
+        engine_errc::not_found);
   auto other = make_activity("meter-1", "natural_gas", "5", "m3");
   CHECK(store.upsert_activities(tenant_b, {other}) == 1);
-  CHECK(store.get_activity(tenant_b, "meter-1").activity_type
-        == "natural_gas");
-  CHECK(store.get_activity(tenant_a, "meter-1").activity_type
-        == "electricity");
+  CHECK(store.get_activity(tenant_b, "meter-1").activity_type == "natural_gas");
+  CHECK(store.get_activity(tenant_a, "meter-1").activity_type == "electricity");
 
   // Upserting again replaces the fields.
   a.quantity = "10";
@@ -534,29 +528,32 @@ TEST_CASE("activities upsert by tenant-scoped id and read back exactly") {
   // Invalid rows write nothing (all-or-nothing).
   auto bad_unit = make_activity("zz-1", "electricity", "1", "furlong");
   auto fine = make_activity("zz-2", "electricity", "1", "kWh");
-  CHECK(errc_of([&] { store.upsert_activities(tenant_a, {fine, bad_unit}); })
-        == engine_errc::validation);
+  CHECK(errc_of([&] {
+          store.upsert_activities(tenant_a, {fine, bad_unit});
+        }) == engine_errc::validation);
   auto negative = make_activity("zz-3", "electricity", "-1", "kWh");
-  CHECK(errc_of([&] { store.upsert_activities(tenant_a, {fine, negative}); })
-        == engine_errc::validation);
+  CHECK(errc_of([&] {
+          store.upsert_activities(tenant_a, {fine, negative});
+        }) == engine_errc::validation);
   auto bad_date = make_activity("zz-4", "electricity", "1", "kWh", "GLOBAL",
                                 "2024-13-01", "2024-12-31");
-  CHECK(errc_of([&] { store.upsert_activities(tenant_a, {fine, bad_date}); })
-        == engine_errc::validation);
-  CHECK(errc_of([&] { store.get_activity(tenant_a, "zz-2"); })
-        == engine_errc::not_found);
+  CHECK(errc_of([&] {
+          store.upsert_activities(tenant_a, {fine, bad_date});
+        }) == engine_errc::validation);
+  CHECK(errc_of([&] { store.get_activity(tenant_a, "zz-2"); }) ==
+        engine_errc::not_found);
 }
 
 TEST_CASE("a processed activity carries its latest result") {
   test_database db;
   auto store = make_store(db);
-  store.upsert_activities(tenant_a,
-                          {make_activity("a1", "diesel", "2", "L")});
+  store.upsert_activities(tenant_a, {make_activity("a1", "diesel", "2", "L")});
   auto b = store.submit(request(tenant_a, {"a1"})).batch;
   auto c = store.claim(1, 60s).at(0);
   persistence::lease_ref lease{b.id, c.token};
   REQUIRE(store.start(lease));
-  store.record_chunk(lease, tenant_a, {ok_row("a1", "5.360000", "diesel-l", 1)});
+  store.record_chunk(lease, tenant_a,
+                     {ok_row("a1", "5.360000", "diesel-l", 1)});
   auto a = store.get_activity(tenant_a, "a1");
   CHECK(a.emissions_kg_co2e == std::optional<std::string>("5.360000"));
   CHECK(a.factor_id == std::optional<std::string>("diesel-l"));
@@ -607,8 +604,7 @@ TEST_CASE("a tenant's factor may share a built-in id without changing the "
                          "2024-01-01", 2);
   CHECK(store.upsert_factors(tenant_a, {own}) == 1);
   CHECK(q.text("SELECT json_agg(f ORDER BY id)::text FROM emission_factors f "
-               "WHERE org_id IS NULL")
-        == before);
+               "WHERE org_id IS NULL") == before);
 
   auto mine = store.list_factors(tenant_a, std::nullopt);
   REQUIRE(mine.size() == 3);
@@ -640,19 +636,18 @@ TEST_CASE("a tenant's factor may share a built-in id without changing the "
   own.kg_co2e_per_unit = "390";
   CHECK(store.upsert_factors(tenant_a, {own}) == 1);
   CHECK(q.text("SELECT kg_co2e_per_unit::text FROM emission_factors WHERE "
-               "org_id = 'org-a' AND id = 'grid-us'")
-        == "390");
+               "org_id = 'org-a' AND id = 'grid-us'") == "390");
   CHECK(q.number("SELECT count(*) FROM emission_factors") == 3);
   CHECK(q.text("SELECT json_agg(f ORDER BY id)::text FROM emission_factors f "
-               "WHERE org_id IS NULL")
-        == before);
+               "WHERE org_id IS NULL") == before);
 
   // All-or-nothing: one bad row (scope 4) writes nothing.
   auto good = make_factor("new-1", "steam", "GJ", "60");
-  auto bad = make_factor("new-2", "steam", "GJ", "60", "GLOBAL", "2020-01-01",
-                         4);
-  CHECK(errc_of([&] { store.upsert_factors(tenant_a, {good, bad}); })
-        == engine_errc::validation);
+  auto bad =
+      make_factor("new-2", "steam", "GJ", "60", "GLOBAL", "2020-01-01", 4);
+  CHECK(errc_of([&] {
+          store.upsert_factors(tenant_a, {good, bad});
+        }) == engine_errc::validation);
   CHECK(q.number("SELECT count(*) FROM emission_factors") == 3);
 }
 
@@ -663,8 +658,8 @@ TEST_CASE("heartbeat records the node, ping measures a round trip and queue "
   sql q{db};
   store.heartbeat("host-1", 42, "0.1.0");
   CHECK(q.text("SELECT host || ':' || pid || ':' || version FROM "
-               "scheduler_nodes WHERE node_id = 'node-a'")
-        == "host-1:42:0.1.0");
+               "scheduler_nodes WHERE node_id = 'node-a'") ==
+        "host-1:42:0.1.0");
   auto first = q.text("SELECT heartbeat_at::text FROM scheduler_nodes");
   q.exec("UPDATE scheduler_nodes SET heartbeat_at = heartbeat_at - "
          "interval '1 minute'");
@@ -672,7 +667,7 @@ TEST_CASE("heartbeat records the node, ping measures a round trip and queue "
   CHECK(q.number("SELECT count(*) FROM scheduler_nodes") == 1);
   CHECK(q.truth("SELECT heartbeat_at > now() - interval '10 seconds' AND host "
                 "= 'host-2' AND pid = 43 FROM scheduler_nodes"));
-  (void) first;
+  (void)first;
 
   auto latency = store.ping();
   CHECK(latency.count() >= 0);
@@ -684,7 +679,8 @@ TEST_CASE("heartbeat records the node, ping measures a round trip and queue "
   auto later = store.submit(request(tenant_a, {"y"})).batch;
   CHECK(store.queue_depth() == 3);
   q.exec("UPDATE batch_jobs SET run_after = now() + interval '1 hour' WHERE "
-         "id = '" + later.id + "'");
+         "id = '" +
+         later.id + "'");
   CHECK(store.queue_depth() == 2);
   store.claim(1, 60s);
   CHECK(store.queue_depth() == 1);

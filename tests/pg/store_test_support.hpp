@@ -20,9 +20,7 @@
 namespace Catch {
 template <>
 struct StringMaker<ogf::engine_errc> {
-  static std::string convert(ogf::engine_errc e) {
-    return ogf::to_string(e);
-  }
+  static std::string convert(ogf::engine_errc e) { return ogf::to_string(e); }
 };
 template <>
 struct StringMaker<ogf::domain::batch_status> {
@@ -75,8 +73,7 @@ engine_errc errc_of(F&& f) {
 /// store's API cannot express.
 class sql {
 public:
-  explicit sql(const testing::test_database& db) : conn_(db.url()) {
-  }
+  explicit sql(const testing::test_database& db) : conn_(db.url()) {}
   void exec(const std::string& q) {
     pqxx::work tx{conn_};
     tx.exec(q);
@@ -100,37 +97,38 @@ public:
     tx.commit();
     return r[0].as<bool>();
   }
-  std::string quote(const std::string& v) {
-    return conn_.quote(v);
-  }
+  std::string quote(const std::string& v) { return conn_.quote(v); }
   /// The batch row, its items and its chunk log as one JSON text: equal
   /// snapshots mean nothing about the batch changed.
   std::string snapshot(const std::string& batch_id) {
     auto id = quote(batch_id);
     return text("SELECT json_build_array("
-                "(SELECT row_to_json(b) FROM batch_jobs b WHERE b.id = "
-                + id + "::uuid), "
+                "(SELECT row_to_json(b) FROM batch_jobs b WHERE b.id = " +
+                id +
+                "::uuid), "
                 "(SELECT json_agg(i ORDER BY i.activity_id) FROM batch_items i"
-                " WHERE i.batch_id = " + id + "::uuid), "
-                "(SELECT count(*) FROM batch_chunk_log l WHERE l.batch_id = "
-                + id + "::uuid))::text");
+                " WHERE i.batch_id = " +
+                id +
+                "::uuid), "
+                "(SELECT count(*) FROM batch_chunk_log l WHERE l.batch_id = " +
+                id + "::uuid))::text");
   }
   /// Makes every lease on the batch look expired.
   void expire_lease(const std::string& batch_id) {
     exec("UPDATE batch_jobs SET lease_expires_at = now() - interval '1 second'"
-         " WHERE id = " + quote(batch_id) + "::uuid");
+         " WHERE id = " +
+         quote(batch_id) + "::uuid");
   }
-  pqxx::connection& connection() {
-    return conn_;
-  }
+  pqxx::connection& connection() { return conn_; }
 
 private:
   pqxx::connection conn_;
 };
 
-inline persistence::submit_request
-request(const tenant& t, std::vector<std::string> ids, int priority = 5,
-        int max_retries = 3) {
+inline persistence::submit_request request(const tenant& t,
+                                           std::vector<std::string> ids,
+                                           int priority = 5,
+                                           int max_retries = 3) {
   persistence::submit_request r;
   r.owner = t;
   r.activity_ids = std::move(ids);
@@ -194,38 +192,38 @@ inline driven_batch drive_to(batch_store& store, batch_status status,
   if (status == batch_status::processing)
     return out;
   switch (status) {
-    case batch_status::completed:
-      store.record_chunk(out.lease, t,
-                         {ok_row("a1", "1.5"), ok_row("a2", "2.25"),
-                          ok_row("a3", "3")});
-      REQUIRE(store.finish(out.lease, persistence::finish_kind::done).status
-              == batch_status::completed);
-      break;
-    case batch_status::failed:
-      store.record_chunk(out.lease, t,
-                         {ok_row("a1", "1.5"),
-                          failed_row("a2", "no_emission_factor")});
-      REQUIRE(store.finish(out.lease, persistence::finish_kind::done).status
-              == batch_status::failed);
-      break;
-    case batch_status::cancelled: {
-      store.record_chunk(out.lease, t, {ok_row("a1", "1.5")});
-      auto c = store.cancel(t, out.id);
-      REQUIRE_FALSE(c.immediate);
-      REQUIRE(store.finish(out.lease, persistence::finish_kind::cancelled)
-                .status
-              == batch_status::cancelled);
-      break;
-    }
-    default:
-      FAIL("unexpected status");
+  case batch_status::completed:
+    store.record_chunk(
+        out.lease, t,
+        {ok_row("a1", "1.5"), ok_row("a2", "2.25"), ok_row("a3", "3")});
+    REQUIRE(store.finish(out.lease, persistence::finish_kind::done).status ==
+            batch_status::completed);
+    break;
+  case batch_status::failed:
+    store.record_chunk(
+        out.lease, t,
+        {ok_row("a1", "1.5"), failed_row("a2", "no_emission_factor")});
+    REQUIRE(store.finish(out.lease, persistence::finish_kind::done).status ==
+            batch_status::failed);
+    break;
+  case batch_status::cancelled: {
+    store.record_chunk(out.lease, t, {ok_row("a1", "1.5")});
+    auto c = store.cancel(t, out.id);
+    REQUIRE_FALSE(c.immediate);
+    REQUIRE(
+        store.finish(out.lease, persistence::finish_kind::cancelled).status ==
+        batch_status::cancelled);
+    break;
+  }
+  default:
+    FAIL("unexpected status");
   }
   return out;
 }
 
 inline const std::vector<batch_status> every_status{
-  batch_status::pending,   batch_status::queued, batch_status::processing,
-  batch_status::completed, batch_status::failed, batch_status::cancelled};
+    batch_status::pending,   batch_status::queued, batch_status::processing,
+    batch_status::completed, batch_status::failed, batch_status::cancelled};
 
 /// Every item of a batch, in activity_id order (all pages).
 inline std::vector<domain::batch_item>
