@@ -484,6 +484,15 @@ void batch_store::connect() {
     tx.exec("SET statement_timeout = "
             + std::to_string(cfg_.statement_timeout.count()));
     tx.exec("SET application_name = " + tx.quote("offgridflow-batch"));
+    // The database (or PGDATESTYLE / PGOPTIONS in the environment) may set
+    // other defaults; the store relies on these two:
+    // - dates are read as text and must come out as YYYY-MM-DD;
+    // - the idempotent submit (ON CONFLICT DO NOTHING, then reading the
+    //   winner's row) and the SKIP LOCKED claim need each statement to see
+    //   rows committed meanwhile: READ COMMITTED. Under REPEATABLE READ or
+    //   SERIALIZABLE they fail with serialization errors or miss the row.
+    tx.exec("SET DateStyle = 'ISO, YMD'");
+    tx.exec("SET default_transaction_isolation = 'read committed'");
   }
   prepare_all();
 }
