@@ -111,30 +111,37 @@ const std::pair<const char*, const char*> queries[] = {
    "AND workspace_id = $3 "
    "AND status IN ('pending', 'completed', 'failed', 'cancelled') "
    "RETURNING id"},
-  // The claim: expired leases first (counted; over max_retries -> failed),
-  // then pending batches in priority order. SKIP LOCKED lets concurrent
+  // The claim: expired leases first (counted; over max_retries -> failed;
+  // a user asked to cancel -> cancelled, never run again), then pending
+  // batches in priority order. SKIP LOCKED lets concurrent
   // claimers take disjoint rows; MATERIALIZED keeps the LIMIT applied once
   // (see Oban's basic engine for why).
   {"claim",
    "WITH expired AS MATERIALIZED ("
-   " SELECT id, lease_expiries + 1 > max_retries AS exhausted"
+   " SELECT id, lease_expiries + 1 > max_retries AS exhausted,"
+   " cancel_requested AS cancelling"
    " FROM batch_jobs"
    " WHERE status IN ('queued', 'processing') AND lease_expires_at < now()"
    " ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
-   "failed_out AS ("
-   " UPDATE batch_jobs b SET status = 'failed', lease_owner = NULL,"
+   "ended AS ("
+   " UPDATE batch_jobs b SET"
+   " status = CASE WHEN e.cancelling THEN 'cancelled' ELSE 'failed' END,"
+   " lease_owner = NULL,"
    " lease_expires_at = NULL, lease_expiries = b.lease_expiries + 1,"
    " lease_token = b.lease_token + 1,"
-   " error = 'lease expired more than max_retries times',"
+   " error = CASE WHEN e.cancelling THEN NULL"
+   "  ELSE 'lease expired more than max_retries times' END,"
    " completed_at = now(), updated_at = now()"
-   " FROM expired e WHERE b.id = e.id AND e.exhausted RETURNING b.id), "
+   " FROM expired e WHERE b.id = e.id AND (e.exhausted OR e.cancelling)"
+   " RETURNING b.id), "
    "candidates AS MATERIALIZED ("
    " SELECT id FROM batch_jobs"
    " WHERE status = 'pending' AND run_after <= now()"
    " ORDER BY priority DESC, created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), "
    "picked AS ("
    " SELECT id, reclaimed FROM ("
-   "  SELECT id, true AS reclaimed, 0 AS o FROM expired WHERE NOT exhausted"
+   "  SELECT id, true AS reclaimed, 0 AS o FROM expired"
+   "  WHERE NOT exhausted AND NOT cancelling"
    "  UNION ALL SELECT id, false, 1 FROM candidates) u"
    " ORDER BY o LIMIT $2) "
    "UPDATE batch_jobs b SET status = 'queued', lease_owner = $1,"
@@ -152,8 +159,14 @@ const std::pair<const char*, const char*> queries[] = {
    "WHERE b.id = l.id AND b.lease_token = l.token AND b.lease_owner = $1"
    " AND b.status IN ('queued', 'processing') "
    "RETURNING b.id::text, b.cancel_requested"},
+  // Back to pending for any node, or cancelled when a user asked to cancel
+  // while it ran (it must not run again).
   {"release",
-   "UPDATE batch_jobs b SET status = 'pending', lease_owner = NULL,"
+   "UPDATE batch_jobs b SET"
+   " status = CASE WHEN b.cancel_requested THEN 'cancelled' ELSE 'pending'"
+   " END,"
+   " completed_at = CASE WHEN b.cancel_requested THEN now() END,"
+   " lease_owner = NULL,"
    " lease_expires_at = NULL, run_after = now(), updated_at = now() "
    "FROM unnest($2::uuid[], $3::bigint[]) AS l(id, token) "
    "WHERE b.id = l.id AND b.lease_token = l.token AND b.lease_owner = $1"
@@ -266,14 +279,17 @@ const std::pair<const char*, const char*> queries[] = {
   // A deferral is a lost attempt, counted with the lease expiries against
   // max_retries: without that, a batch whose every attempt hits a transient
   // error would go back to pending forever.
+  // A cancel requested meanwhile ends it cancelled.
   {"defer",
    "UPDATE batch_jobs SET"
-   " status = CASE WHEN lease_expiries + 1 > max_retries THEN 'failed'"
+   " status = CASE WHEN cancel_requested THEN 'cancelled'"
+   "  WHEN lease_expiries + 1 > max_retries THEN 'failed'"
    "  ELSE 'pending' END,"
-   " completed_at = CASE WHEN lease_expiries + 1 > max_retries THEN now()"
-   "  END,"
+   " completed_at = CASE WHEN cancel_requested"
+   "  OR lease_expiries + 1 > max_retries THEN now() END,"
    " lease_expiries = lease_expiries + 1,"
-   " lease_owner = NULL, lease_expires_at = NULL, error = $5,"
+   " lease_owner = NULL, lease_expires_at = NULL,"
+   " error = CASE WHEN cancel_requested THEN NULL ELSE $5 END,"
    " run_after = now() + $4::bigint * interval '1 millisecond',"
    " updated_at = now() "
    "WHERE id = $1::uuid AND lease_token = $2 AND lease_owner = $3"

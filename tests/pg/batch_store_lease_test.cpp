@@ -377,3 +377,40 @@ TEST_CASE("deferring a batch more than max_retries times fails it") {
   CHECK(b.completed_at.has_value());
   CHECK(store.claim(1, 60s).empty());
 }
+
+TEST_CASE("a cancel-requested batch that leaves its node ends cancelled "
+          "instead of running again") {
+  test_database db;
+  auto a = make_store(db, "node-a");
+  auto b = make_store(db, "node-b");
+  sql q{db};
+  auto batch = a.submit(request(tenant_a, {"a1", "a2"})).batch;
+  auto c = a.claim(1, 60s).at(0);
+  lease_ref lease{batch.id, c.token};
+  REQUIRE(a.start(lease));
+  a.record_chunk(lease, tenant_a, {ok_row("a1", "1.5")});
+  REQUIRE_FALSE(a.cancel(tenant_a, batch.id).immediate);
+
+  SECTION("released at shutdown") {
+    CHECK(a.release({lease}) == std::vector<std::string>{batch.id});
+  }
+  SECTION("deferred after a transient error") {
+    a.defer(lease, 0ms, "database busy");
+  }
+  SECTION("its lease expired") {
+    q.expire_lease(batch.id);
+  }
+  CHECK(b.claim(5, 60s).empty());
+  auto got = b.get(tenant_a, batch.id);
+  CHECK(got.status == batch_status::cancelled);
+  CHECK(got.completed_at.has_value());
+  CHECK_FALSE(got.error);
+  // What was done before the cancel is kept.
+  CHECK(got.succeeded_activities == 1);
+  CHECK(got.total_emissions_kg_co2e == "1.5");
+  CHECK(q.text("SELECT coalesce(lease_owner, '<none>') FROM batch_jobs") ==
+        "<none>");
+  CHECK(a.renew({lease}, 60s).lost == std::vector<std::string>{batch.id});
+  // And a user may retry it like any cancelled batch.
+  CHECK(b.retry(tenant_a, batch.id).status == batch_status::pending);
+}
