@@ -215,7 +215,10 @@ const std::pair<const char*, const char*> queries[] = {
   // a concurrent claim of an expired lease either waits for us or we see
   // its new token and write nothing. Only items still pending are updated,
   // and the batch counters are derived from the rows actually updated, so
-  // recording a chunk twice never counts anything twice.
+  // recording a chunk twice never counts anything twice. A failed item
+  // carries no emissions (whatever the worker passed): the batch total is
+  // the sum over succeeded items, and stays so when retry resets the
+  // failed ones.
   {"record_chunk",
    "WITH fence AS ("
    " SELECT id FROM batch_jobs WHERE id = $1::uuid AND lease_token = $2"
@@ -226,7 +229,8 @@ const std::pair<const char*, const char*> queries[] = {
    "  AS r(activity_id, status, scope, emissions, factor_id, error)), "
    "upd AS ("
    " UPDATE batch_items i SET status = r.status, scope = r.scope,"
-   "  emissions_kg_co2e = r.emissions, factor_id = r.factor_id,"
+   "  emissions_kg_co2e = CASE WHEN r.status = 'succeeded' THEN r.emissions"
+   "  END, factor_id = r.factor_id,"
    "  error = r.error, attempts = i.attempts + 1, lease_token = $2,"
    "  processed_at = now()"
    " FROM r, fence"

@@ -2,6 +2,9 @@
 // recording results exactly once, and finishing.
 #include "persistence/batch_store.hpp"
 
+#include <atomic>
+#include <thread>
+
 #include "store_test_support.hpp"
 
 using namespace ogf;
@@ -360,4 +363,60 @@ TEST_CASE("resolve_chunk walks pending items after the cursor, a limit at a "
   }
   CHECK(walked == std::vector<std::string>{"act-0", "act-1", "act-3", "act-4",
                                            "act-6", "act-7", "act-8", "act-9"});
+}
+
+TEST_CASE("the same chunk recorded concurrently under one token is counted "
+          "once") {
+  test_database db;
+  sql q{db};
+  std::vector<std::string> ids;
+  for (int i = 0; i < 200; ++i)
+    ids.push_back("act-" + std::to_string(1000 + i));
+  lease_ref lease;
+  {
+    auto store = make_store(db);
+    lease = started(store, ids);
+  }
+  std::vector<persistence::item_result_row> chunk;
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    chunk.push_back(
+        i % 7 == 0 ? failed_row(ids[i], "unit_mismatch")
+                   : ok_row(ids[i], "0.00000" + std::to_string(1 + i % 9)));
+  std::atomic<bool> go{false};
+  std::atomic<std::int64_t> counted{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 6; ++w)
+    workers.emplace_back([&] {
+      auto store = make_store(db, "node-a");
+      while (!go)
+        std::this_thread::yield();
+      auto out = store.record_chunk(lease, tenant_a, chunk);
+      counted += out.succeeded + out.failed;
+    });
+  go = true;
+  for (auto& t : workers)
+    t.join();
+  CHECK(counted == 200);
+  CHECK(q.number("SELECT processed_activities FROM batch_jobs") == 200);
+  CHECK(q.number("SELECT count(*) FROM batch_items WHERE attempts = 1") == 200);
+  CHECK(q.truth("SELECT b.total_emissions_kg_co2e = (SELECT sum("
+                "emissions_kg_co2e) FROM batch_items) FROM batch_jobs b"));
+  CHECK(q.number("SELECT sum(items) FROM batch_chunk_log") == 200);
+}
+
+TEST_CASE("a failed item adds no emissions, so the batch total stays the sum "
+          "of its items across a retry") {
+  test_database db;
+  auto store = make_store(db);
+  sql q{db};
+  auto lease = started(store, {"a1", "a2"});
+  auto bad = failed_row("a2", "unit_mismatch");
+  bad.emissions_kg_co2e = "7.5"; // a worker computed it, then failed the item
+  auto out = store.record_chunk(lease, tenant_a, {ok_row("a1", "1"), bad});
+  CHECK(out.emissions_kg_co2e == "1");
+  CHECK(store.finish(lease, finish_kind::done).total_emissions_kg_co2e == "1");
+  auto retried = store.retry(tenant_a, lease.batch_id);
+  CHECK(retried.total_emissions_kg_co2e == "1");
+  CHECK(q.truth("SELECT b.total_emissions_kg_co2e = (SELECT coalesce(sum("
+                "emissions_kg_co2e), 0) FROM batch_items) FROM batch_jobs b"));
 }
