@@ -753,6 +753,7 @@ bool batch_store::start(const lease_ref& lease) {
 }
 
 domain::tenant batch_store::owner_of(const std::string& batch_id) {
+  require_uuid(batch_id);
   pqxx::read_transaction tx{*conn_};
   auto rows = exec_checked(tx, "owner_of", batch_id);
   if (rows.empty())

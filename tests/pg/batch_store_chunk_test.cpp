@@ -420,3 +420,15 @@ TEST_CASE("a failed item adds no emissions, so the batch total stays the sum "
   CHECK(q.truth("SELECT b.total_emissions_kg_co2e = (SELECT coalesce(sum("
                 "emissions_kg_co2e), 0) FROM batch_items) FROM batch_jobs b"));
 }
+
+TEST_CASE("owner_of names a batch's tenant, and an unknown or malformed id "
+          "is not_found") {
+  test_database db;
+  auto store = make_store(db);
+  auto b = store.submit(request(tenant_b, {"x"})).batch;
+  CHECK(store.owner_of(b.id) == tenant_b);
+  CHECK(errc_of([&] {
+          store.owner_of("00000000-0000-0000-0000-000000000000");
+        }) == engine_errc::not_found);
+  CHECK(errc_of([&] { store.owner_of("nope"); }) == engine_errc::not_found);
+}
