@@ -548,6 +548,9 @@ TEST_CASE("a processed activity carries its latest result") {
   test_database db;
   auto store = make_store(db);
   store.upsert_activities(tenant_a, {make_activity("a1", "diesel", "2", "L")});
+  // Same activity id in another tenant and another workspace.
+  store.upsert_activities(tenant_b, {make_activity("a1", "diesel", "2", "L")});
+  store.upsert_activities(tenant_a2, {make_activity("a1", "diesel", "2", "L")});
   auto b = store.submit(request(tenant_a, {"a1"})).batch;
   auto c = store.claim(1, 60s).at(0);
   persistence::lease_ref lease{b.id, c.token};
@@ -559,6 +562,8 @@ TEST_CASE("a processed activity carries its latest result") {
   CHECK(a.factor_id == std::optional<std::string>("diesel-l"));
   CHECK(a.scope == std::optional<int>(1));
   CHECK(a.calculated_at.has_value());
+  CHECK_FALSE(store.get_activity(tenant_b, "a1").emissions_kg_co2e);
+  CHECK_FALSE(store.get_activity(tenant_a2, "a1").emissions_kg_co2e);
   // Changing the activity clears the stale result.
   store.upsert_activities(tenant_a, {make_activity("a1", "diesel", "3", "L")});
   CHECK_FALSE(store.get_activity(tenant_a, "a1").emissions_kg_co2e);
