@@ -78,7 +78,12 @@ TEST_CASE("resolve_chunk and record_chunk of 500 items", "[.bench]") {
   // As in production, every activity of the batch exists (its result is
   // written back to it), among other activities of the tenant.
   std::vector<domain::activity> acts;
-  for (const auto& id : activity_ids(3 * items, "c")) {
+  // OGF_BENCH_TENANT_ACTIVITIES: how many activities the tenant holds
+  // (default 30,000; the batch's 10,000 are the first of them).
+  int tenant_activities = 3 * items;
+  if (const char* n = std::getenv("OGF_BENCH_TENANT_ACTIVITIES"))
+    tenant_activities = std::max(items, std::atoi(n));
+  for (const auto& id : activity_ids(tenant_activities, "c")) {
     domain::activity a;
     a.id = id;
     a.activity_type = "electricity";
