@@ -183,6 +183,13 @@ const std::pair<const char*, const char*> queries[] = {
   // Pending items of a chunk with their activity and the factor chosen by
   // the CONTRACT's preference rules (tenant's own, exact region, latest
   // valid_from not after period_start else earliest, own unit, smallest id).
+  // The chunk is chosen first (pending items after the cursor, in
+  // activity_id order, LIMIT), then each activity is looked up by its full
+  // primary key in a LATERAL ... LIMIT 1 the planner cannot flatten: joined
+  // directly, a generic or misestimated plan sorted every remaining item
+  // of the batch and merged it with every activity of the tenant on each
+  // chunk (0.1 s per 500-item chunk with 300,000 activities, growing with
+  // the tenant).
   {"resolve_chunk",
    "SELECT i.activity_id, a.id IS NOT NULL, a.quantity::text, a.unit,"
    " f.id, f.unit, f.kg_co2e_per_unit::text, f.scope,"
@@ -190,9 +197,17 @@ const std::pair<const char*, const char*> queries[] = {
    "   WHERE x.activity_type = a.activity_type"
    "   AND x.region IN (a.region, 'GLOBAL')"
    "   AND (x.org_id IS NULL OR (x.org_id = $3 AND x.workspace_id = $4)))) "
-   "FROM batch_items i "
-   "LEFT JOIN activities a ON a.org_id = $3 AND a.workspace_id = $4"
-   " AND a.id = i.activity_id "
+   "FROM ("
+   " SELECT activity_id FROM batch_items"
+   " WHERE batch_id = $1::uuid AND status = 'pending' AND activity_id > $2"
+   "  AND EXISTS (SELECT 1 FROM batch_jobs b WHERE b.id = $1::uuid"
+   "   AND b.lease_token = $6 AND b.status = 'processing')"
+   " ORDER BY activity_id LIMIT $5) i "
+   "LEFT JOIN LATERAL ("
+   " SELECT a.id, a.activity_type, a.quantity, a.unit, a.region,"
+   "  a.period_start FROM activities a"
+   " WHERE a.org_id = $3 AND a.workspace_id = $4 AND a.id = i.activity_id"
+   " LIMIT 1) a ON true "
    "LEFT JOIN units au ON au.unit = a.unit "
    "LEFT JOIN LATERAL ("
    " SELECT f.id, f.unit, f.kg_co2e_per_unit, f.scope"
@@ -206,11 +221,7 @@ const std::pair<const char*, const char*> queries[] = {
    "  CASE WHEN f.valid_from <= a.period_start THEN f.valid_from END DESC,"
    "  f.valid_from ASC, (f.unit = a.unit) DESC, f.id COLLATE \"C\" ASC"
    " LIMIT 1) f ON true "
-   "WHERE i.batch_id = $1::uuid AND i.status = 'pending'"
-   " AND i.activity_id > $2 "
-   " AND EXISTS (SELECT 1 FROM batch_jobs b WHERE b.id = $1::uuid"
-   "  AND b.lease_token = $6 AND b.status = 'processing') "
-   "ORDER BY i.activity_id LIMIT $5"},
+   "ORDER BY i.activity_id"},
   // Results under the fence, in one statement: the fence row is locked, so
   // a concurrent claim of an expired lease either waits for us or we see
   // its new token and write nothing. Only items still pending are updated,
