@@ -476,3 +476,19 @@ TEST_CASE("store errors keep their own classification") {
                  engine_errc::validation, engine_errc::internal})
     CHECK(std::string(to_string(c)) != "");
 }
+
+TEST_CASE("a store pointed at an unreachable database fails as unavailable") {
+  std::string message;
+  bool reconnect = false;
+  engine_errc code = engine_errc::none;
+  try {
+    persistence::batch_store store{persistence::store_config{
+        "host=/nonexistent/ogf-socket-dir dbname=none connect_timeout=2",
+        "node-a"}};
+  } catch (...) {
+    code = classify_exception(std::current_exception(), message, reconnect);
+  }
+  CHECK(code == engine_errc::unavailable);
+  CHECK(is_transient(code));
+  CHECK(reconnect);
+}
