@@ -7,8 +7,9 @@
 //
 // Items by COPY (pqxx::stream_to, one std::tuple per row) were measured
 // against the unnest($2::text[]) INSERT that submit uses, interleaved on
-// the same cluster: 82-87k vs 84-90k rows/s for a 10,000-item batch, with
-// 3x the client CPU (3.3 vs ~1 ms). The time is spent server-side (mostly
+// the same cluster: 82-87k vs 84-90k rows/s for a 10,000-item batch on a
+// loaded machine (load 7), 163-172k vs 170-181k rows/s at load 3, with 3x
+// the client CPU (3.3-4.5 vs ~1 ms). The time is spent server-side (mostly
 // the (batch_id, activity_id) primary-key inserts), so submit keeps unnest.
 #include "persistence/batch_store.hpp"
 
