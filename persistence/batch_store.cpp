@@ -111,30 +111,37 @@ const std::pair<const char*, const char*> queries[] = {
    "AND workspace_id = $3 "
    "AND status IN ('pending', 'completed', 'failed', 'cancelled') "
    "RETURNING id"},
-  // The claim: expired leases first (counted; over max_retries -> failed),
-  // then pending batches in priority order. SKIP LOCKED lets concurrent
+  // The claim: expired leases first (counted; over max_retries -> failed;
+  // a user asked to cancel -> cancelled, never run again), then pending
+  // batches in priority order. SKIP LOCKED lets concurrent
   // claimers take disjoint rows; MATERIALIZED keeps the LIMIT applied once
   // (see Oban's basic engine for why).
   {"claim",
    "WITH expired AS MATERIALIZED ("
-   " SELECT id, lease_expiries + 1 > max_retries AS exhausted"
+   " SELECT id, lease_expiries + 1 > max_retries AS exhausted,"
+   " cancel_requested AS cancelling"
    " FROM batch_jobs"
    " WHERE status IN ('queued', 'processing') AND lease_expires_at < now()"
    " ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
-   "failed_out AS ("
-   " UPDATE batch_jobs b SET status = 'failed', lease_owner = NULL,"
+   "ended AS ("
+   " UPDATE batch_jobs b SET"
+   " status = CASE WHEN e.cancelling THEN 'cancelled' ELSE 'failed' END,"
+   " lease_owner = NULL,"
    " lease_expires_at = NULL, lease_expiries = b.lease_expiries + 1,"
    " lease_token = b.lease_token + 1,"
-   " error = 'lease expired more than max_retries times',"
+   " error = CASE WHEN e.cancelling THEN NULL"
+   "  ELSE 'lease expired more than max_retries times' END,"
    " completed_at = now(), updated_at = now()"
-   " FROM expired e WHERE b.id = e.id AND e.exhausted RETURNING b.id), "
+   " FROM expired e WHERE b.id = e.id AND (e.exhausted OR e.cancelling)"
+   " RETURNING b.id), "
    "candidates AS MATERIALIZED ("
    " SELECT id FROM batch_jobs"
    " WHERE status = 'pending' AND run_after <= now()"
    " ORDER BY priority DESC, created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), "
    "picked AS ("
    " SELECT id, reclaimed FROM ("
-   "  SELECT id, true AS reclaimed, 0 AS o FROM expired WHERE NOT exhausted"
+   "  SELECT id, true AS reclaimed, 0 AS o FROM expired"
+   "  WHERE NOT exhausted AND NOT cancelling"
    "  UNION ALL SELECT id, false, 1 FROM candidates) u"
    " ORDER BY o LIMIT $2) "
    "UPDATE batch_jobs b SET status = 'queued', lease_owner = $1,"
@@ -152,8 +159,14 @@ const std::pair<const char*, const char*> queries[] = {
    "WHERE b.id = l.id AND b.lease_token = l.token AND b.lease_owner = $1"
    " AND b.status IN ('queued', 'processing') "
    "RETURNING b.id::text, b.cancel_requested"},
+  // Back to pending for any node, or cancelled when a user asked to cancel
+  // while it ran (it must not run again).
   {"release",
-   "UPDATE batch_jobs b SET status = 'pending', lease_owner = NULL,"
+   "UPDATE batch_jobs b SET"
+   " status = CASE WHEN b.cancel_requested THEN 'cancelled' ELSE 'pending'"
+   " END,"
+   " completed_at = CASE WHEN b.cancel_requested THEN now() END,"
+   " lease_owner = NULL,"
    " lease_expires_at = NULL, run_after = now(), updated_at = now() "
    "FROM unnest($2::uuid[], $3::bigint[]) AS l(id, token) "
    "WHERE b.id = l.id AND b.lease_token = l.token AND b.lease_owner = $1"
@@ -170,29 +183,31 @@ const std::pair<const char*, const char*> queries[] = {
   // Pending items of a chunk with their activity and the factor chosen by
   // the CONTRACT's preference rules (tenant's own, exact region, latest
   // valid_from not after period_start else earliest, own unit, smallest id).
+  // The chunk is chosen first (pending items after the cursor, in
+  // activity_id order, LIMIT), then each activity is looked up by its full
+  // primary key in a LATERAL ... LIMIT 1 the planner cannot flatten: joined
+  // directly, a generic or misestimated plan sorted every remaining item
+  // of the batch and merged it with every activity of the tenant on each
+  // chunk (0.1 s per 500-item chunk with 300,000 activities, growing with
+  // the tenant).
   {"resolve_chunk",
-   // The chunk's items first (keyset on the primary key), then their
-   // activities by primary key with an array: both plans stay index
-   // lookups even before the tables have statistics.
-   "WITH chunk AS MATERIALIZED ("
-   " SELECT i.activity_id FROM batch_items i"
-   " WHERE i.batch_id = $1::uuid AND i.status = 'pending'"
-   "  AND i.activity_id > $2"
-   "  AND EXISTS (SELECT 1 FROM batch_jobs b WHERE b.id = $1::uuid"
-   "   AND b.lease_token = $6 AND b.status = 'processing')"
-   " ORDER BY i.activity_id LIMIT $5), "
-   "acts AS MATERIALIZED ("
-   " SELECT a.* FROM activities a"
-   " WHERE a.org_id = $3 AND a.workspace_id = $4"
-   "  AND a.id = ANY (ARRAY(SELECT activity_id FROM chunk))) "
-   "SELECT c.activity_id, a.id IS NOT NULL, a.quantity::text, a.unit,"
+   "SELECT i.activity_id, a.id IS NOT NULL, a.quantity::text, a.unit,"
    " f.id, f.unit, f.kg_co2e_per_unit::text, f.scope,"
    " (a.id IS NOT NULL AND EXISTS (SELECT 1 FROM emission_factors x"
    "   WHERE x.activity_type = a.activity_type"
    "   AND x.region IN (a.region, 'GLOBAL')"
    "   AND (x.org_id IS NULL OR (x.org_id = $3 AND x.workspace_id = $4)))) "
-   "FROM chunk c "
-   "LEFT JOIN acts a ON a.id = c.activity_id "
+   "FROM ("
+   " SELECT activity_id FROM batch_items"
+   " WHERE batch_id = $1::uuid AND status = 'pending' AND activity_id > $2"
+   "  AND EXISTS (SELECT 1 FROM batch_jobs b WHERE b.id = $1::uuid"
+   "   AND b.lease_token = $6 AND b.status = 'processing')"
+   " ORDER BY activity_id LIMIT $5) i "
+   "LEFT JOIN LATERAL ("
+   " SELECT a.id, a.activity_type, a.quantity, a.unit, a.region,"
+   "  a.period_start FROM activities a"
+   " WHERE a.org_id = $3 AND a.workspace_id = $4 AND a.id = i.activity_id"
+   " LIMIT 1) a ON true "
    "LEFT JOIN units au ON au.unit = a.unit "
    "LEFT JOIN LATERAL ("
    " SELECT f.id, f.unit, f.kg_co2e_per_unit, f.scope"
@@ -206,40 +221,51 @@ const std::pair<const char*, const char*> queries[] = {
    "  CASE WHEN f.valid_from <= a.period_start THEN f.valid_from END DESC,"
    "  f.valid_from ASC, (f.unit = a.unit) DESC, f.id COLLATE \"C\" ASC"
    " LIMIT 1) f ON true "
-   "ORDER BY c.activity_id"},
+   "ORDER BY i.activity_id"},
   // Results under the fence, in one statement: the fence row is locked, so
   // a concurrent claim of an expired lease either waits for us or we see
   // its new token and write nothing. Only items still pending are updated,
   // and the batch counters are derived from the rows actually updated, so
-  // recording a chunk twice never counts anything twice.
+  // recording a chunk twice never counts anything twice. A failed item
+  // carries no emissions (whatever the worker passed): the batch total is
+  // the sum over succeeded items, and stays so when retry resets the
+  // failed ones.
+  // Plans: items and activities are reached only through their full
+  // primary keys, joined from the chunk (r, upd), whose key columns come
+  // out of materialised CTEs, so the planner cannot turn them into a
+  // (batch_id) or (tenant) prefix scan; the fence gates the update as a
+  // one-time EXISTS. Written as "i.batch_id = fence.id" / "a.org_id = $4",
+  // a 1-row estimate (fresh or stale statistics, or a generic plan) made
+  // the planner walk every pending item of the batch, or every activity of
+  // the tenant, and scan the chunk for each: 0.3-3 s per 500-item chunk
+  // instead of ~10 ms.
   {"record_chunk",
    "WITH fence AS ("
    " SELECT id FROM batch_jobs WHERE id = $1::uuid AND lease_token = $2"
    " AND lease_owner = $3 AND status = 'processing' FOR UPDATE), "
-   "r AS ("
-   " SELECT * FROM unnest($6::text[], $7::text[], $8::smallint[],"
-   "  $9::numeric[], $10::text[], $11::text[])"
-   "  AS r(activity_id, status, scope, emissions, factor_id, error)), "
+   "r AS MATERIALIZED ("
+   " SELECT $1::uuid AS batch_id, u.* FROM unnest($6::text[], $7::text[],"
+   "  $8::smallint[], $9::numeric[], $10::text[], $11::text[])"
+   "  AS u(activity_id, status, scope, emissions, factor_id, error)), "
    "upd AS ("
    " UPDATE batch_items i SET status = r.status, scope = r.scope,"
-   "  emissions_kg_co2e = r.emissions, factor_id = r.factor_id,"
+   "  emissions_kg_co2e = CASE WHEN r.status = 'succeeded' THEN r.emissions"
+   "  END, factor_id = r.factor_id,"
    "  error = r.error, attempts = i.attempts + 1, lease_token = $2,"
    "  processed_at = now()"
-   " FROM r, fence"
-   " WHERE i.batch_id = fence.id AND i.activity_id = r.activity_id"
+   " FROM r"
+   " WHERE EXISTS (SELECT 1 FROM fence)"
+   "  AND i.batch_id = r.batch_id AND i.activity_id = r.activity_id"
    "  AND i.status = 'pending'"
    " RETURNING i.activity_id, i.status, i.scope, i.emissions_kg_co2e,"
-   "  i.factor_id, i.processed_at), "
-   // The activity ids are given as an array so that the primary key
-   // (org, workspace, id) is the index condition whatever the statistics:
-   // joining on upd let a planner without statistics (fresh bulk load)
-   // scan the whole tenant once per chunk.
+   "  i.factor_id, i.processed_at, $4::text AS org_id,"
+   "  $5::text AS workspace_id), "
    "act AS ("
    " UPDATE activities a SET emissions_kg_co2e = upd.emissions_kg_co2e,"
    "  scope = upd.scope, factor_id = upd.factor_id,"
    "  calculated_at = upd.processed_at"
-   " FROM upd WHERE a.org_id = $4 AND a.workspace_id = $5"
-   "  AND a.id = ANY($6::text[])"
+   " FROM upd WHERE a.org_id = upd.org_id"
+   "  AND a.workspace_id = upd.workspace_id"
    "  AND a.id = upd.activity_id AND upd.status = 'succeeded'), "
    "sums AS ("
    " SELECT count(*) FILTER (WHERE status = 'succeeded') AS ok,"
@@ -277,9 +303,20 @@ const std::pair<const char*, const char*> queries[] = {
    "WHERE b.id = $1::uuid AND b.lease_token = $2 AND b.lease_owner = $3"
    " AND b.status IN ('queued', 'processing') "
    "RETURNING " OGF_BATCH_COLUMNS},
+  // A deferral is a lost attempt, counted with the lease expiries against
+  // max_retries: without that, a batch whose every attempt hits a transient
+  // error would go back to pending forever.
+  // A cancel requested meanwhile ends it cancelled.
   {"defer",
-   "UPDATE batch_jobs SET status = 'pending', lease_owner = NULL,"
-   " lease_expires_at = NULL, error = $5,"
+   "UPDATE batch_jobs SET"
+   " status = CASE WHEN cancel_requested THEN 'cancelled'"
+   "  WHEN lease_expiries + 1 > max_retries THEN 'failed'"
+   "  ELSE 'pending' END,"
+   " completed_at = CASE WHEN cancel_requested"
+   "  OR lease_expiries + 1 > max_retries THEN now() END,"
+   " lease_expiries = lease_expiries + 1,"
+   " lease_owner = NULL, lease_expires_at = NULL,"
+   " error = CASE WHEN cancel_requested THEN NULL ELSE $5 END,"
    " run_after = now() + $4::bigint * interval '1 millisecond',"
    " updated_at = now() "
    "WHERE id = $1::uuid AND lease_token = $2 AND lease_owner = $3"
@@ -409,11 +446,45 @@ std::string token_array(const std::vector<lease_ref>& leases) {
   return out + "}";
 }
 
+/// libpq sends text parameters as C strings: a NUL byte would silently cut
+/// the value short (an idempotency key "k\0x" stored as "k", a lookup of
+/// "ab\0cd" finding "ab"). PostgreSQL text cannot hold NUL anyway, so such
+/// a value is refused before anything is sent.
+void check_param(const std::string& value) {
+  if (value.find('\0') != std::string::npos)
+    throw store_exception(engine_errc::validation,
+                          "text contains a NUL byte");
+}
+
+void check_param(const std::optional<std::string>& value) {
+  if (value)
+    check_param(*value);
+}
+
+template <class T>
+void check_param(const T&) {
+}
+
+/// Every statement runs through these: parameters checked, then executed.
+template <class... Args>
+pqxx::result exec_checked(pqxx::transaction_base& tx, const char* name,
+                          const Args&... args) {
+  (check_param(args), ...);
+  return tx.exec_prepared(name, args...);
+}
+
+template <class... Args>
+pqxx::row exec_checked1(pqxx::transaction_base& tx, const char* name,
+                        const Args&... args) {
+  (check_param(args), ...);
+  return tx.exec_prepared1(name, args...);
+}
+
 /// Whether the batch exists for this tenant, and its status; distinguishes
 /// not_found from invalid_state after a refused conditional update.
 [[noreturn]] void explain_refusal(pqxx::transaction_base& tx, const tenant& t,
                                   const std::string& id) {
-  auto rows = tx.exec_prepared("status_of", id, t.org_id, t.workspace_id);
+  auto rows = exec_checked(tx, "status_of", id, t.org_id, t.workspace_id);
   if (rows.empty())
     throw store_exception(engine_errc::not_found, "batch not found");
   throw store_exception(engine_errc::invalid_state,
@@ -456,6 +527,15 @@ void batch_store::connect() {
     tx.exec("SET statement_timeout = "
             + std::to_string(cfg_.statement_timeout.count()));
     tx.exec("SET application_name = " + tx.quote("offgridflow-batch"));
+    // The database (or PGDATESTYLE / PGOPTIONS in the environment) may set
+    // other defaults; the store relies on these two:
+    // - dates are read as text and must come out as YYYY-MM-DD;
+    // - the idempotent submit (ON CONFLICT DO NOTHING, then reading the
+    //   winner's row) and the SKIP LOCKED claim need each statement to see
+    //   rows committed meanwhile: READ COMMITTED. Under REPEATABLE READ or
+    //   SERIALIZABLE they fail with serialization errors or miss the row.
+    tx.exec("SET DateStyle = 'ISO, YMD'");
+    tx.exec("SET default_transaction_isolation = 'read committed'");
   }
   prepare_all();
 }
@@ -489,15 +569,15 @@ submit_outcome batch_store::submit(const submit_request& req) {
   pqxx::work tx{*conn_};
   const auto& t = req.owner;
   if (req.idempotency_key)
-    tx.exec_prepared("expire_idempotency_key", t.org_id, t.workspace_id,
+    exec_checked(tx, "expire_idempotency_key", t.org_id, t.workspace_id,
                      *req.idempotency_key);
-  auto inserted = tx.exec_prepared(
+  auto inserted = exec_checked(tx, 
     "insert_batch", t.org_id, t.workspace_id, req.priority, req.max_retries,
     static_cast<std::int64_t>(req.activity_ids.size()), req.metadata_json,
     req.idempotency_key, req.idempotency_key ? std::optional<std::string>(req.request_hash) : std::nullopt);
   if (inserted.empty()) {
     // Same key seen before (or by a concurrent submit that just committed).
-    auto existing = tx.exec_prepared("find_by_key", t.org_id, t.workspace_id,
+    auto existing = exec_checked(tx, "find_by_key", t.org_id, t.workspace_id,
                                      *req.idempotency_key);
     if (existing.empty())
       throw store_exception(engine_errc::unavailable,
@@ -510,7 +590,7 @@ submit_outcome batch_store::submit(const submit_request& req) {
     return {std::move(b), true};
   }
   auto b = read_batch(inserted[0]);
-  tx.exec_prepared("insert_items", b.id, to_pg_array(req.activity_ids));
+  exec_checked(tx, "insert_items", b.id, to_pg_array(req.activity_ids));
   maybe_notify(tx);
   tx.commit();
   return {std::move(b), false};
@@ -519,7 +599,7 @@ submit_outcome batch_store::submit(const submit_request& req) {
 batch batch_store::get(const tenant& t, const std::string& id) {
   require_uuid(id);
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("get_batch", id, t.org_id, t.workspace_id);
+  auto rows = exec_checked(tx, "get_batch", id, t.org_id, t.workspace_id);
   if (rows.empty())
     throw store_exception(engine_errc::not_found, "batch not found");
   return read_batch(rows[0]);
@@ -542,7 +622,7 @@ batch_page batch_store::list(const tenant& t, const domain::batch_filter& f) {
       throw store_exception(engine_errc::validation, "bad page token");
   }
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("list_batches", t.org_id, t.workspace_id,
+  auto rows = exec_checked(tx, "list_batches", t.org_id, t.workspace_id,
                                statuses, f.priority, f.created_after,
                                f.created_before, after_ts, after_id,
                                f.limit + 1, f.offset);
@@ -562,13 +642,13 @@ item_page batch_store::items(const tenant& t, const std::string& id,
                              const domain::item_filter& f) {
   require_uuid(id);
   pqxx::read_transaction tx{*conn_};
-  auto exists = tx.exec_prepared("status_of", id, t.org_id, t.workspace_id);
+  auto exists = exec_checked(tx, "status_of", id, t.org_id, t.workspace_id);
   if (exists.empty())
     throw store_exception(engine_errc::not_found, "batch not found");
   std::optional<std::string> status;
   if (f.status)
     status = domain::to_string(*f.status);
-  auto rows = tx.exec_prepared("list_items", id, t.org_id, t.workspace_id,
+  auto rows = exec_checked(tx, "list_items", id, t.org_id, t.workspace_id,
                                status, f.after_activity_id, f.limit + 1);
   item_page page;
   for (const auto& r : rows) {
@@ -594,7 +674,7 @@ item_page batch_store::items(const tenant& t, const std::string& id,
 cancel_outcome batch_store::cancel(const tenant& t, const std::string& id) {
   require_uuid(id);
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("cancel_batch", id, t.org_id, t.workspace_id);
+  auto rows = exec_checked(tx, "cancel_batch", id, t.org_id, t.workspace_id);
   if (rows.empty())
     explain_refusal(tx, t, id);
   auto b = read_batch(rows[0]);
@@ -606,7 +686,7 @@ cancel_outcome batch_store::cancel(const tenant& t, const std::string& id) {
 batch batch_store::retry(const tenant& t, const std::string& id) {
   require_uuid(id);
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("retry_batch", id, t.org_id, t.workspace_id);
+  auto rows = exec_checked(tx, "retry_batch", id, t.org_id, t.workspace_id);
   if (rows.empty())
     explain_refusal(tx, t, id);
   auto b = read_batch(rows[0]);
@@ -618,7 +698,7 @@ batch batch_store::retry(const tenant& t, const std::string& id) {
 void batch_store::remove(const tenant& t, const std::string& id) {
   require_uuid(id);
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("delete_batch", id, t.org_id, t.workspace_id);
+  auto rows = exec_checked(tx, "delete_batch", id, t.org_id, t.workspace_id);
   if (rows.empty())
     explain_refusal(tx, t, id);
   tx.commit();
@@ -629,7 +709,7 @@ std::vector<claimed_batch> batch_store::claim(int n, milliseconds lease) {
   if (n <= 0)
     return out;
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("claim", cfg_.node_id, n,
+  auto rows = exec_checked(tx, "claim", cfg_.node_id, n,
                                static_cast<std::int64_t>(lease.count()));
   tx.commit();
   for (const auto& r : rows) {
@@ -655,7 +735,7 @@ renew_outcome batch_store::renew(const std::vector<lease_ref>& leases,
   if (leases.empty())
     return out;
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("renew", cfg_.node_id,
+  auto rows = exec_checked(tx, "renew", cfg_.node_id,
                                static_cast<std::int64_t>(lease.count()),
                                uuid_array(leases), token_array(leases));
   tx.commit();
@@ -677,7 +757,7 @@ batch_store::release(const std::vector<lease_ref>& leases) {
   if (leases.empty())
     return out;
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("release", cfg_.node_id, uuid_array(leases),
+  auto rows = exec_checked(tx, "release", cfg_.node_id, uuid_array(leases),
                                token_array(leases));
   if (!rows.empty())
     tx.exec(std::string("NOTIFY ") + notify_channel);
@@ -689,15 +769,16 @@ batch_store::release(const std::vector<lease_ref>& leases) {
 
 bool batch_store::start(const lease_ref& lease) {
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("start", lease.batch_id, lease.token,
+  auto rows = exec_checked(tx, "start", lease.batch_id, lease.token,
                                cfg_.node_id);
   tx.commit();
   return !rows.empty();
 }
 
 domain::tenant batch_store::owner_of(const std::string& batch_id) {
+  require_uuid(batch_id);
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("owner_of", batch_id);
+  auto rows = exec_checked(tx, "owner_of", batch_id);
   if (rows.empty())
     throw store_exception(engine_errc::not_found, "batch not found");
   return {rows[0][0].as<std::string>(), rows[0][1].as<std::string>()};
@@ -707,7 +788,7 @@ std::vector<resolved_row>
 batch_store::resolve_chunk(const lease_ref& lease, const tenant& owner,
                            const std::string& after_activity_id, int limit) {
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("resolve_chunk", lease.batch_id,
+  auto rows = exec_checked(tx, "resolve_chunk", lease.batch_id,
                                after_activity_id, owner.org_id,
                                owner.workspace_id, limit, lease.token);
   std::vector<resolved_row> out;
@@ -745,7 +826,7 @@ batch_store::record_chunk(const lease_ref& lease, const tenant& owner,
     errors.push_back(r.error);
   }
   pqxx::work tx{*conn_};
-  auto row = tx.exec_prepared1(
+  auto row = exec_checked1(tx, 
     "record_chunk", lease.batch_id, lease.token, cfg_.node_id, owner.org_id,
     owner.workspace_id, to_pg_array(ids), to_pg_array(statuses),
     to_pg_array(scopes), to_pg_array(emissions), to_pg_array(factors),
@@ -767,7 +848,7 @@ batch batch_store::finish(const lease_ref& lease, finish_kind kind,
                           : kind == finish_kind::failed  ? "failed"
                                                          : "done";
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("finish", lease.batch_id, lease.token,
+  auto rows = exec_checked(tx, "finish", lease.batch_id, lease.token,
                                cfg_.node_id, kind_text, error);
   if (rows.empty())
     throw store_exception(engine_errc::lease_lost, "lease lost");
@@ -779,7 +860,7 @@ batch batch_store::finish(const lease_ref& lease, finish_kind kind,
 void batch_store::defer(const lease_ref& lease, milliseconds delay,
                         const std::string& error) {
   pqxx::work tx{*conn_};
-  auto rows = tx.exec_prepared("defer", lease.batch_id, lease.token,
+  auto rows = exec_checked(tx, "defer", lease.batch_id, lease.token,
                                cfg_.node_id,
                                static_cast<std::int64_t>(delay.count()), error);
   if (rows.empty())
@@ -803,7 +884,7 @@ batch_store::upsert_activities(const tenant& t,
     metas.push_back(a.metadata.dump());
   }
   pqxx::work tx{*conn_};
-  auto r = tx.exec_prepared("upsert_activities", t.org_id, t.workspace_id,
+  auto r = exec_checked(tx, "upsert_activities", t.org_id, t.workspace_id,
                             to_pg_array(ids), to_pg_array(types),
                             to_pg_array(quantities), to_pg_array(units),
                             to_pg_array(regions), to_pg_array(starts),
@@ -815,7 +896,7 @@ batch_store::upsert_activities(const tenant& t,
 domain::activity batch_store::get_activity(const tenant& t,
                                            const std::string& id) {
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("get_activity", t.org_id, t.workspace_id, id);
+  auto rows = exec_checked(tx, "get_activity", t.org_id, t.workspace_id, id);
   if (rows.empty())
     throw store_exception(engine_errc::not_found, "activity not found");
   const auto& r = rows[0];
@@ -839,7 +920,7 @@ std::vector<domain::emission_factor>
 batch_store::list_factors(const tenant& t,
                           const std::optional<std::string>& activity_type) {
   pqxx::read_transaction tx{*conn_};
-  auto rows = tx.exec_prepared("list_factors", t.org_id, t.workspace_id,
+  auto rows = exec_checked(tx, "list_factors", t.org_id, t.workspace_id,
                                activity_type);
   std::vector<domain::emission_factor> out;
   for (const auto& r : rows) {
@@ -874,7 +955,7 @@ batch_store::upsert_factors(const tenant& t,
     sources.push_back(f.source);
   }
   pqxx::work tx{*conn_};
-  auto r = tx.exec_prepared("upsert_factors", t.org_id, t.workspace_id,
+  auto r = exec_checked(tx, "upsert_factors", t.org_id, t.workspace_id,
                             to_pg_array(ids), to_pg_array(types),
                             to_pg_array(scopes), to_pg_array(regions),
                             to_pg_array(units), to_pg_array(values),
@@ -886,21 +967,21 @@ batch_store::upsert_factors(const tenant& t,
 void batch_store::heartbeat(const std::string& host, int pid,
                             const std::string& version) {
   pqxx::work tx{*conn_};
-  tx.exec_prepared("heartbeat", cfg_.node_id, host, pid, version);
+  exec_checked(tx, "heartbeat", cfg_.node_id, host, pid, version);
   tx.commit();
 }
 
 std::chrono::microseconds batch_store::ping() {
   auto t0 = std::chrono::steady_clock::now();
   pqxx::nontransaction tx{*conn_};
-  tx.exec_prepared("ping");
+  exec_checked(tx, "ping");
   return std::chrono::duration_cast<std::chrono::microseconds>(
     std::chrono::steady_clock::now() - t0);
 }
 
 std::int64_t batch_store::queue_depth() {
   pqxx::read_transaction tx{*conn_};
-  return tx.exec_prepared1("queue_depth")[0].as<std::int64_t>();
+  return exec_checked1(tx, "queue_depth")[0].as<std::int64_t>();
 }
 
 } // namespace ogf::persistence

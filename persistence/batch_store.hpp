@@ -147,11 +147,15 @@ public:
   // -- batches, engine side -----------------------------------------------
 
   /// Claims up to n claimable batches (pending and due, or lease expired)
-  /// for `node_id`, with a new fencing token each.
+  /// for `node_id`, with a new fencing token each. On the way, an expired
+  /// batch that lost its lease more than max_retries times fails, and one a
+  /// user asked to cancel ends cancelled.
   std::vector<claimed_batch> claim(int n, std::chrono::milliseconds lease);
   renew_outcome renew(const std::vector<lease_ref>& leases,
                       std::chrono::milliseconds lease);
   /// Gives leases back without counting an attempt; returns released ids.
+  /// A released batch goes back to pending, or to cancelled when a user
+  /// asked to cancel it while it ran.
   std::vector<std::string> release(const std::vector<lease_ref>& leases);
   /// queued -> processing under the fence; false when the lease is gone.
   bool start(const lease_ref& lease);
@@ -169,7 +173,10 @@ public:
   domain::batch finish(const lease_ref& lease, finish_kind kind,
                        const std::string& error = {});
   /// Puts a batch back to pending with run_after = now + delay (transient
-  /// failure, retried later by any node); counts against max_retries.
+  /// failure, retried later by any node). Counts as a lost attempt against
+  /// max_retries, like a lease expiry (lease_expiries + 1); past it the batch
+  /// fails with `error`; a batch a user asked to cancel ends cancelled.
+  /// Throws lease_lost when the lease no longer holds.
   void defer(const lease_ref& lease, std::chrono::milliseconds delay,
              const std::string& error);
   /// Tenant of a batch (workers need it for activity lookups).

@@ -55,9 +55,14 @@ engine_errc classify_exception(std::exception_ptr ep, std::string& message,
         needs_reconnect = true;
       return engine_errc::unavailable;
     }
-    if (state == "23505")
-      return engine_errc::conflict;
-    if (cls == "22" || cls == "23")
+    // The database refused a value: a data exception (22: bad number, date,
+    // JSON, encoding), a constraint (23, duplicate keys included: the one
+    // legitimate key conflict, a reused idempotency key, is detected by the
+    // store itself and thrown as conflict), one row given twice to an
+    // upsert (21000), or a value too large to index (54000). All mean a
+    // request the HTTP layer should have refused; none is a conflict the
+    // client could resolve by changing its idempotency key.
+    if (cls == "21" || cls == "22" || cls == "23" || state == "54000")
       return engine_errc::validation;
     return engine_errc::internal;
   } catch (const pqxx::failure& e) {
