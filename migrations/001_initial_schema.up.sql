@@ -120,7 +120,8 @@ CREATE TABLE batch_jobs (
   lease_owner             text,
   lease_expires_at        timestamptz,
   lease_token             bigint NOT NULL DEFAULT 0,
-  -- how many times a lease on this batch expired (node died or froze)
+  -- attempts lost: lease expiries (node died or froze) and deferrals after
+  -- transient failures; over max_retries the batch fails
   lease_expiries          integer NOT NULL DEFAULT 0,
   created_at              timestamptz NOT NULL DEFAULT clock_timestamp(),
   updated_at              timestamptz NOT NULL DEFAULT clock_timestamp(),
