@@ -1,6 +1,9 @@
 #include "persistence/batch_store.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <random>
+#include <unordered_map>
 #include <cctype>
 
 namespace ogf::persistence {
@@ -42,6 +45,23 @@ const std::pair<const char*, const char*> queries[] = {
    "ON CONFLICT (org_id, workspace_id, idempotency_key) "
    "WHERE idempotency_key IS NOT NULL DO NOTHING "
    "RETURNING " OGF_BATCH_COLUMNS},
+  // Group commit: the batch rows (ids made by the caller, so results map
+  // back by id) and all their items in one statement.
+  {"insert_batches",
+   "WITH ins AS ("
+   " INSERT INTO batch_jobs AS b (id, org_id, workspace_id, priority,"
+   "  max_retries, total_activities, metadata, created_at, updated_at)"
+   " SELECT u.id, u.org, u.ws, u.prio, u.maxr, u.total, u.meta,"
+   "  clock_timestamp(), clock_timestamp()"
+   " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[],"
+   "  $5::smallint[], $6::int[], $7::jsonb[]) WITH ORDINALITY"
+   "  AS u(id, org, ws, prio, maxr, total, meta, ord)"
+   " ORDER BY u.ord"
+   " RETURNING " OGF_BATCH_COLUMNS "), "
+   "items AS ("
+   " INSERT INTO batch_items (batch_id, activity_id)"
+   " SELECT * FROM unnest($8::uuid[], $9::text[])) "
+   "SELECT * FROM ins"},
   {"insert_items",
    "INSERT INTO batch_items (batch_id, activity_id) "
    "SELECT $1::uuid, a FROM unnest($2::text[]) AS a"},
@@ -594,6 +614,94 @@ submit_outcome batch_store::submit(const submit_request& req) {
   maybe_notify(tx);
   tx.commit();
   return {std::move(b), false};
+}
+
+namespace {
+
+/// A random (version 4) UUID, lower case.
+std::string random_uuid() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uint64_t hi = rng(), lo = rng();
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx",
+                static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff),
+                static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
+}
+
+} // namespace
+
+std::vector<submit_result>
+batch_store::submit_many(const std::vector<submit_request>& reqs) {
+  std::vector<submit_result> out(reqs.size());
+  if (reqs.empty())
+    return out;
+  std::vector<std::string> ids, orgs, wss, prios, maxrs, totals, metas,
+    item_batches, item_ids;
+  for (const auto& r : reqs) {
+    ids.push_back(random_uuid());
+    orgs.push_back(r.owner.org_id);
+    wss.push_back(r.owner.workspace_id);
+    prios.push_back(std::to_string(r.priority));
+    maxrs.push_back(std::to_string(r.max_retries));
+    totals.push_back(std::to_string(r.activity_ids.size()));
+    metas.push_back(r.metadata_json);
+    for (const auto& a : r.activity_ids) {
+      item_batches.push_back(ids.back());
+      item_ids.push_back(a);
+    }
+  }
+  try {
+    pqxx::work tx{*conn_};
+    auto rows = exec_checked(tx, "insert_batches", to_pg_array(ids),
+                             to_pg_array(orgs), to_pg_array(wss),
+                             to_pg_array(prios), to_pg_array(maxrs),
+                             to_pg_array(totals), to_pg_array(metas),
+                             to_pg_array(item_batches), to_pg_array(item_ids));
+    maybe_notify(tx);
+    tx.commit();
+    std::unordered_map<std::string, std::size_t> index;
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      index.emplace(ids[i], i);
+    for (const auto& row : rows) {
+      auto b = read_batch(row);
+      auto it = index.find(b.id);
+      if (it != index.end())
+        out[it->second].outcome = submit_outcome{std::move(b), false};
+    }
+    for (auto& r : out)
+      if (!r.outcome) {
+        r.error = engine_errc::internal;
+        r.message = "batch missing from the group insert";
+      }
+    return out;
+  } catch (...) {
+    std::string message;
+    bool reconnect = false;
+    auto code = classify_exception(std::current_exception(), message,
+                                   reconnect);
+    if (code != engine_errc::validation)
+      throw; // the whole group failed for a reason every member shares
+  }
+  // One request holds a value the database refuses: find it by trying each
+  // alone, so the others still go through.
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    try {
+      out[i].outcome = submit(reqs[i]);
+    } catch (...) {
+      bool reconnect = false;
+      out[i].error = classify_exception(std::current_exception(),
+                                        out[i].message, reconnect);
+      if (reconnect)
+        throw;
+    }
+  }
+  return out;
 }
 
 batch batch_store::get(const tenant& t, const std::string& id) {

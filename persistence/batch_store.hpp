@@ -38,6 +38,13 @@ struct submit_outcome {
   bool replayed = false;
 };
 
+/// One request's outcome inside a group submit: the outcome, or an error.
+struct submit_result {
+  std::optional<submit_outcome> outcome;
+  engine_errc error = engine_errc::none;
+  std::string message;
+};
+
 /// A page of batches; `next` is the keyset cursor of the last row when more
 /// rows follow.
 struct batch_page {
@@ -136,6 +143,14 @@ public:
   // -- batches, user side -------------------------------------------------
 
   submit_outcome submit(const submit_request& req);
+
+  /// Group commit: many submits (without idempotency keys) in one
+  /// transaction and one statement — one fsync for all of them. If the
+  /// group is refused as a whole (a bad value in one request), each request
+  /// is retried alone so that only the bad one fails. Results are in input
+  /// order.
+  std::vector<submit_result>
+  submit_many(const std::vector<submit_request>& reqs);
   domain::batch get(const domain::tenant& t, const std::string& id);
   batch_page list(const domain::tenant& t, const domain::batch_filter& f);
   item_page items(const domain::tenant& t, const std::string& id,
