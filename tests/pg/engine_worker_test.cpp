@@ -1,0 +1,226 @@
+// One engine: how the poller hands out batches, how workers stop on cancel,
+// survive being killed, report progress, and behave without a database.
+#include "actors/engine.hpp"
+
+#include <algorithm>
+
+#include <catch2/catch.hpp>
+#include <pqxx/pqxx>
+
+#include "support/engine_fixture.hpp"
+#include "support/engine_helpers.hpp"
+#include "support/test_database.hpp"
+
+using namespace ogf;
+using namespace ogf::testing;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+processor_factory spy_factory(std::shared_ptr<spy_log> log) {
+  return [log](caf::actor_system& sys) { return spawn_spy_processor(sys, log); };
+}
+
+/// Submits `batches` batches of `items` activities each ("b<k>_<i>").
+std::vector<std::string> submit_batches(engine_fixture& f, int batches,
+                                        int items) {
+  std::vector<std::string> out;
+  for (int k = 0; k < batches; ++k) {
+    auto acts = make_activities("b" + std::to_string(k), items);
+    REQUIRE(f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts)
+            == items);
+    out.push_back(
+      f.ask<persistence::submit_outcome>(submit_atom_v, make_submit(ids_of(acts)))
+        .batch.id);
+  }
+  return out;
+}
+
+std::int64_t count_status(const test_database& db, const std::string& status) {
+  return scalar(db, "SELECT count(*) FROM batch_jobs WHERE status = "
+                      + sql_literal(status));
+}
+
+/// Every batch's counters and total equal what its items say.
+void check_totals_match_items(const test_database& db) {
+  CHECK(scalar(db, "SELECT count(*) FROM batch_jobs b WHERE "
+                   "processed_activities <> (SELECT count(*) FROM batch_items "
+                   "i WHERE i.batch_id = b.id AND i.status <> 'pending') "
+                   "OR succeeded_activities <> (SELECT count(*) FROM "
+                   "batch_items i WHERE i.batch_id = b.id AND i.status = "
+                   "'succeeded') OR total_emissions_kg_co2e <> (SELECT "
+                   "coalesce(sum(emissions_kg_co2e), 0) FROM batch_items i "
+                   "WHERE i.batch_id = b.id)")
+        == 0);
+}
+
+} // namespace
+
+TEST_CASE("the poller never claims more batches than free workers") {
+  test_database db;
+  auto log = std::make_shared<spy_log>();
+  log->delay_ms = 150; // each chunk stays inside compute, so batches overlap
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 3;
+  cfg.max_batches_per_poll = 10; // the limit must come from the free workers
+  engine_fixture f{cfg, spy_factory(log)};
+  auto ids = submit_batches(f, 12, 10); // 2 chunks each
+
+  pqxx::connection probe{db.url()};
+  std::int64_t max_held = 0;
+  auto held = [&] {
+    pqxx::read_transaction tx{probe};
+    return tx
+      .exec1("SELECT count(*) FROM batch_jobs WHERE lease_owner = 'node-a' "
+             "AND status IN ('queued', 'processing')")[0]
+      .as<std::int64_t>();
+  };
+  REQUIRE(wait_until(
+    [&] {
+      max_held = std::max(max_held, held());
+      return count_status(db, "completed") == 12;
+    },
+    15s, 5ms));
+
+  CHECK(log->max_in_flight() <= 3);
+  CHECK(log->max_in_flight() >= 2); // the test did make batches overlap
+  CHECK_FALSE(log->same_batch_twice);
+  CHECK(max_held <= 3);
+  CHECK(max_held >= 2);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") == 0);
+  check_totals_match_items(db);
+  for (const auto& id : ids)
+    CHECK(f.ask<domain::batch>(get_atom_v, acme, id).total_emissions_kg_co2e
+          == expected_emissions(10));
+  auto stats = f.ask<engine_stats>(stats_atom_v);
+  CHECK(stats.batches_claimed == 12);
+  CHECK(stats.busy_workers == 0);
+}
+
+TEST_CASE("a worker killed mid-batch is restarted and the batch completes "
+          "exactly once") {
+  test_database db;
+  auto log = std::make_shared<spy_log>();
+  log->delay_ms = 20;
+  log->kill_sender_on_compute = 3; // the third chunk's worker dies
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 2;
+  engine_fixture f{cfg, spy_factory(log)};
+  auto id = submit_batches(f, 1, 30).front(); // 6 chunks of 5
+
+  REQUIRE(wait_until(
+    [&] {
+      return f.ask<domain::batch>(get_atom_v, acme, id).status
+             == domain::batch_status::completed;
+    },
+    10s, 5ms));
+  CHECK(log->killed_a_worker);
+  auto b = f.ask<domain::batch>(get_atom_v, acme, id);
+  CHECK(b.succeeded_activities == 30);
+  CHECK(b.processed_activities == 30);
+  CHECK(b.failed_activities == 0);
+  CHECK(b.total_emissions_kg_co2e == expected_emissions(30));
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") == 0);
+  CHECK(scalar(db, "SELECT coalesce(sum(items), 0) FROM batch_chunk_log") == 30);
+  check_totals_match_items(db);
+  // Released, not expired: the restart gave the batch back at once.
+  CHECK(scalar(db, "SELECT lease_expiries FROM batch_jobs") == 0);
+  auto stats = f.ask<engine_stats>(stats_atom_v);
+  CHECK(stats.worker_restarts == 1);
+  CHECK(stats.workers == 2);
+  // The pool still works at full size.
+  auto more = submit_batches(f, 2, 5);
+  REQUIRE(wait_until(
+    [&] { return count_status(db, "completed") == 3; }, 10s, 5ms));
+  auto health = f.ask<health_report>(health_atom_v);
+  CHECK(health.database_ok);
+  CHECK_FALSE(health.degraded);
+}
+
+TEST_CASE("a progress listener hears non-decreasing counts at most four "
+          "times a second, then done with the completed batch") {
+  test_database db;
+  auto log = std::make_shared<spy_log>();
+  log->delay_ms = 40; // ~20 chunks a second: far more than 4 pushes
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 1;
+  engine_fixture f{cfg, spy_factory(log)};
+  auto heard = std::make_shared<listener_log>();
+  auto listener = spawn_recording_listener(f.system(), heard);
+  f.adopt(listener);
+
+  auto acts = make_activities("p", 150); // 30 chunks
+  f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts);
+  auto id = f.ask<persistence::submit_outcome>(submit_atom_v,
+                                               make_submit(ids_of(acts)))
+              .batch.id;
+  auto t0 = clock_type::now();
+  REQUIRE(f.ask<bool>(subscribe_atom_v, acme, id, listener));
+  REQUIRE(wait_until([&] { return heard->has_done(); }, 15s, 5ms));
+  // Anything late would arrive right after done.
+  std::this_thread::sleep_for(300ms);
+
+  std::lock_guard<std::mutex> guard{heard->mutex};
+  REQUIRE(heard->done);
+  CHECK(heard->done->id == id);
+  CHECK(heard->done->status == domain::batch_status::completed);
+  CHECK(heard->done->processed_activities == 150);
+  CHECK(heard->done->total_emissions_kg_co2e == expected_emissions(150));
+  CHECK_FALSE(heard->progress_after_done);
+  const auto& events = heard->progress;
+  REQUIRE(events.size() >= 3); // live progress, not just the end
+  for (std::size_t i = 1; i < events.size(); ++i) {
+    INFO("progress message " << i);
+    CHECK(events[i].progress.processed >= events[i - 1].progress.processed);
+    CHECK(events[i].progress.batch_id == id);
+  }
+  CHECK(events.back().progress.processed == 150);
+  // At most 4 a second: every window of one second holds at most 4 pushes,
+  // plus the final progress that goes with done.
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    std::size_t in_window = 0;
+    for (std::size_t j = i; j < events.size(); ++j)
+      if (events[j].at - events[i].at < 1s)
+        ++in_window;
+    INFO("window starting at message " << i << " of " << events.size());
+    CHECK(in_window <= 5);
+  }
+  auto seconds = std::chrono::duration<double>(heard->done_at - t0).count();
+  CHECK(static_cast<double>(events.size()) <= 4 * seconds + 2);
+  CHECK(f.ask<engine_stats>(stats_atom_v).subscribers == 0);
+}
+
+TEST_CASE("an engine without its database answers unavailable and reports "
+          "the database down") {
+  test_database db; // the cluster runs; this database name does not exist
+  auto cfg = test_engine_config(db, "node-a");
+  auto url = db.url();
+  cfg.database_url = url.substr(0, url.rfind("dbname=")) + "dbname=no_such_db";
+  auto t0 = clock_type::now();
+  {
+    engine_fixture f{cfg};
+    auto acts = make_activities("u", 2);
+    CHECK(f.ask_error<persistence::submit_outcome>(submit_atom_v, make_submit(ids_of(acts)))
+          == engine_errc::unavailable);
+    CHECK(f.ask_error<domain::batch>(get_atom_v, acme,
+                      std::string("00000000-0000-0000-0000-000000000000"))
+          == engine_errc::unavailable);
+    CHECK(f.ask_error<persistence::batch_page>(list_atom_v, acme, domain::batch_filter{})
+          == engine_errc::unavailable);
+    CHECK(f.ask_error<std::int64_t>(activity_atom_v, put_atom_v, acme, acts)
+          == engine_errc::unavailable);
+    auto health = f.ask<health_report>(health_atom_v);
+    CHECK_FALSE(health.database_ok);
+    CHECK_FALSE(health.degraded); // nothing crashed
+    // Still unavailable a while later (store backoff, listener retrying),
+    // and the engine still answers.
+    std::this_thread::sleep_for(1200ms);
+    CHECK(f.ask_error<domain::batch>(get_atom_v, acme,
+                      std::string("00000000-0000-0000-0000-000000000000"))
+          == engine_errc::unavailable);
+    CHECK_FALSE(f.ask<health_report>(health_atom_v).database_ok);
+    CHECK(f.ask<engine_stats>(stats_atom_v).workers == cfg.workers);
+  } // kill: every actor ends, nothing ticks on
+  CHECK(clock_type::now() - t0 < 10s);
+}
