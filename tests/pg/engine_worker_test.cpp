@@ -98,6 +98,141 @@ TEST_CASE("the poller never claims more batches than free workers") {
   CHECK(stats.busy_workers == 0);
 }
 
+TEST_CASE("a cancelled processing batch ends cancelled within two seconds "
+          "and a retry completes it without reprocessing succeeded items") {
+  test_database db;
+  auto log = std::make_shared<spy_log>();
+  log->delay_ms = 50;
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 1;
+  engine_fixture f{cfg, spy_factory(log)};
+  auto id = submit_batches(f, 1, 40).front(); // 8 chunks of 5
+
+  REQUIRE(wait_until(
+    [&] {
+      return f.ask<domain::batch>(get_atom_v, acme, id).processed_activities
+             >= 10;
+    },
+    10s, 5ms));
+  // From now on a chunk takes far longer than the 2 s a cancel may take:
+  // the worker must not wait for the compute in flight.
+  log->delay_ms = 5000;
+  auto computes = log->compute_count();
+  REQUIRE(wait_until([&] { return log->compute_count() > computes; }, 5s, 2ms));
+
+  auto t0 = clock_type::now();
+  auto out = f.ask<persistence::cancel_outcome>(cancel_atom_v, acme, id);
+  CHECK_FALSE(out.immediate);
+  CHECK(out.batch.cancel_requested);
+  REQUIRE(wait_until(
+    [&] {
+      return f.ask<domain::batch>(get_atom_v, acme, id).status
+             == domain::batch_status::cancelled;
+    },
+    5s, 5ms));
+  auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  clock_type::now() - t0)
+                  .count();
+  CHECK(took_ms <= 2000);
+  log->delay_ms = 0;
+
+  auto cancelled = f.ask<domain::batch>(get_atom_v, acme, id);
+  CHECK(cancelled.processed_activities >= 10);
+  CHECK(cancelled.processed_activities < 40);
+  check_totals_match_items(db);
+  auto seen_before = log->seen_copy();
+  std::vector<std::string> succeeded_before;
+  {
+    pqxx::connection c{db.url()};
+    pqxx::read_transaction tx{c};
+    for (const auto& r :
+         tx.exec("SELECT activity_id FROM batch_items WHERE status = "
+                 "'succeeded' ORDER BY activity_id"))
+      succeeded_before.push_back(r[0].as<std::string>());
+  }
+  CHECK(static_cast<std::int64_t>(succeeded_before.size())
+        == cancelled.succeeded_activities);
+
+  auto retried = f.ask<domain::batch>(retry_atom_v, acme, id);
+  CHECK(retried.status == domain::batch_status::pending);
+  CHECK(retried.retry_count == 1);
+  REQUIRE(wait_until(
+    [&] {
+      return f.ask<domain::batch>(get_atom_v, acme, id).status
+             == domain::batch_status::completed;
+    },
+    10s, 5ms));
+  auto done = f.ask<domain::batch>(get_atom_v, acme, id);
+  CHECK(done.succeeded_activities == 40);
+  CHECK(done.processed_activities == 40);
+  CHECK(done.total_emissions_kg_co2e == expected_emissions(40));
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") == 0);
+  check_totals_match_items(db);
+  auto seen_after = log->seen_copy();
+  for (const auto& a : succeeded_before) {
+    INFO(a);
+    CHECK(seen_after[a] == 1);
+  }
+  CHECK(seen_after.size() == 40);
+}
+
+TEST_CASE("a worker whose lease is taken over stops at once, and the batch "
+          "is reclaimed after expiry and completes exactly once") {
+  test_database db;
+  auto log = std::make_shared<spy_log>();
+  log->delay_ms = 50;
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 1;
+  cfg.lease_timeout = 900ms;  // renewed every 300 ms
+  cfg.poll_interval = 200ms; // nothing notifies about an expired lease
+  engine_fixture f{cfg, spy_factory(log)};
+  auto id = submit_batches(f, 1, 30).front();
+
+  REQUIRE(wait_until(
+    [&] {
+      return f.ask<domain::batch>(get_atom_v, acme, id).processed_activities
+             >= 5;
+    },
+    10s, 5ms));
+  // The next chunk stays in the processor far longer than a renew period.
+  log->delay_ms = 5000;
+  auto computes = log->compute_count();
+  REQUIRE(wait_until([&] { return log->compute_count() > computes; }, 5s, 2ms));
+  // Another node takes the batch (as after a long pause of this one).
+  auto stolen_at = clock_type::now();
+  auto recorded = scalar(db, "SELECT count(*) FROM batch_chunk_log");
+  execute(db, "UPDATE batch_jobs SET lease_owner = 'thief', lease_token = "
+              "lease_token + 1, lease_expires_at = now() + interval '2 "
+              "seconds'");
+  // The renewer notices within a renew period and the worker stops without
+  // waiting for the processor.
+  REQUIRE(wait_until(
+    [&] { return f.ask<engine_stats>(stats_atom_v).busy_workers == 0; }, 3s,
+    5ms));
+  auto stopped_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      clock_type::now() - stolen_at)
+                      .count();
+  CHECK(stopped_ms < 1500);
+  CHECK(f.ask<engine_stats>(stats_atom_v).leases_lost == 1);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log") == recorded);
+  log->delay_ms = 0;
+
+  // The thief never finishes; after its lease expires this node reclaims.
+  REQUIRE(wait_until(
+    [&] {
+      return f.ask<domain::batch>(get_atom_v, acme, id).status
+             == domain::batch_status::completed;
+    },
+    10s, 10ms));
+  auto b = f.ask<domain::batch>(get_atom_v, acme, id);
+  CHECK(b.succeeded_activities == 30);
+  CHECK(b.total_emissions_kg_co2e == expected_emissions(30));
+  CHECK(scalar(db, "SELECT lease_expiries FROM batch_jobs") == 1);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") == 0);
+  CHECK(scalar(db, "SELECT sum(items) FROM batch_chunk_log") == 30);
+  check_totals_match_items(db);
+}
+
 TEST_CASE("a worker killed mid-batch is restarted and the batch completes "
           "exactly once") {
   test_database db;
