@@ -3,6 +3,8 @@
 #include "actors/engine.hpp"
 
 #include <algorithm>
+#include <future>
+#include <iostream>
 
 #include <catch2/catch.hpp>
 #include <pqxx/pqxx>
@@ -324,6 +326,38 @@ TEST_CASE("a progress listener hears non-decreasing counts at most four "
   auto seconds = std::chrono::duration<double>(heard->done_at - t0).count();
   CHECK(static_cast<double>(events.size()) <= 4 * seconds + 2);
   CHECK(f.ask<engine_stats>(stats_atom_v).subscribers == 0);
+}
+
+TEST_CASE("an engine told to exit, with any reason, ends every actor it "
+          "spawned") {
+  for (auto reason : {caf::exit_reason::user_shutdown,
+                      caf::exit_reason::normal}) {
+    INFO("exit reason " << to_string(reason));
+    test_database db;
+    engine_fixture f{test_engine_config(db, "node-a")};
+    auto acts = make_activities("e", 5);
+    f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts);
+    auto id = f.ask<persistence::submit_outcome>(submit_atom_v,
+                                                 make_submit(ids_of(acts)))
+                .batch.id;
+    REQUIRE(wait_until(
+      [&] {
+        return f.ask<domain::batch>(get_atom_v, acme, id).status
+               == domain::batch_status::completed;
+      },
+      10s, 5ms));
+    caf::anon_send_exit(f.engine(), reason);
+    bool ended = wait_until(
+      [&] { return f.system().registry().running() == 0; }, 5s, 10ms);
+    CHECK(ended);
+    if (!ended) {
+      // Some actor lives on (a self-tick): the fixture would wait for it
+      // forever. End the process now rather than hang until the timeout.
+      std::cerr << "actors still running after the engine exited: "
+                << f.system().registry().running() << std::endl;
+      std::_Exit(1);
+    }
+  }
 }
 
 TEST_CASE("an engine without its database answers unavailable and reports "
