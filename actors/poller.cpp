@@ -26,6 +26,9 @@ struct poller_state {
   bool claim_in_flight = false;
   bool follow_up = false;
   bool draining = false;
+  /// Release requests not yet answered; a drain is over only when none is
+  /// left (the engine may be killed right after).
+  std::int32_t releases_in_flight = 0;
   std::vector<caf::typed_response_promise<bool>> drain_waiters;
   engine_stats stats;
   std::size_t next_store = 0;
@@ -47,13 +50,36 @@ void spawn_one_worker(self_ptr self) {
   st.idle.push_back(w);
 }
 
+/// A drain is over when no worker holds a batch, no claim can still bring
+/// in a lease, and every release has been answered.
 void maybe_finish_drain(self_ptr self) {
   auto& st = self->state;
-  if (st.draining && st.busy.empty()) {
+  if (st.draining && st.busy.empty() && !st.claim_in_flight
+      && st.releases_in_flight == 0) {
     for (auto& rp : st.drain_waiters)
       rp.deliver(true);
     st.drain_waiters.clear();
   }
+}
+
+/// Gives leases back at once (crashed worker, claim during a drain).
+void release_leases(self_ptr self, std::vector<persistence::lease_ref> refs) {
+  auto& st = self->state;
+  if (refs.empty())
+    return;
+  ++st.releases_in_flight;
+  auto answered = [self] {
+    --self->state.releases_in_flight;
+    maybe_finish_drain(self);
+  };
+  self
+    ->request(st.claim_store, std::chrono::seconds(10), release_atom_v,
+              std::move(refs))
+    .then([answered](const std::vector<std::string>&) { answered(); },
+          [self, answered](caf::error&) {
+            ++self->state.stats.store_errors;
+            answered();
+          });
 }
 
 void try_claim(self_ptr self) {
@@ -70,22 +96,23 @@ void try_claim(self_ptr self) {
     return;
   st.claim_in_flight = true;
   st.follow_up = false;
+  // Longer than the claim statement may take (statement timeout < lease/2):
+  // a claim we stopped waiting for could still commit and hold leases no
+  // worker knows about until they expire.
+  auto timeout = std::max<caf::timespan>(std::chrono::seconds(10),
+                                         st.cfg.lease_timeout);
   self
-    ->request(st.claim_store, std::chrono::seconds(10), claim_atom_v, n,
-              st.cfg.lease_timeout)
+    ->request(st.claim_store, timeout, claim_atom_v, n, st.cfg.lease_timeout)
     .then(
       [self, n](std::vector<persistence::claimed_batch>& claimed) {
         auto& st = self->state;
         st.claim_in_flight = false;
+        std::vector<persistence::lease_ref> unworked;
         for (auto& c : claimed) {
           if (st.idle.empty() || st.draining) {
-            // Cannot happen (we claimed at most the idle count and nothing
-            // else takes idle workers), but never hold a lease unworked.
-            std::vector<persistence::lease_ref> refs{{c.batch_id, c.token}};
-            self->request(st.claim_store, std::chrono::seconds(10),
-                          release_atom_v, refs)
-              .then([](const std::vector<std::string>&) {},
-                    [](caf::error&) {});
+            // A drain began while the claim was out (or, by design never,
+            // no idle worker is left): never hold a lease unworked.
+            unworked.push_back({c.batch_id, c.token});
             continue;
           }
           auto w = st.idle.front();
@@ -96,6 +123,11 @@ void try_claim(self_ptr self) {
           caf::anon_send(st.renewer, track_atom_v, lease, w.address());
           self->send(w, run_atom_v, c);
         }
+        release_leases(self, std::move(unworked));
+        if (st.draining) {
+          maybe_finish_drain(self);
+          return;
+        }
         // A full claim suggests more work is waiting.
         if (static_cast<std::int32_t>(claimed.size()) == n || st.follow_up)
           try_claim(self);
@@ -104,6 +136,17 @@ void try_claim(self_ptr self) {
         auto& st = self->state;
         st.claim_in_flight = false;
         ++st.stats.store_errors;
+        if (st.draining) {
+          maybe_finish_drain(self);
+          return;
+        }
+        // A wake-up that came in meanwhile would be lost until the next
+        // tick (30 s by default): try again soon, once.
+        if (st.follow_up)
+          self->delayed_send(self,
+                             std::min<caf::timespan>(st.cfg.poll_interval,
+                                                     std::chrono::seconds(1)),
+                             wake_atom_v);
       });
 }
 
@@ -126,7 +169,10 @@ poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
     auto& st = self->state;
     auto it = st.all.find(dm.source);
     if (it == st.all.end()) {
-      self->quit(dm.reason); // our supervisor stops us
+      // Our supervisor stops us; never with `normal`, which our workers
+      // (default exit handler) would ignore.
+      self->quit(dm.reason ? dm.reason
+                           : caf::make_error(caf::exit_reason::user_shutdown));
       return;
     }
     st.all.erase(it);
@@ -137,11 +183,8 @@ poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
                   st.idle.end());
     if (auto b = st.busy.find(dm.source); b != st.busy.end()) {
       // Give the batch back now rather than after lease expiry.
-      std::vector<persistence::lease_ref> refs{b->second};
       caf::anon_send(st.renewer, untrack_atom_v, b->second.batch_id);
-      self->request(st.claim_store, std::chrono::seconds(10), release_atom_v,
-                    refs)
-        .then([](const std::vector<std::string>&) {}, [](caf::error&) {});
+      release_leases(self, {b->second});
       st.busy.erase(b);
     }
     if (st.draining) {

@@ -360,6 +360,51 @@ TEST_CASE("an engine told to exit, with any reason, ends every actor it "
   }
 }
 
+TEST_CASE("a graceful stop waits for a claim in flight and releases what it "
+          "claimed") {
+  test_database db;
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.lease_timeout = 20s;
+  engine_fixture f{cfg};
+  auto acts = make_activities("c", 1);
+  f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts);
+
+  // Hold the claim statement: it needs ROW EXCLUSIVE on batch_jobs.
+  pqxx::connection locker{db.url()};
+  pqxx::work lock_tx{locker};
+  lock_tx.exec("LOCK TABLE batch_jobs IN SHARE ROW EXCLUSIVE MODE");
+  execute(db, "NOTIFY ogf_batches"); // wake the poller: it claims
+  REQUIRE(wait_until(
+    [&] {
+      return scalar(db, "SELECT count(*) FROM pg_stat_activity WHERE datname "
+                        "= current_database() AND wait_event_type = 'Lock'")
+             > 0;
+    },
+    5s, 5ms));
+  // A batch the blocked claim will find once the lock is gone.
+  auto id = lock_tx
+              .exec1("INSERT INTO batch_jobs (org_id, workspace_id, "
+                     "total_activities) VALUES ('acme', 'main', 1) RETURNING "
+                     "id::text")[0]
+              .as<std::string>();
+  lock_tx.exec("INSERT INTO batch_items (batch_id, activity_id) VALUES ("
+               + sql_literal(id) + ", 'c_0000')");
+
+  auto stopping = std::async(std::launch::async,
+                             [&] { return f.ask<bool>(stop_atom_v); });
+  // The drain must not end while the claim is still out.
+  bool returned_early =
+    stopping.wait_for(500ms) == std::future_status::ready;
+  lock_tx.commit();
+  CHECK_FALSE(returned_early);
+  CHECK(stopping.get());
+  f.kill();
+  // Whatever the claim took was given back, not left leased to node-a.
+  CHECK(scalar(db, "SELECT count(*) FROM batch_jobs WHERE lease_owner IS NOT "
+                   "NULL OR status <> 'pending'")
+        == 0);
+}
+
 TEST_CASE("an engine without its database answers unavailable and reports "
           "the database down") {
   test_database db; // the cluster runs; this database name does not exist
