@@ -466,6 +466,32 @@ TEST_CASE("an engine told to exit, with any reason, ends every actor it "
   }
 }
 
+TEST_CASE("a batch whose NOTIFY the store coalesced away still starts "
+          "without waiting for the poll timer") {
+  test_database db;
+  auto cfg = test_engine_config(db, "node-a"); // poll every 30 s
+  cfg.store_connections = 1; // every submit on the connection that notifies
+  engine_fixture f{cfg};
+  auto acts = make_activities("n", 1);
+  f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts);
+  // Two submits a few ms apart: the store skips the second one's NOTIFY
+  // (at most one per 5 ms), and the first one's wake-up may claim before
+  // the second has committed. With all workers idle afterwards, only a
+  // later wake-up can start it.
+  std::int64_t submitted = 0;
+  for (int round = 0; round < 100; ++round) {
+    INFO("round " << round);
+    f.ask<persistence::submit_outcome>(submit_atom_v, make_submit(ids_of(acts)));
+    std::this_thread::sleep_for(std::chrono::microseconds(500 * (round % 9)));
+    f.ask<persistence::submit_outcome>(submit_atom_v, make_submit(ids_of(acts)));
+    submitted += 2;
+    REQUIRE(wait_until(
+      [&] { return count_status(db, "completed") == submitted; }, 2s, 2ms));
+    // Let the next round's first submit notify again (> 5 ms later).
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
 TEST_CASE("an engine without its database answers unavailable and reports "
           "the database down") {
   test_database db; // the cluster runs; this database name does not exist
