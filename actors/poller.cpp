@@ -20,8 +20,12 @@ struct poller_state {
   aggregator_actor aggregator;
   renewer_actor renewer;
   std::deque<worker_actor> idle;
-  /// Busy workers and the lease each holds.
-  std::unordered_map<caf::actor_addr, persistence::lease_ref> busy;
+  /// Busy workers and the batch (with its lease) each holds.
+  std::unordered_map<caf::actor_addr, persistence::claimed_batch> busy;
+  /// Batches that crashed a worker here, and how often. A batch that keeps
+  /// crashing workers would otherwise be released and claimed again
+  /// forever (a release counts no attempt).
+  std::unordered_map<std::string, std::int32_t> crashes;
   std::unordered_map<caf::actor_addr, worker_actor> all;
   bool claim_in_flight = false;
   bool follow_up = false;
@@ -82,6 +86,32 @@ void release_leases(self_ptr self, std::vector<persistence::lease_ref> refs) {
           });
 }
 
+/// Ends a batch as failed under its lease (counted like a release, so a
+/// drain waits for it).
+void fail_batch(self_ptr self, persistence::lease_ref lease,
+                std::string error) {
+  auto& st = self->state;
+  ++st.releases_in_flight;
+  auto answered = [self] {
+    --self->state.releases_in_flight;
+    maybe_finish_drain(self);
+  };
+  self
+    ->request(st.claim_store, std::chrono::seconds(10), finish_atom_v,
+              std::move(lease),
+              static_cast<std::int32_t>(persistence::finish_kind::failed),
+              std::move(error))
+    .then(
+      [self, answered](const domain::batch& b) {
+        caf::anon_send(self->state.aggregator, done_atom_v, b);
+        answered();
+      },
+      [self, answered](caf::error&) {
+        ++self->state.stats.store_errors;
+        answered();
+      });
+}
+
 void try_claim(self_ptr self) {
   auto& st = self->state;
   if (st.draining)
@@ -118,7 +148,7 @@ void try_claim(self_ptr self) {
           auto w = st.idle.front();
           st.idle.pop_front();
           persistence::lease_ref lease{c.batch_id, c.token};
-          st.busy[w.address()] = lease;
+          st.busy[w.address()] = c;
           ++st.stats.batches_claimed;
           caf::anon_send(st.renewer, track_atom_v, lease, w.address());
           self->send(w, run_atom_v, c);
@@ -182,9 +212,19 @@ poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
                                  }),
                   st.idle.end());
     if (auto b = st.busy.find(dm.source); b != st.busy.end()) {
-      // Give the batch back now rather than after lease expiry.
-      caf::anon_send(st.renewer, untrack_atom_v, b->second.batch_id);
-      release_leases(self, {b->second});
+      const auto& job = b->second;
+      caf::anon_send(st.renewer, untrack_atom_v, job.batch_id);
+      persistence::lease_ref lease{job.batch_id, job.token};
+      if (++st.crashes[job.batch_id] > job.max_retries) {
+        // A poison batch: end it rather than crash workers forever.
+        log::error("batch crashed workers too often, failing it",
+                   {{"batch_id", job.batch_id}});
+        st.crashes.erase(job.batch_id);
+        fail_batch(self, lease, "worker crashed more than max_retries times");
+      } else {
+        // Give the batch back now rather than after lease expiry.
+        release_leases(self, {lease});
+      }
       st.busy.erase(b);
     }
     if (st.draining) {
@@ -212,8 +252,10 @@ poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
       try_claim(self);
     },
     [self](wake_atom) { try_claim(self); },
-    [self](idle_atom, const caf::actor_addr& worker, const std::string&) {
+    [self](idle_atom, const caf::actor_addr& worker,
+           const std::string& batch_id) {
       auto& st = self->state;
+      st.crashes.erase(batch_id);
       if (st.busy.erase(worker) > 0) {
         ++st.stats.batches_finished;
         if (auto it = st.all.find(worker); it != st.all.end())
@@ -223,15 +265,15 @@ poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
       try_claim(self);
     },
     [self](cancel_atom, const std::string& batch_id) {
-      for (const auto& [addr, lease] : self->state.busy)
-        if (lease.batch_id == batch_id)
+      for (const auto& [addr, job] : self->state.busy)
+        if (job.batch_id == batch_id)
           if (auto it = self->state.all.find(addr); it != self->state.all.end())
             self->send(it->second, cancel_atom_v, batch_id);
     },
     [self](drain_atom) -> caf::result<bool> {
       auto& st = self->state;
       st.draining = true;
-      for (const auto& [addr, lease] : st.busy)
+      for (const auto& [addr, job] : st.busy)
         if (auto it = st.all.find(addr); it != st.all.end())
           self->send(it->second, drain_atom_v);
       auto rp = self->make_response_promise<bool>();

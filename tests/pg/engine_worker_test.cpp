@@ -307,6 +307,39 @@ void check_heard(listener_log& heard, const std::string& id) {
 
 } // namespace
 
+TEST_CASE("a batch that crashes every worker that takes it ends failed "
+          "after max_retries restarts, and other batches still complete") {
+  test_database db;
+  auto log = std::make_shared<spy_log>();
+  log->kill_senders_of_batch = "b0"; // a poison batch
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 2;
+  engine_fixture f{cfg, spy_factory(log)};
+  auto ids = submit_batches(f, 3, 10); // b0 (max_retries 3), b1, b2
+
+  REQUIRE(wait_until(
+    [&] {
+      return domain::is_terminal(
+        f.ask<domain::batch>(get_atom_v, acme, ids[0]).status);
+    },
+    10s, 5ms));
+  auto poison = f.ask<domain::batch>(get_atom_v, acme, ids[0]);
+  CHECK(poison.status == domain::batch_status::failed);
+  REQUIRE(poison.error);
+  CHECK(poison.error->find("crashed") != std::string::npos);
+  CHECK(poison.processed_activities == 0);
+  CHECK(log->workers_killed == 4); // first run + 3 retries
+  REQUIRE(wait_until(
+    [&] { return count_status(db, "completed") == 2; }, 10s, 5ms));
+  auto stats = f.ask<engine_stats>(stats_atom_v);
+  CHECK(stats.worker_restarts == 4);
+  CHECK(stats.workers == 2);
+  CHECK(stats.busy_workers == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_jobs WHERE lease_owner IS NOT "
+                   "NULL")
+        == 0);
+}
+
 TEST_CASE("progress listeners hear non-decreasing counts at most four "
           "times a second, then done with the completed batch") {
   test_database db;

@@ -177,8 +177,11 @@ spy_actor::behavior_type spy(spy_actor::stateful_pointer<spy_state> self,
         log.max_batches_in_flight = std::max(log.max_batches_in_flight,
                                              log.in_flight.size());
       }
-      if (n == log.kill_sender_on_compute.load()) {
+      if (n == log.kill_sender_on_compute.load()
+          || (!log.kill_senders_of_batch.empty()
+              && key == log.kill_senders_of_batch)) {
         log.killed_a_worker = true;
+        ++log.workers_killed;
         leave(log, key);
         self->send_exit(self->current_sender(),
                         caf::make_error(caf::sec::runtime_error,
