@@ -143,7 +143,13 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
                  {{"reason", to_string(msg.reason)}});
       return;
     }
-    self->quit(msg.reason);
+    // Told to exit (by the embedder, or the signal handler of `serve`).
+    // Linked children end only on a non-normal reason - they ignore a
+    // normal exit_msg, as CAF's default exit handler does - and the renewer
+    // and listener tick on their own: quitting with `normal` would leave
+    // them running and ~actor_system waiting forever.
+    self->quit(msg.reason ? msg.reason
+                          : caf::make_error(caf::exit_reason::user_shutdown));
   });
 
   return {

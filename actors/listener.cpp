@@ -1,6 +1,9 @@
 #include "actors/listener.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
+#include <optional>
 
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
@@ -26,12 +29,20 @@ private:
   bool& woken_;
 };
 
+/// The store sends at most one NOTIFY per notify_interval (5 ms) per
+/// connection and skips the rest: a batch committed just after a NOTIFY may
+/// have none of its own. So every burst of notifications is followed by one
+/// more wake-up this long after the last of them, which claims such
+/// batches instead of leaving them to the poll timer (30 s by default).
+constexpr auto trailing_wake_delay = std::chrono::milliseconds(50);
+
 struct listener_state {
   std::string url;
   poller_actor poller;
   std::unique_ptr<pqxx::connection> conn;
   std::unique_ptr<wake_receiver> receiver;
   bool woken = false;
+  std::optional<std::chrono::steady_clock::time_point> trailing_wake;
   static inline const char* name = "ogf.listener";
 };
 
@@ -53,10 +64,23 @@ listener(listener_actor::stateful_pointer<listener_state> self,
         }
         // Blocks this (detached) actor's own thread for at most 100 ms, so
         // exit messages are still seen promptly.
-        st.conn->await_notification(0, 100000);
+        long wait_us = 100000;
+        auto now = std::chrono::steady_clock::now();
+        if (st.trailing_wake)
+          wait_us = std::clamp<long>(
+            std::chrono::duration_cast<std::chrono::microseconds>(
+              *st.trailing_wake - now)
+              .count(),
+            0, wait_us);
+        st.conn->await_notification(0, wait_us);
         st.conn->get_notifs();
+        now = std::chrono::steady_clock::now();
         if (st.woken) {
           st.woken = false;
+          st.trailing_wake = now + trailing_wake_delay;
+          self->send(st.poller, wake_atom_v);
+        } else if (st.trailing_wake && now >= *st.trailing_wake) {
+          st.trailing_wake.reset();
           self->send(st.poller, wake_atom_v);
         }
         self->send(self, listen_atom_v);

@@ -1,7 +1,8 @@
 // The listener: a detached actor with its own connection doing LISTEN on
 // the batches channel; wakes the poller on each notification (submit,
-// retry, release). If the connection drops it reconnects every second, and
-// meanwhile the poller's timer still finds the work.
+// retry, release), and once more 50 ms after the last of a burst (the store
+// coalesces NOTIFYs). If the connection drops it reconnects every second,
+// and meanwhile the poller's timer still finds the work.
 #pragma once
 
 #include <caf/actor_system.hpp>

@@ -20,12 +20,19 @@ struct poller_state {
   aggregator_actor aggregator;
   renewer_actor renewer;
   std::deque<worker_actor> idle;
-  /// Busy workers and the lease each holds.
-  std::unordered_map<caf::actor_addr, persistence::lease_ref> busy;
+  /// Busy workers and the batch (with its lease) each holds.
+  std::unordered_map<caf::actor_addr, persistence::claimed_batch> busy;
+  /// Batches that crashed a worker here, and how often. A batch that keeps
+  /// crashing workers would otherwise be released and claimed again
+  /// forever (a release counts no attempt).
+  std::unordered_map<std::string, std::int32_t> crashes;
   std::unordered_map<caf::actor_addr, worker_actor> all;
   bool claim_in_flight = false;
   bool follow_up = false;
   bool draining = false;
+  /// Release requests not yet answered; a drain is over only when none is
+  /// left (the engine may be killed right after).
+  std::int32_t releases_in_flight = 0;
   std::vector<caf::typed_response_promise<bool>> drain_waiters;
   engine_stats stats;
   std::size_t next_store = 0;
@@ -47,13 +54,62 @@ void spawn_one_worker(self_ptr self) {
   st.idle.push_back(w);
 }
 
+/// A drain is over when no worker holds a batch, no claim can still bring
+/// in a lease, and every release has been answered.
 void maybe_finish_drain(self_ptr self) {
   auto& st = self->state;
-  if (st.draining && st.busy.empty()) {
+  if (st.draining && st.busy.empty() && !st.claim_in_flight
+      && st.releases_in_flight == 0) {
     for (auto& rp : st.drain_waiters)
       rp.deliver(true);
     st.drain_waiters.clear();
   }
+}
+
+/// Gives leases back at once (crashed worker, claim during a drain).
+void release_leases(self_ptr self, std::vector<persistence::lease_ref> refs) {
+  auto& st = self->state;
+  if (refs.empty())
+    return;
+  ++st.releases_in_flight;
+  auto answered = [self] {
+    --self->state.releases_in_flight;
+    maybe_finish_drain(self);
+  };
+  self
+    ->request(st.claim_store, std::chrono::seconds(10), release_atom_v,
+              std::move(refs))
+    .then([answered](const std::vector<std::string>&) { answered(); },
+          [self, answered](caf::error&) {
+            ++self->state.stats.store_errors;
+            answered();
+          });
+}
+
+/// Ends a batch as failed under its lease (counted like a release, so a
+/// drain waits for it).
+void fail_batch(self_ptr self, persistence::lease_ref lease,
+                std::string error) {
+  auto& st = self->state;
+  ++st.releases_in_flight;
+  auto answered = [self] {
+    --self->state.releases_in_flight;
+    maybe_finish_drain(self);
+  };
+  self
+    ->request(st.claim_store, std::chrono::seconds(10), finish_atom_v,
+              std::move(lease),
+              static_cast<std::int32_t>(persistence::finish_kind::failed),
+              std::move(error))
+    .then(
+      [self, answered](const domain::batch& b) {
+        caf::anon_send(self->state.aggregator, done_atom_v, b);
+        answered();
+      },
+      [self, answered](caf::error&) {
+        ++self->state.stats.store_errors;
+        answered();
+      });
 }
 
 void try_claim(self_ptr self) {
@@ -70,31 +126,37 @@ void try_claim(self_ptr self) {
     return;
   st.claim_in_flight = true;
   st.follow_up = false;
+  // Longer than the claim statement may take (statement timeout < lease/2):
+  // a claim we stopped waiting for could still commit and hold leases no
+  // worker knows about until they expire.
+  auto timeout = std::max<caf::timespan>(std::chrono::seconds(10),
+                                         st.cfg.lease_timeout);
   self
-    ->request(st.claim_store, std::chrono::seconds(10), claim_atom_v, n,
-              st.cfg.lease_timeout)
+    ->request(st.claim_store, timeout, claim_atom_v, n, st.cfg.lease_timeout)
     .then(
       [self, n](std::vector<persistence::claimed_batch>& claimed) {
         auto& st = self->state;
         st.claim_in_flight = false;
+        std::vector<persistence::lease_ref> unworked;
         for (auto& c : claimed) {
           if (st.idle.empty() || st.draining) {
-            // Cannot happen (we claimed at most the idle count and nothing
-            // else takes idle workers), but never hold a lease unworked.
-            std::vector<persistence::lease_ref> refs{{c.batch_id, c.token}};
-            self->request(st.claim_store, std::chrono::seconds(10),
-                          release_atom_v, refs)
-              .then([](const std::vector<std::string>&) {},
-                    [](caf::error&) {});
+            // A drain began while the claim was out (or, by design never,
+            // no idle worker is left): never hold a lease unworked.
+            unworked.push_back({c.batch_id, c.token});
             continue;
           }
           auto w = st.idle.front();
           st.idle.pop_front();
           persistence::lease_ref lease{c.batch_id, c.token};
-          st.busy[w.address()] = lease;
+          st.busy[w.address()] = c;
           ++st.stats.batches_claimed;
           caf::anon_send(st.renewer, track_atom_v, lease, w.address());
           self->send(w, run_atom_v, c);
+        }
+        release_leases(self, std::move(unworked));
+        if (st.draining) {
+          maybe_finish_drain(self);
+          return;
         }
         // A full claim suggests more work is waiting.
         if (static_cast<std::int32_t>(claimed.size()) == n || st.follow_up)
@@ -104,6 +166,17 @@ void try_claim(self_ptr self) {
         auto& st = self->state;
         st.claim_in_flight = false;
         ++st.stats.store_errors;
+        if (st.draining) {
+          maybe_finish_drain(self);
+          return;
+        }
+        // A wake-up that came in meanwhile would be lost until the next
+        // tick (30 s by default): try again soon, once.
+        if (st.follow_up)
+          self->delayed_send(self,
+                             std::min<caf::timespan>(st.cfg.poll_interval,
+                                                     std::chrono::seconds(1)),
+                             wake_atom_v);
       });
 }
 
@@ -126,7 +199,10 @@ poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
     auto& st = self->state;
     auto it = st.all.find(dm.source);
     if (it == st.all.end()) {
-      self->quit(dm.reason); // our supervisor stops us
+      // Our supervisor stops us; never with `normal`, which our workers
+      // (default exit handler) would ignore.
+      self->quit(dm.reason ? dm.reason
+                           : caf::make_error(caf::exit_reason::user_shutdown));
       return;
     }
     st.all.erase(it);
@@ -136,12 +212,19 @@ poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
                                  }),
                   st.idle.end());
     if (auto b = st.busy.find(dm.source); b != st.busy.end()) {
-      // Give the batch back now rather than after lease expiry.
-      std::vector<persistence::lease_ref> refs{b->second};
-      caf::anon_send(st.renewer, untrack_atom_v, b->second.batch_id);
-      self->request(st.claim_store, std::chrono::seconds(10), release_atom_v,
-                    refs)
-        .then([](const std::vector<std::string>&) {}, [](caf::error&) {});
+      const auto& job = b->second;
+      caf::anon_send(st.renewer, untrack_atom_v, job.batch_id);
+      persistence::lease_ref lease{job.batch_id, job.token};
+      if (++st.crashes[job.batch_id] > job.max_retries) {
+        // A poison batch: end it rather than crash workers forever.
+        log::error("batch crashed workers too often, failing it",
+                   {{"batch_id", job.batch_id}});
+        st.crashes.erase(job.batch_id);
+        fail_batch(self, lease, "worker crashed more than max_retries times");
+      } else {
+        // Give the batch back now rather than after lease expiry.
+        release_leases(self, {lease});
+      }
       st.busy.erase(b);
     }
     if (st.draining) {
@@ -169,8 +252,10 @@ poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
       try_claim(self);
     },
     [self](wake_atom) { try_claim(self); },
-    [self](idle_atom, const caf::actor_addr& worker, const std::string&) {
+    [self](idle_atom, const caf::actor_addr& worker,
+           const std::string& batch_id) {
       auto& st = self->state;
+      st.crashes.erase(batch_id);
       if (st.busy.erase(worker) > 0) {
         ++st.stats.batches_finished;
         if (auto it = st.all.find(worker); it != st.all.end())
@@ -180,15 +265,15 @@ poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
       try_claim(self);
     },
     [self](cancel_atom, const std::string& batch_id) {
-      for (const auto& [addr, lease] : self->state.busy)
-        if (lease.batch_id == batch_id)
+      for (const auto& [addr, job] : self->state.busy)
+        if (job.batch_id == batch_id)
           if (auto it = self->state.all.find(addr); it != self->state.all.end())
             self->send(it->second, cancel_atom_v, batch_id);
     },
     [self](drain_atom) -> caf::result<bool> {
       auto& st = self->state;
       st.draining = true;
-      for (const auto& [addr, lease] : st.busy)
+      for (const auto& [addr, job] : st.busy)
         if (auto it = st.all.find(addr); it != st.all.end())
           self->send(it->second, drain_atom_v);
       auto rp = self->make_response_promise<bool>();

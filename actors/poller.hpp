@@ -3,7 +3,9 @@
 // more than this node can run — and hands each to an idle worker. A wake-up
 // while a claim is in flight coalesces into one follow-up claim. It owns the
 // worker pool: spawns the workers, restarts one that crashes (releasing its
-// lease so the batch is picked up again at once) and drains them on stop.
+// lease so the batch is picked up again at once; a batch that crashed
+// workers here more than its max_retries times is failed instead, or it
+// would crash workers forever) and drains them on stop.
 #pragma once
 
 #include <caf/actor_system.hpp>

@@ -14,21 +14,48 @@ using persistence::claimed_batch;
 using persistence::finish_kind;
 using persistence::lease_ref;
 
+/// What the worker is waiting for.
+enum class phase {
+  idle,      ///< no batch
+  starting,  ///< start (queued -> processing) in flight
+  resolving, ///< resolve_chunk in flight
+  computing, ///< the processor has the chunk
+  recording, ///< record_chunk in flight
+  backoff,   ///< waiting out a transient error (a delayed `chunk`)
+  closing,   ///< finish, defer or release in flight
+};
+
 struct worker_state {
   worker_config cfg;
   worker_peers peers;
   std::optional<claimed_batch> job; ///< the batch being processed
   domain::tenant owner;
+  bool started = false;
   std::string cursor; ///< last activity id recorded
   int transient_errors = 0;
-  bool step_in_flight = false;
+  phase step = phase::idle;
+  /// Bumped whenever a step begins or is abandoned; a reply carrying an
+  /// older value belongs to an abandoned step (or an earlier batch) and is
+  /// ignored. Without it a late reply could end the next batch.
+  std::uint64_t generation = 0;
   bool cancel_requested = false;
   bool lease_lost = false;
   bool draining = false;
+  /// A finish that failed transiently and is retried after a backoff.
+  std::optional<finish_kind> finishing;
+  std::string finish_error;
   std::minstd_rand rng{std::random_device{}()};
   static inline const char* name = "ogf.worker";
 
   lease_ref lease() const { return {job->batch_id, job->token}; }
+
+  /// Enters `p` and returns the generation its replies must carry.
+  std::uint64_t enter(phase p) {
+    step = p;
+    return ++generation;
+  }
+
+  bool current(std::uint64_t g) const { return job && g == generation; }
 
   /// Full jitter: uniform in [0, min(cap, base * 2^attempt)].
   caf::timespan backoff() {
@@ -42,7 +69,10 @@ struct worker_state {
 
 using self_ptr = worker_actor::stateful_pointer<worker_state>;
 
+void proceed(self_ptr self);
+
 /// The batch is over for this worker: tell the renewer and the poller.
+/// Whatever is still in flight for it is abandoned.
 void done(self_ptr self) {
   auto& st = self->state;
   if (!st.job)
@@ -50,38 +80,79 @@ void done(self_ptr self) {
   auto id = st.job->batch_id;
   caf::anon_send(st.peers.renewer, untrack_atom_v, id);
   st.job.reset();
-  st.step_in_flight = false;
+  st.finishing.reset();
+  st.enter(phase::idle);
   if (auto p = caf::actor_cast<poller_actor>(st.peers.poller))
     caf::anon_send(p, idle_atom_v, self->address(), id);
 }
 
+void back_off(self_ptr self) {
+  auto& st = self->state;
+  st.enter(phase::backoff);
+  self->delayed_send(self, st.backoff(), chunk_atom_v);
+}
+
 void finish(self_ptr self, finish_kind kind, const std::string& error) {
   auto& st = self->state;
+  st.finishing = kind;
+  st.finish_error = error;
+  auto g = st.enter(phase::closing);
   self
     ->request(st.peers.store, st.cfg.request_timeout, finish_atom_v,
               st.lease(), static_cast<std::int32_t>(kind), error)
     .then(
-      [self](const domain::batch& b) {
+      [self, g](const domain::batch& b) {
+        if (!self->state.current(g))
+          return;
         caf::anon_send(self->state.peers.aggregator, done_atom_v, b);
         log::info("batch finished", {{"batch_id", b.id},
                                      {"status", domain::to_string(b.status)}});
         done(self);
       },
-      [self](caf::error& err) {
-        // Lease lost or database gone: whoever holds the batch next will
-        // finish it.
-        log::warn("finish refused", {{"batch_id", self->state.job->batch_id},
-                                     {"error", to_string(engine_code(err))}});
+      [self, g](caf::error& err) {
+        auto& st = self->state;
+        if (!st.current(g))
+          return;
+        auto code = engine_code(err);
+        if (is_transient(code) && st.transient_errors < st.job->max_retries) {
+          // The work is done and recorded; only the final write is missing.
+          // Keep the lease (renewed) and try again rather than leave the
+          // batch to expire.
+          ++st.transient_errors;
+          back_off(self);
+          return;
+        }
+        // Lease lost or database gone for good: whoever holds the batch
+        // next will finish it.
+        log::warn("finish refused", {{"batch_id", st.job->batch_id},
+                                     {"error", to_string(code)}});
         done(self);
+      });
+}
+
+/// Gives the lease back (graceful stop) without counting an attempt.
+void release(self_ptr self) {
+  auto& st = self->state;
+  auto g = st.enter(phase::closing);
+  std::vector<lease_ref> leases{st.lease()};
+  self->request(st.peers.store, st.cfg.request_timeout, release_atom_v, leases)
+    .then(
+      [self, g](const std::vector<std::string>&) {
+        if (self->state.current(g))
+          done(self);
+      },
+      [self, g](caf::error&) {
+        if (self->state.current(g))
+          done(self);
       });
 }
 
 /// Handles a failed store/processor step.
 void on_step_error(self_ptr self, const caf::error& err) {
   auto& st = self->state;
-  st.step_in_flight = false;
   auto code = engine_code(err);
   if (code == engine_errc::lease_lost) {
+    // Cancelled while queued, or the lease went elsewhere.
     log::warn("lease lost, stopping", {{"batch_id", st.job->batch_id}});
     done(self);
     return;
@@ -90,15 +161,22 @@ void on_step_error(self_ptr self, const caf::error& err) {
     ++st.transient_errors;
     if (st.transient_errors > st.job->max_retries) {
       auto delay = st.backoff();
+      auto g = st.enter(phase::closing);
       self
         ->request(st.peers.store, st.cfg.request_timeout, defer_atom_v,
                   st.lease(), delay, std::string("database unavailable"))
-        .then([self](bool) { done(self); },
-              [self](caf::error&) { done(self); });
+        .then(
+          [self, g](bool) {
+            if (self->state.current(g))
+              done(self);
+          },
+          [self, g](caf::error&) {
+            if (self->state.current(g))
+              done(self);
+          });
       return;
     }
-    self->delayed_send(self, st.backoff(), chunk_atom_v);
-    st.step_in_flight = true; // the delayed chunk is the step
+    back_off(self);
     return;
   }
   log::error("batch failed", {{"batch_id", st.job->batch_id},
@@ -106,7 +184,98 @@ void on_step_error(self_ptr self, const caf::error& err) {
   finish(self, finish_kind::failed, "internal error");
 }
 
-void next_chunk(self_ptr self) {
+void record(self_ptr self, std::vector<domain::item_result> results,
+            std::string last) {
+  auto& st = self->state;
+  auto g = st.enter(phase::recording);
+  self
+    ->request(st.peers.store, st.cfg.request_timeout, record_atom_v,
+              st.lease(), st.owner, std::move(results))
+    .then(
+      [self, g, last](const persistence::record_outcome& out) {
+        auto& st = self->state;
+        if (!st.current(g))
+          return;
+        st.transient_errors = 0;
+        st.cursor = last;
+        if (out.cancel_requested)
+          st.cancel_requested = true;
+        caf::anon_send(st.peers.aggregator, delta_atom_v,
+                       progress_delta{st.job->batch_id, out.succeeded,
+                                      out.failed, out.emissions_kg_co2e});
+        proceed(self);
+      },
+      [self, g](caf::error& err) {
+        if (self->state.current(g))
+          on_step_error(self, err);
+      });
+}
+
+void compute(self_ptr self, std::vector<domain::resolved_activity> rows) {
+  auto& st = self->state;
+  auto last = rows.back().activity_id;
+  auto g = st.enter(phase::computing);
+  self
+    ->request(st.peers.processor, st.cfg.request_timeout, compute_atom_v,
+              std::move(rows))
+    .then(
+      [self, g, last](std::vector<domain::item_result>& results) {
+        if (self->state.current(g))
+          record(self, std::move(results), last);
+      },
+      [self, g](caf::error& err) {
+        if (self->state.current(g))
+          on_step_error(self, err);
+      });
+}
+
+void resolve(self_ptr self) {
+  auto& st = self->state;
+  auto g = st.enter(phase::resolving);
+  self
+    ->request(st.peers.store, st.cfg.request_timeout, resolve_atom_v,
+              st.lease(), st.owner, st.cursor, st.cfg.chunk_size)
+    .then(
+      [self, g](std::vector<domain::resolved_activity>& rows) {
+        if (!self->state.current(g))
+          return;
+        if (rows.empty())
+          finish(self, finish_kind::done, {});
+        else
+          compute(self, std::move(rows));
+      },
+      [self, g](caf::error& err) {
+        if (self->state.current(g))
+          on_step_error(self, err);
+      });
+}
+
+void start(self_ptr self) {
+  auto& st = self->state;
+  auto g = st.enter(phase::starting);
+  self
+    ->request(st.peers.store, st.cfg.request_timeout, start_atom_v, st.lease())
+    .then(
+      [self, g](const domain::tenant& owner) {
+        auto& st = self->state;
+        if (!st.current(g))
+          return;
+        st.owner = owner;
+        st.started = true;
+        st.transient_errors = 0;
+        caf::anon_send(st.peers.aggregator, start_atom_v, st.job->batch_id,
+                       st.job->total_activities);
+        proceed(self);
+      },
+      [self, g](caf::error& err) {
+        if (self->state.current(g))
+          on_step_error(self, err);
+      });
+}
+
+/// Decides the next step of the batch. Between steps is where lease loss,
+/// cancel and drain take effect.
+void proceed(self_ptr self) {
   auto& st = self->state;
   if (!st.job)
     return;
@@ -114,93 +283,23 @@ void next_chunk(self_ptr self) {
     done(self);
     return;
   }
+  if (st.finishing) {
+    finish(self, *st.finishing, st.finish_error);
+    return;
+  }
   if (st.cancel_requested) {
     finish(self, finish_kind::cancelled, {});
     return;
   }
   if (st.draining) {
-    std::vector<lease_ref> leases{st.lease()};
-    self->request(st.peers.store, st.cfg.request_timeout, release_atom_v, leases)
-      .then([self](const std::vector<std::string>&) { done(self); },
-            [self](caf::error&) { done(self); });
+    release(self);
     return;
   }
-  st.step_in_flight = true;
-  self
-    ->request(st.peers.store, st.cfg.request_timeout, resolve_atom_v,
-              st.lease(), st.owner, st.cursor, st.cfg.chunk_size)
-    .then(
-      [self](std::vector<domain::resolved_activity>& rows) {
-        auto& st = self->state;
-        if (rows.empty()) {
-          st.step_in_flight = false;
-          finish(self, finish_kind::done, {});
-          return;
-        }
-        auto last = rows.back().activity_id;
-        self
-          ->request(st.peers.processor, st.cfg.request_timeout, compute_atom_v,
-                    std::move(rows))
-          .then(
-            [self, last](std::vector<domain::item_result>& results) {
-              auto& st = self->state;
-              if (st.lease_lost) {
-                st.step_in_flight = false;
-                done(self);
-                return;
-              }
-              self
-                ->request(st.peers.store, st.cfg.request_timeout,
-                          record_atom_v, st.lease(), st.owner,
-                          std::move(results))
-                .then(
-                  [self, last](const persistence::record_outcome& out) {
-                    auto& st = self->state;
-                    st.step_in_flight = false;
-                    st.transient_errors = 0;
-                    st.cursor = last;
-                    if (out.cancel_requested)
-                      st.cancel_requested = true;
-                    caf::anon_send(st.peers.aggregator, delta_atom_v,
-                                   progress_delta{st.job->batch_id,
-                                                  out.succeeded, out.failed,
-                                                  out.emissions_kg_co2e});
-                    next_chunk(self);
-                  },
-                  [self](caf::error& err) { on_step_error(self, err); });
-            },
-            [self](caf::error& err) { on_step_error(self, err); });
-      },
-      [self](caf::error& err) { on_step_error(self, err); });
-}
-
-void begin(self_ptr self) {
-  auto& st = self->state;
-  st.step_in_flight = true;
-  self
-    ->request(st.peers.store, st.cfg.request_timeout, start_atom_v, st.lease())
-    .then(
-      [self](const domain::tenant& owner) {
-        auto& st = self->state;
-        st.owner = owner;
-        st.step_in_flight = false;
-        caf::anon_send(st.peers.aggregator, start_atom_v, st.job->batch_id,
-                       st.job->total_activities);
-        next_chunk(self);
-      },
-      [self](caf::error& err) {
-        auto& st = self->state;
-        st.step_in_flight = false;
-        if (is_transient(engine_code(err))
-            && st.transient_errors < st.job->max_retries) {
-          ++st.transient_errors;
-          self->delayed_send(self, st.backoff(), chunk_atom_v);
-          st.step_in_flight = true;
-          return;
-        }
-        // Cancelled while queued, or the lease went elsewhere.
-        done(self);
-      });
+  if (!st.started) {
+    start(self);
+    return;
+  }
+  resolve(self);
 }
 
 worker_actor::behavior_type worker(self_ptr self, worker_config cfg,
@@ -214,40 +313,62 @@ worker_actor::behavior_type worker(self_ptr self, worker_config cfg,
         // Never happens by design (the poller hands one batch per idle
         // worker); give it back rather than run two at once.
         log::error("worker got a second batch", {{"batch_id", job.batch_id}});
+        std::vector<lease_ref> leases{{job.batch_id, job.token}};
+        self
+          ->request(st.peers.store, st.cfg.request_timeout, release_atom_v,
+                    leases)
+          .then([](const std::vector<std::string>&) {}, [](caf::error&) {});
         return;
       }
       st.job = job;
       st.owner = {};
+      st.started = false;
       st.cursor.clear();
       st.transient_errors = 0;
       st.cancel_requested = false;
       st.lease_lost = false;
-      begin(self);
+      st.finishing.reset();
+      proceed(self);
     },
     [self](chunk_atom) {
-      auto& st = self->state;
-      if (!st.job)
-        return;
-      st.step_in_flight = false;
-      if (st.owner.org_id.empty())
-        begin(self); // a retried start
-      else
-        next_chunk(self);
+      // Only the end of a backoff; a stale one (from an abandoned step) is
+      // ignored unless we happen to wait again, which merely retries early.
+      if (self->state.job && self->state.step == phase::backoff)
+        proceed(self);
     },
     [self](lost_atom, const std::string& id) {
       auto& st = self->state;
-      if (st.job && st.job->batch_id == id) {
-        st.lease_lost = true;
-        if (!st.step_in_flight)
-          done(self);
-      }
+      if (!st.job || st.job->batch_id != id)
+        return;
+      // Nothing we could still write would be accepted (the fence refuses
+      // it): stop at once, whatever is in flight - except a final write,
+      // whose answer comes soon and may tell the aggregator the batch ended
+      // (a renew racing a successful finish also reports `lost`).
+      st.lease_lost = true;
+      log::warn("lease lost, stopping", {{"batch_id", id}});
+      if (st.step != phase::closing)
+        done(self);
     },
     [self](cancel_atom, const std::string& id) {
       auto& st = self->state;
-      if (st.job && st.job->batch_id == id)
-        st.cancel_requested = true;
+      if (!st.job || st.job->batch_id != id || st.cancel_requested)
+        return;
+      st.cancel_requested = true;
+      // A chunk in the processor (which may be slow, and is not ours) or a
+      // backoff must not delay the stop: abandon it, end the batch now.
+      // Store steps in flight are short (statement timeout) and finish
+      // their write first.
+      if (st.step == phase::computing || st.step == phase::resolving
+          || st.step == phase::backoff)
+        proceed(self);
     },
-    [self](drain_atom) { self->state.draining = true; },
+    [self](drain_atom) {
+      auto& st = self->state;
+      st.draining = true;
+      // Finish the chunk in flight; but a backoff may last long.
+      if (st.job && st.step == phase::backoff)
+        proceed(self);
+    },
   };
 }
 

@@ -1,6 +1,11 @@
 // A worker processes one batch at a time, chunk by chunk:
 //   start -> (resolve_chunk -> processor -> record_chunk -> delta)* -> finish
-// Between chunks it stops at once on cancel or lease loss. Transient store
+// On lease loss it stops at once, abandoning whatever is in flight (the
+// fence refuses its writes anyway). On cancel it stops at once too, unless a
+// store write is in flight (short, bounded by the statement timeout), which
+// it lets finish first; a chunk still in the processor is abandoned, so a
+// slow processor cannot hold up a cancel. On drain it finishes the chunk in
+// flight, then releases the lease. Transient store
 // errors retry the chunk with exponential backoff and full jitter; after
 // max_retries of them the batch is deferred (back to pending with run_after,
 // for any node to pick up later) rather than failed: an infrastructure

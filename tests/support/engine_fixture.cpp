@@ -21,6 +21,17 @@ engine_fixture::engine_fixture(engine_config cfg, int scheduler_threads)
   engine_ = spawn_engine(*sys_, std::move(cfg));
 }
 
+engine_fixture::engine_fixture(engine_config cfg,
+                               const processor_factory& make_processor,
+                               int scheduler_threads)
+  : cfg_(std::make_unique<caf::actor_system_config>()) {
+  cfg_->set("scheduler.max-threads", scheduler_threads);
+  sys_ = std::make_unique<caf::actor_system>(*cfg_);
+  cfg.processor = make_processor(*sys_);
+  adopt(cfg.processor);
+  engine_ = spawn_engine(*sys_, std::move(cfg));
+}
+
 engine_fixture::~engine_fixture() {
   if (!stopped_)
     kill();
@@ -42,6 +53,9 @@ void engine_fixture::kill() {
   stopped_ = true;
   caf::anon_send_exit(engine_, caf::exit_reason::kill);
   engine_ = nullptr;
+  for (auto& actor : adopted_)
+    caf::anon_send_exit(actor, caf::exit_reason::kill);
+  adopted_.clear();
   sys_->await_all_actors_done();
 }
 

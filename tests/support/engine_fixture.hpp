@@ -19,11 +19,26 @@ bool wait_until(const std::function<bool()>& pred,
                 std::chrono::milliseconds timeout = std::chrono::seconds(30),
                 std::chrono::milliseconds step = std::chrono::milliseconds(20));
 
+/// Spawns the processor an engine should use, inside the engine's own
+/// actor system (it does not exist before the fixture creates it).
+using processor_factory = std::function<processor_actor(caf::actor_system&)>;
+
 /// An actor system plus one engine.
 class engine_fixture {
 public:
   explicit engine_fixture(engine_config cfg, int scheduler_threads = 2);
+  /// Same, with `make_processor(system())` as the engine's processor; the
+  /// fixture ends it together with the engine.
+  engine_fixture(engine_config cfg, const processor_factory& make_processor,
+                 int scheduler_threads = 2);
   ~engine_fixture();
+
+  /// Ends `actor` together with the engine, so that the actor system can
+  /// shut down (actors a test spawns, e.g. progress listeners).
+  template <class Handle>
+  void adopt(const Handle& actor) {
+    adopted_.push_back(caf::actor_cast<caf::actor>(actor));
+  }
 
   engine_actor& engine() { return engine_; }
   caf::actor_system& system() { return *sys_; }
@@ -44,13 +59,14 @@ public:
     return std::move(*result);
   }
 
-  /// The engine error code a request ends with (none on success).
-  template <class... Ts>
+  /// The engine error code a request answered with R ends with (none on
+  /// success). Typed handles need R: CAF checks the reply handler's type.
+  template <class R, class... Ts>
   engine_errc ask_error(Ts&&... xs) {
     caf::scoped_actor self{*sys_};
     caf::error failure;
     self->request(engine_, std::chrono::seconds(30), std::forward<Ts>(xs)...)
-      .receive([&](caf::message&) {}, [&](caf::error& e) { failure = e; });
+      .receive([&](R&) {}, [&](caf::error& e) { failure = e; });
     return engine_code(failure);
   }
 
@@ -63,6 +79,7 @@ private:
   std::unique_ptr<caf::actor_system_config> cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   engine_actor engine_;
+  std::vector<caf::actor> adopted_;
   bool stopped_ = false;
 };
 

@@ -1,0 +1,253 @@
+#include "support/engine_helpers.hpp"
+
+#include <cstdio>
+
+#include <pqxx/pqxx>
+
+#include "domain/calculator.hpp"
+
+CAF_ADD_ATOM(ogf_test, ogf::testing, spy_reply_atom, "spyreply")
+
+namespace ogf::testing {
+
+using namespace std::chrono_literals;
+
+engine_config test_engine_config(const test_database& db,
+                                 const std::string& node_id) {
+  engine_config cfg;
+  cfg.database_url = db.url();
+  cfg.node_id = node_id;
+  cfg.poll_interval = 30s; // LISTEN/NOTIFY and idle workers do the waking
+  cfg.poll_jitter = 0ms;
+  cfg.lease_timeout = 3s;
+  cfg.chunk_size = 5;
+  cfg.workers = 3;
+  cfg.store_connections = 2;
+  return cfg;
+}
+
+std::vector<domain::activity> make_activities(const std::string& prefix,
+                                              int n) {
+  std::vector<domain::activity> out;
+  for (int i = 0; i < n; ++i) {
+    domain::activity a;
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "_%04d", i);
+    a.id = prefix + suffix;
+    a.activity_type = "electricity";
+    a.quantity = std::to_string(i + 1);
+    a.unit = "kWh";
+    a.region = "US";
+    a.period_start = "2025-01-01";
+    a.period_end = "2025-01-31";
+    out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<std::string> ids_of(const std::vector<domain::activity>& acts) {
+  std::vector<std::string> out;
+  for (const auto& a : acts)
+    out.push_back(a.id);
+  return out;
+}
+
+persistence::submit_request make_submit(const std::vector<std::string>& ids) {
+  persistence::submit_request req;
+  req.owner = acme;
+  req.activity_ids = ids;
+  req.request_hash = "h";
+  return req;
+}
+
+std::string expected_emissions(int n) {
+  // sum(1..n) * 0.375294, exact: integer micro-kg.
+  auto micro = static_cast<std::int64_t>(n) * (n + 1) / 2 * 375294;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%lld.%06lld",
+                static_cast<long long>(micro / 1000000),
+                static_cast<long long>(micro % 1000000));
+  return buf;
+}
+
+std::int64_t scalar(const test_database& db, const std::string& sql) {
+  pqxx::connection c{db.url()};
+  pqxx::read_transaction tx{c};
+  return tx.exec1(sql)[0].as<std::int64_t>();
+}
+
+std::string text(const test_database& db, const std::string& sql) {
+  pqxx::connection c{db.url()};
+  pqxx::read_transaction tx{c};
+  return tx.exec1(sql)[0].as<std::string>();
+}
+
+void execute(const test_database& db, const std::string& sql) {
+  pqxx::connection c{db.url()};
+  pqxx::work tx{c};
+  tx.exec(sql);
+  tx.commit();
+}
+
+std::string sql_literal(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'')
+      out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::map<std::string, int> spy_log::seen_copy() {
+  std::lock_guard<std::mutex> guard{mutex};
+  return seen;
+}
+
+std::size_t spy_log::max_in_flight() {
+  std::lock_guard<std::mutex> guard{mutex};
+  return max_batches_in_flight;
+}
+
+std::int64_t spy_log::compute_count() {
+  std::lock_guard<std::mutex> guard{mutex};
+  return computes;
+}
+
+std::size_t spy_log::batches_in_flight() {
+  std::lock_guard<std::mutex> guard{mutex};
+  return in_flight.size();
+}
+
+bool listener_log::has_done() {
+  std::lock_guard<std::mutex> guard{mutex};
+  return done.has_value();
+}
+
+namespace {
+
+using results = std::vector<domain::item_result>;
+
+/// The spy's own interface: the processor's, plus its delayed replies.
+using spy_actor = processor_actor::extend<
+  caf::reacts_to<spy_reply_atom, std::uint64_t>>;
+
+struct pending_reply {
+  caf::typed_response_promise<results> promise;
+  results value;
+  std::string batch_key;
+};
+
+struct spy_state {
+  std::shared_ptr<spy_log> log;
+  std::uint64_t next_id = 0;
+  std::map<std::uint64_t, pending_reply> pending;
+  static inline const char* name = "ogf.test.spy_processor";
+};
+
+std::string batch_key_of(const std::string& activity_id) {
+  return activity_id.substr(0, activity_id.find('_'));
+}
+
+void leave(spy_log& log, const std::string& key) {
+  std::lock_guard<std::mutex> guard{log.mutex};
+  if (auto it = log.in_flight.find(key); it != log.in_flight.end())
+    if (--it->second == 0)
+      log.in_flight.erase(it);
+}
+
+spy_actor::behavior_type spy(spy_actor::stateful_pointer<spy_state> self,
+                             std::shared_ptr<spy_log> log) {
+  self->state.log = std::move(log);
+  return {
+    [self](compute_atom, const std::vector<domain::resolved_activity>& chunk)
+      -> caf::result<results> {
+      auto& log = *self->state.log;
+      auto key = chunk.empty() ? std::string{}
+                               : batch_key_of(chunk.front().activity_id);
+      std::int64_t n = 0;
+      {
+        std::lock_guard<std::mutex> guard{log.mutex};
+        n = ++log.computes;
+        log.last_compute_start = std::chrono::steady_clock::now();
+        for (const auto& a : chunk)
+          ++log.seen[a.activity_id];
+        if (++log.in_flight[key] > 1)
+          log.same_batch_twice = true;
+        log.max_batches_in_flight = std::max(log.max_batches_in_flight,
+                                             log.in_flight.size());
+      }
+      if (n == log.kill_sender_on_compute.load()
+          || (!log.kill_senders_of_batch.empty()
+              && key == log.kill_senders_of_batch)) {
+        log.killed_a_worker = true;
+        ++log.workers_killed;
+        leave(log, key);
+        self->send_exit(self->current_sender(),
+                        caf::make_error(caf::sec::runtime_error,
+                                        "the test kills this worker"));
+        return caf::make_error(caf::sec::runtime_error, "worker killed");
+      }
+      auto value = domain::calculate_chunk(chunk);
+      auto delay = std::chrono::milliseconds(log.delay_ms.load());
+      if (delay.count() <= 0) {
+        leave(log, key);
+        return value;
+      }
+      auto promise = self->make_response_promise<results>();
+      auto id = self->state.next_id++;
+      self->state.pending.emplace(id,
+                                  pending_reply{promise, std::move(value), key});
+      self->delayed_send(self, delay, spy_reply_atom_v, id);
+      return promise;
+    },
+    [self](spy_reply_atom, std::uint64_t id) {
+      auto it = self->state.pending.find(id);
+      if (it == self->state.pending.end())
+        return;
+      leave(*self->state.log, it->second.batch_key);
+      it->second.promise.deliver(std::move(it->second.value));
+      self->state.pending.erase(it);
+    },
+  };
+}
+
+struct listener_state {
+  std::shared_ptr<listener_log> log;
+  static inline const char* name = "ogf.test.listener";
+};
+
+progress_listener_actor::behavior_type
+recording_listener(progress_listener_actor::stateful_pointer<listener_state> self,
+                   std::shared_ptr<listener_log> log) {
+  self->state.log = std::move(log);
+  return {
+    [self](progress_atom, const domain::batch_progress& p) {
+      auto& log = *self->state.log;
+      std::lock_guard<std::mutex> guard{log.mutex};
+      if (log.done)
+        log.progress_after_done = true;
+      log.progress.push_back({std::chrono::steady_clock::now(), p});
+    },
+    [self](done_atom, const domain::batch& b) {
+      auto& log = *self->state.log;
+      std::lock_guard<std::mutex> guard{log.mutex};
+      log.done = b;
+      log.done_at = std::chrono::steady_clock::now();
+    },
+  };
+}
+
+} // namespace
+
+processor_actor spawn_spy_processor(caf::actor_system& sys,
+                                    std::shared_ptr<spy_log> log) {
+  return sys.spawn(spy, std::move(log));
+}
+
+progress_listener_actor spawn_recording_listener(
+  caf::actor_system& sys, std::shared_ptr<listener_log> log) {
+  return sys.spawn(recording_listener, std::move(log));
+}
+
+} // namespace ogf::testing
