@@ -214,6 +214,17 @@ http_server::impl::before_routing(const httplib::Request& req,
                            nullptr});
     return handled::Handled;
   }
+  // cpp-httplib parses form bodies before any handler runs (and answers
+  // 400 for a bad multipart body); no route takes them.
+  auto type = body_media_type(req);
+  if (type.rfind("multipart/", 0) == 0 ||
+      type == "application/x-www-form-urlencoded") {
+    answer_and_close(res, {415, "unsupported_media_type",
+                           "form bodies are not accepted; send "
+                           "application/json",
+                           nullptr});
+    return handled::Handled;
+  }
   auto lengths = req.get_header_value_count("Content-Length");
   if (lengths > 1) {
     answer_and_close(res, {400, "bad_request",
