@@ -377,11 +377,17 @@ void http_server::impl::stream_events(api_call& call, httplib::Response& res) {
   res.set_header("X-Accel-Buffering", "no");
   auto owner = call.tenant;
   auto batch_id = *id;
-  auto last_sent = std::make_shared<std::string>();
+  /// What the stream wrote last: progress only moves forward, and an
+  /// unchanged one is not repeated.
+  struct written {
+    std::string text;
+    std::int64_t processed = -1;
+  };
+  auto last = std::make_shared<written>();
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, queue, owner, batch_id, last_sent](std::size_t,
-                                                httplib::DataSink& sink) {
+      [this, queue, owner, batch_id, last](std::size_t,
+                                           httplib::DataSink& sink) {
         auto event = queue->take(cfg.event_poll_interval);
         switch (event.kind) {
         case stream_event::closed:
@@ -396,10 +402,14 @@ void http_server::impl::stream_events(api_call& call, httplib::Response& res) {
           return true;
         }
         case stream_event::progress: {
+          // A poll (read before) and a push (read after) may cross: never
+          // let the stream step back.
+          auto processed = event.data.value("processed", std::int64_t{0});
           auto text = event.data.dump();
-          if (text == *last_sent)
+          if (text == last->text || processed < last->processed)
             return true;
-          *last_sent = std::move(text);
+          last->text = std::move(text);
+          last->processed = processed;
           auto frame = format_event("progress", event.data);
           return sink.write(frame.data(), frame.size());
         }
