@@ -135,10 +135,10 @@ TEST_CASE("a client that leaves an event stream early is unsubscribed") {
   opts.chunk_size = 5;
   opts.chunk_delay = 300ms;
   api_fixture api{opts};
-  api.upload_activities(100);
+  api.upload_activities(200);
   // The only worker is busy with the first batch: the second stays pending
   // and its stream would never end by itself.
-  auto busy = api.submit(activity_ids(100));
+  auto busy = api.submit(activity_ids(200));
   api.wait_for_status(busy["id"], "processing");
   auto waiting = api.submit(activity_ids(3));
   std::string id = waiting["id"];
