@@ -37,11 +37,11 @@ enum class body_rule {
 
 /// One row of the route table.
 struct route_entry {
-  const char* method;
-  const char* path;
-  endpoint target;
-  bool tenant_scoped;
-  body_rule body;
+  const char* method; ///< GET, POST, PUT or DELETE
+  const char* path;   ///< template, `{name}` matches one segment
+  endpoint target;    ///< the handler
+  bool tenant_scoped; ///< needs X-Org-ID and X-Workspace-ID
+  body_rule body;     ///< which request bodies it reads
 };
 
 /// The route table, in matching order.
