@@ -21,6 +21,12 @@ if(NOT TARGET PkgConfig::HTTPLIB)
   pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET GLOBAL cpp-httplib)
 endif()
 
+# GET /metrics: the core registry and text serializer (its CMake config also
+# looks for civetweb and curl, which prometheus-cpp-dev pulls in).
+if(NOT TARGET prometheus-cpp::core)
+  find_dependency(prometheus-cpp CONFIG)
+endif()
+
 if(NOT TARGET CAF::core)
   find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
   find_library(CAF_CORE_LIBRARY caf_core REQUIRED)

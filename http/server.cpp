@@ -1,140 +1,390 @@
 #include "http/server.hpp"
 
-#include <atomic>
-#include <chrono>
+#include <cctype>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <random>
 #include <stdexcept>
 
-#include <caf/all.hpp>
-#include <httplib.h>
-#include <nlohmann/json.hpp>
+#include <pthread.h>
 
 #include "common/log.hpp"
+#include "domain/json_mapping.hpp"
+#include "domain/validation.hpp"
+#include "http/server_impl.hpp"
 
 namespace ogf::http {
 
-namespace {
-
 using nlohmann::json;
-using clock_type = std::chrono::steady_clock;
 
-std::string now_rfc3339() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-              now.time_since_epoch())
-              .count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
+// -- shared helpers -----------------------------------------------------------
 
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json; charset=utf-8");
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
+                  "application/json; charset=utf-8");
 }
 
-void send_error(httplib::Response& res, int status, const std::string& code,
-                const std::string& message, const json& details = nullptr) {
-  json err = {{"code", code}, {"message", message},
-              {"timestamp", now_rfc3339()}};
-  if (!details.is_null())
-    err["details"] = details;
-  if (status == 503)
-    res.set_header("Retry-After", "1");
-  send_json(res, status, json{{"error", err}});
+void send_error(httplib::Response& res, const http_error& e) {
+  if (e.status == 503)
+    res.set_header("Retry-After", std::to_string(retry_after_seconds));
+  send_json(res, e.status, domain::error_body(e.code, e.message, e.details));
+}
+
+std::size_t json_nesting_depth(std::string_view text, std::size_t limit) {
+  std::size_t depth = 0;
+  std::size_t deepest = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > deepest && (deepest = depth) > limit)
+        return deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+namespace {
+
+// -- per-request context ------------------------------------------------------
+
+/// What the access log and metrics need about the request a server thread
+/// is working on. cpp-httplib runs pre-routing, the handler and the logger
+/// of one request on one thread, one request after the other.
+struct request_context {
+  bool active = false;
+  clock_type::time_point start;
+  std::string request_id;
+  std::string route = "unmatched"; ///< route template, never a raw path
+};
+
+thread_local request_context current_request;
+
+/// A fresh request id: 32 hex digits.
+std::string new_request_id() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx",
+                static_cast<unsigned long long>(gen()),
+                static_cast<unsigned long long>(gen()));
+  return buf;
+}
+
+/// A client's X-Request-ID is echoed when it is 1-128 characters of
+/// `A-Z a-z 0-9 . _ : -` (safe to log and to put in a header); otherwise
+/// the server makes one.
+bool acceptable_request_id(const std::string& id) {
+  if (id.empty() || id.size() > 128)
+    return false;
+  for (unsigned char c : id)
+    if (!std::isalnum(c) && c != '.' && c != '_' && c != ':' && c != '-')
+      return false;
+  return true;
+}
+
+/// The method as a metrics label (a fixed set).
+std::string method_label(const std::string& method) {
+  static const std::set<std::string> known = {
+      "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+  return known.count(method) ? method : "other";
+}
+
+/// Answers `e` and makes cpp-httplib close the connection afterwards: the
+/// request's body was not read, and its bytes must never be taken for the
+/// next request on this connection (request smuggling). A content provider
+/// that reports failure after writing the whole body is the one way to close
+/// a connection from a handler in cpp-httplib 0.11.
+void answer_and_close(httplib::Response& res, const http_error& e) {
+  auto body = std::make_shared<std::string>(
+      domain::error_body(e.code, e.message, e.details).dump());
+  res.status = e.status;
+  res.set_header("Connection", "close");
+  res.set_content_provider(
+      body->size(), "application/json; charset=utf-8",
+      [body](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+        sink.write(body->data() + offset, length);
+        return false;
+      });
+}
+
+/// The tenant of a request, or the name of the header that is missing or
+/// malformed.
+std::optional<domain::tenant> read_tenant(const httplib::Request& req,
+                                          std::string& bad_header) {
+  domain::tenant t;
+  for (auto [name, out] : {std::pair{"X-Org-ID", &t.org_id},
+                           std::pair{"X-Workspace-ID", &t.workspace_id}}) {
+    if (req.get_header_value_count(name) != 1) {
+      bad_header = name;
+      return std::nullopt;
+    }
+    *out = req.get_header_value(name);
+    if (!domain::validate_tenant_header(*out)) {
+      bad_header = name;
+      return std::nullopt;
+    }
+  }
+  return t;
 }
 
 } // namespace
 
-struct http_server::impl {
-  caf::actor_system& sys;
-  engine_actor engine;
-  http_config cfg;
-  httplib::Server server;
-  std::atomic<bool> stopping{false};
-  clock_type::time_point started = clock_type::now();
-  int port = 0;
-
-  impl(caf::actor_system& s, engine_actor e, http_config c)
-    : sys(s), engine(std::move(e)), cfg(std::move(c)) {
+std::string body_media_type(const httplib::Request& req) {
+  if (req.get_header_value_count("Content-Type") != 1)
+    return {};
+  auto value = req.get_header_value("Content-Type");
+  auto lower = [](std::string s) {
+    for (auto& c : s)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  auto trim = [](std::string s) {
+    auto b = s.find_first_not_of(" \t");
+    auto e = s.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string{} : s.substr(b, e - b + 1);
+  };
+  auto semi = value.find(';');
+  auto type = lower(trim(value.substr(0, semi)));
+  while (semi != std::string::npos) {
+    auto next = value.find(';', semi + 1);
+    auto param =
+        value.substr(semi + 1, next == std::string::npos ? std::string::npos
+                                                         : next - semi - 1);
+    semi = next;
+    auto eq = param.find('=');
+    if (eq == std::string::npos)
+      continue;
+    auto name = lower(trim(param.substr(0, eq)));
+    auto val = lower(trim(param.substr(eq + 1)));
+    if (val.size() >= 2 && val.front() == '"' && val.back() == '"')
+      val = val.substr(1, val.size() - 2);
+    if (name == "charset" && val != "utf-8" && val != "utf8")
+      return {};
   }
+  return type;
+}
 
-  /// One typed request into the engine, waiting at most request_timeout.
-  template <class R, class... Ts>
-  std::pair<std::optional<R>, caf::error> ask(std::chrono::milliseconds timeout,
-                                              Ts&&... xs) {
-    caf::scoped_actor self{sys};
-    std::optional<R> result;
-    caf::error failure;
-    self->request(engine, timeout, std::forward<Ts>(xs)...)
-      .receive([&](R& r) { result = std::move(r); },
-               [&](caf::error& e) { failure = std::move(e); });
-    return {std::move(result), std::move(failure)};
+// -- transport ----------------------------------------------------------------
+
+httplib::Server::HandlerResponse
+http_server::impl::before_routing(const httplib::Request& req,
+                                  httplib::Response& res) {
+  using handled = httplib::Server::HandlerResponse;
+  auto& ctx = current_request;
+  ctx.active = true;
+  ctx.start = clock_type::now();
+  auto given = req.get_header_value("X-Request-ID");
+  ctx.request_id = acceptable_request_id(given) ? given : new_request_id();
+  auto found = find_route(req.method, req.path);
+  ctx.route = found.path_template.empty() ? "unmatched" : found.path_template;
+  res.set_header("X-Request-ID", ctx.request_id);
+
+  // cpp-httplib reads chunked and compressed bodies, and bodies without a
+  // length, past its payload limit; they are refused before it reads them.
+  if (req.has_header("Transfer-Encoding")) {
+    answer_and_close(res, {413, "payload_too_large",
+                           "request bodies with Transfer-Encoding are not "
+                           "accepted; send Content-Length (at most " +
+                               std::to_string(cfg.max_body_bytes) + " bytes)",
+                           nullptr});
+    return handled::Handled;
   }
-
-  void handle_health(const httplib::Request&, httplib::Response& res) {
-    auto [report, err] = ask<health_report>(std::chrono::milliseconds(3000),
-                                            health_atom_v);
-    auto uptime = std::chrono::duration<double>(clock_type::now() - started)
-                    .count();
-    bool ok = report && report->database_ok && !stopping.load()
-              && !report->stopping && !report->degraded;
-    json body = {
-      {"status", ok ? "ok" : "unavailable"},
-      {"version", cfg.version},
-      {"uptime_seconds", uptime},
-      {"node_id", cfg.node_id},
-      {"database",
-       {{"status", report && report->database_ok ? "ok" : "unavailable"},
-        {"latency_ms",
-         report ? static_cast<double>(report->database_latency_us) / 1000.0
-                : 0.0}}},
-      {"scheduler",
-       {{"running", report && report->running && !stopping.load()},
-        {"workers", report ? report->workers : 0},
-        {"busy_workers", report ? report->busy_workers : 0},
-        {"in_flight_batches", report ? report->in_flight_batches : 0},
-        {"queue_depth", report ? report->queue_depth : 0}}},
-    };
-    if (!ok)
-      res.set_header("Retry-After", "1");
-    send_json(res, ok ? 200 : 503, body);
+  if (req.has_header("Content-Encoding") &&
+      req.get_header_value("Content-Encoding") != "identity") {
+    answer_and_close(res, {413, "payload_too_large",
+                           "compressed request bodies are not accepted; send "
+                           "at most " +
+                               std::to_string(cfg.max_body_bytes) +
+                               " bytes uncompressed",
+                           nullptr});
+    return handled::Handled;
   }
+  // cpp-httplib parses form bodies before any handler runs (and answers
+  // 400 for a bad multipart body); no route takes them.
+  auto type = body_media_type(req);
+  if (type.rfind("multipart/", 0) == 0 ||
+      type == "application/x-www-form-urlencoded") {
+    answer_and_close(res, {415, "unsupported_media_type",
+                           "form bodies are not accepted; send "
+                           "application/json",
+                           nullptr});
+    return handled::Handled;
+  }
+  auto lengths = req.get_header_value_count("Content-Length");
+  if (lengths > 1) {
+    answer_and_close(res, {400, "bad_request",
+                           "more than one Content-Length header", nullptr});
+    return handled::Handled;
+  }
+  if (lengths == 1) {
+    auto text = req.get_header_value("Content-Length");
+    if (text.empty() || text.size() > 19 ||
+        text.find_first_not_of("0123456789") != std::string::npos) {
+      answer_and_close(
+          res, {400, "bad_request", "Content-Length is not a number", nullptr});
+      return handled::Handled;
+    }
+  } else if (req.method == "POST" || req.method == "PUT" ||
+             req.method == "PATCH") {
+    // Without Content-Length or Transfer-Encoding a request has no body
+    // (RFC 9112 §6.3); cpp-httplib would read until the client closes.
+    const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
+  }
+  return handled::Unhandled;
+}
 
-  void install_routes() {
-    server.Get("/api/v1/health",
-               [this](const httplib::Request& req, httplib::Response& res) {
-                 handle_health(req, res);
-               });
-    server.set_error_handler(
-      [](const httplib::Request&, httplib::Response& res) {
-        if (res.status == 404)
-          send_error(res, 404, "not_found", "no such resource");
+void http_server::impl::dispatch(const httplib::Request& req,
+                                 httplib::Response& res) {
+  try {
+    auto found = find_route(req.method, req.path);
+    if (found.path_template.empty()) {
+      send_error(res, {404, "not_found", "no such route", nullptr});
+      return;
+    }
+    if (found.entry == nullptr) {
+      res.set_header("Allow", found.allow);
+      if (req.method == "OPTIONS") {
+        res.status = 204;
+        return;
+      }
+      send_error(res, {405, "method_not_allowed",
+                       "this route accepts " + found.allow, nullptr});
+      return;
+    }
+    api_call call{req, *found.entry, std::move(found.params), {}, {}};
+    if (call.route.tenant_scoped) {
+      std::string bad;
+      auto t = read_tenant(req, bad);
+      if (!t) {
+        send_error(res, {401,
+                         "unauthenticated",
+                         "missing or malformed " + bad +
+                             " header (1-64 characters of A-Z a-z 0-9 _ -)",
+                         {{"field", bad}}});
+        return;
+      }
+      call.tenant = std::move(*t);
+    }
+    if (call.route.body != body_rule::none) {
+      auto media = body_media_type(req);
+      call.media_type = media;
+      bool csv_ok = call.route.body == body_rule::json_or_csv;
+      if (media != "application/json" && !(csv_ok && media == "text/csv")) {
+        send_error(res, {415, "unsupported_media_type",
+                         csv_ok ? "send the body as application/json or "
+                                  "text/csv (UTF-8)"
+                                : "send the body as application/json (UTF-8)",
+                         nullptr});
+        return;
+      }
+    }
+    handle(call, res);
+  } catch (const std::exception& e) {
+    log::error("request failed", {{"error", e.what()},
+                                  {"request_id", current_request.request_id}});
+    res.headers.erase("Location");
+    send_error(res, {});
+  }
+}
+
+void http_server::impl::after_response(const httplib::Request& req,
+                                       const httplib::Response& res) {
+  auto& ctx = current_request;
+  if (!ctx.active) { // refused by cpp-httplib before routing
+    ctx.start = clock_type::now();
+    ctx.request_id = new_request_id();
+    ctx.route = "unmatched";
+  }
+  auto seconds =
+      std::chrono::duration<double>(clock_type::now() - ctx.start).count();
+  auto method = method_label(req.method);
+  metrics.observe_request(ctx.route, method, res.status, seconds);
+  log::info("http request", {{"method", method},
+                             {"route", ctx.route},
+                             {"status", res.status},
+                             {"duration_ms", std::round(seconds * 1e6) / 1e3},
+                             {"request_id", ctx.request_id}});
+  ctx = request_context{};
+}
+
+void http_server::impl::close_streams() {
+  std::lock_guard<std::mutex> guard{streams_mutex};
+  for (const auto& q : streams)
+    q->close();
+}
+
+void http_server::impl::configure() {
+  auto threads = static_cast<std::size_t>(cfg.threads);
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(threads);
+  };
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(100000);
+  server.set_keep_alive_timeout(cfg.keep_alive_timeout.count());
+  server.set_read_timeout(cfg.io_timeout.count(), 0);
+  server.set_write_timeout(cfg.io_timeout.count(), 0);
+  server.set_payload_max_length(cfg.max_body_bytes);
+  server.set_pre_routing_handler(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        return before_routing(req, res);
       });
-  }
+  auto route = [this](const httplib::Request& req, httplib::Response& res) {
+    dispatch(req, res);
+  };
+  // One dispatcher for every method: the route table decides 404 and 405.
+  server.Get(".*", route);
+  server.Post(".*", route);
+  server.Put(".*", route);
+  server.Delete(".*", route);
+  server.Patch(".*", route);
+  server.Options(".*", route);
+  // Answers cpp-httplib produced by itself (bad request line, body over the
+  // limit) get the error body too; answers with a body keep it.
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request&,
+         httplib::Response& res) -> httplib::Server::HandlerResponse {
+        if (res.has_header("Content-Type"))
+          return httplib::Server::HandlerResponse::Unhandled;
+        auto status = res.status;
+        std::string message = status == 413   ? "request body too large"
+                              : status == 404 ? "no such route"
+                                              : "malformed request";
+        send_error(res, {status, code_for_status(status), message, nullptr});
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  server.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        // dispatch() catches everything; this is a second net so that
+        // cpp-httplib never puts exception text into a header.
+        res.headers.erase("EXCEPTION_WHAT");
+        send_error(res, {});
+      });
+  server.set_logger(
+      [this](const httplib::Request& req, const httplib::Response& res) {
+        after_response(req, res);
+      });
+}
 
-  void configure() {
-    auto threads = cfg.threads;
-    server.new_task_queue = [threads] {
-      return new httplib::ThreadPool(static_cast<size_t>(threads));
-    };
-    server.set_tcp_nodelay(true);
-    server.set_keep_alive_max_count(100000);
-    server.set_keep_alive_timeout(cfg.keep_alive_timeout.count());
-    server.set_read_timeout(cfg.io_timeout.count(), 0);
-    server.set_write_timeout(cfg.io_timeout.count(), 0);
-    server.set_payload_max_length(cfg.max_body_bytes);
-    install_routes();
-  }
-};
+// -- public API ---------------------------------------------------------------
 
 http_server::http_server(caf::actor_system& sys, engine_actor engine,
                          http_config cfg)
-  : impl_(std::make_unique<impl>(sys, std::move(engine), std::move(cfg))) {
+    : impl_(std::make_unique<impl>(sys, std::move(engine), std::move(cfg))) {
   impl_->configure();
 }
 
@@ -151,23 +401,39 @@ int http_server::bind() {
   else
     impl_->port = -1;
   if (impl_->port <= 0)
-    throw std::runtime_error("cannot listen on " + impl_->cfg.host + ":"
-                             + std::to_string(impl_->cfg.port)
-                             + " (address in use or invalid)");
+    throw std::runtime_error("cannot listen on " + impl_->cfg.host + ":" +
+                             std::to_string(impl_->cfg.port) +
+                             " (address in use or invalid)");
   return impl_->port;
 }
 
 void http_server::serve() {
+  // cpp-httplib writes with send(..., 0): a client that went away would
+  // raise SIGPIPE and kill the process. Block it on this thread; the pool
+  // threads, created by listen, inherit the mask and see EPIPE instead.
+  sigset_t pipe, old;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, &old);
   impl_->server.listen_after_bind();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void http_server::stop() {
-  if (impl_ && impl_->server.is_running())
+  if (!impl_)
+    return;
+  impl_->closing = true;
+  impl_->close_streams();
+  if (impl_->server.is_running())
     impl_->server.stop();
 }
 
 void http_server::set_stopping() {
   impl_->stopping = true;
+}
+
+int http_server::port() const {
+  return impl_->port > 0 ? impl_->port : 0;
 }
 
 } // namespace ogf::http

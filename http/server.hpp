@@ -36,12 +36,20 @@ struct http_config {
   std::chrono::seconds keep_alive_timeout{2};
   /// Read and write timeouts per socket operation. Default 5 s.
   std::chrono::seconds io_timeout{5};
+  /// How often an idle event stream polls the batch and writes a comment
+  /// (to notice clients that went away, and batches finished on another
+  /// node). Default 1 s, range 10 ms..60 s.
+  std::chrono::milliseconds event_poll_interval{1000};
+  /// Least time between two progress events of one stream. Default 250 ms
+  /// (CONTRACT: at most 4 a second).
+  std::chrono::milliseconds event_min_gap{250};
   /// Reported by health.
   std::string node_id;
   std::string version = "0.1.0";
 };
 
-/// One HTTP server bound to one engine.
+/// One HTTP server bound to one engine. Serves the routes of
+/// http/routes.hpp; see docs/api.md.
 class http_server {
 public:
   http_server(caf::actor_system& sys, engine_actor engine, http_config cfg);
@@ -62,6 +70,9 @@ public:
 
   /// From now on health answers 503 and new submits 503 (graceful stop).
   void set_stopping();
+
+  /// The bound port (after bind()), else 0.
+  int port() const;
 
 private:
   struct impl;

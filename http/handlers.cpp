@@ -1,0 +1,532 @@
+// One function per endpoint of CONTRACT §2: parse -> validate (domain/) ->
+// one engine request -> JSON. Business rules live in domain/ and the
+// engine; failures map through http/errors.hpp.
+#include <cstdio>
+
+#include "common/log.hpp"
+#include "domain/json_mapping.hpp"
+#include "domain/page_token.hpp"
+#include "domain/validation.hpp"
+#include "http/server_impl.hpp"
+
+namespace ogf::http {
+
+using nlohmann::json;
+
+namespace {
+
+/// 64-bit FNV-1a of `text`, as 16 hex digits.
+std::string fnv1a_hex(std::string_view text) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+/// The idempotency fingerprint of a submit: a hash of the canonical JSON of
+/// the validated request (defaults filled in, object keys sorted, no
+/// spaces), so that spelling, key order and explicit defaults do not make
+/// two requests differ.
+std::string request_hash(const domain::submit_request& r) {
+  json canonical = {{"activity_ids", r.activity_ids},
+                    {"priority", r.priority},
+                    {"max_retries", r.max_retries},
+                    {"metadata", r.metadata}};
+  auto text = canonical.dump(-1, ' ', false, json::error_handler_t::replace);
+  return "fnv1a64:" + fnv1a_hex(text) + ":" + std::to_string(text.size());
+}
+
+/// Parses a request body as one JSON object, or says why not.
+std::optional<json> parse_body(const std::string& body, http_error& error) {
+  if (body.empty()) {
+    error = {400, "invalid_json", "request body is empty; send a JSON object",
+             nullptr};
+    return std::nullopt;
+  }
+  if (json_nesting_depth(body, max_json_depth) > max_json_depth) {
+    error = {400, "invalid_json",
+             "request body nests arrays and objects deeper than " +
+                 std::to_string(max_json_depth) + " levels",
+             nullptr};
+    return std::nullopt;
+  }
+  json parsed;
+  try {
+    parsed = json::parse(body);
+  } catch (const json::parse_error& e) {
+    error = {400, "invalid_json",
+             "request body is not valid JSON (error at byte " +
+                 std::to_string(e.byte) + ")",
+             nullptr};
+    return std::nullopt;
+  } catch (const json::exception&) {
+    error = {400, "invalid_json",
+             "request body is not valid JSON (a number is out of range)",
+             nullptr};
+    return std::nullopt;
+  }
+  if (!parsed.is_object()) {
+    error = {400, "invalid_json", "request body must be a JSON object",
+             nullptr};
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+/// Refuses query parameters other than `allowed` (each at most once), so a
+/// misspelt filter cannot silently return everything.
+std::optional<http_error>
+check_query(const httplib::Params& params,
+            std::initializer_list<const char*> allowed) {
+  for (const auto& [name, value] : params) {
+    bool known = false;
+    for (const char* a : allowed)
+      known = known || name == a;
+    if (!known)
+      return http_error{
+          400, "unknown_field", "unknown query parameter", {{"field", name}}};
+    if (params.count(name) > 1)
+      return http_error{400,
+                        "validation_error",
+                        "query parameter given more than once",
+                        {{"field", name}}};
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+void http_server::impl::reply_engine_error(httplib::Response& res,
+                                           const caf::error& err,
+                                           std::string_view subject,
+                                           std::string_view action) {
+  auto e = from_engine_error(err, subject, action);
+  if (e.status >= 500 && e.status != 503)
+    log::error("engine request failed", {{"action", std::string(action)},
+                                         {"code", to_string(engine_code(err))},
+                                         {"error", engine_message(err)}});
+  else if (e.status == 503)
+    log::warn("engine unavailable", {{"action", std::string(action)},
+                                     {"error", engine_message(err)}});
+  send_error(res, e);
+}
+
+void http_server::impl::handle(api_call& call, httplib::Response& res) {
+  switch (call.route.target) {
+  case endpoint::health:
+    return get_health(call, res);
+  case endpoint::metrics:
+    return get_metrics(call, res);
+  case endpoint::submit_batch:
+    return submit_batch(call, res);
+  case endpoint::list_batches:
+    return list_batches(call, res);
+  case endpoint::get_batch:
+    return get_batch(call, res);
+  case endpoint::delete_batch:
+    return delete_batch(call, res);
+  case endpoint::list_items:
+    return list_items(call, res);
+  case endpoint::get_progress:
+    return get_progress(call, res);
+  case endpoint::stream_events:
+    return stream_events(call, res);
+  case endpoint::cancel_batch:
+    return cancel_batch(call, res);
+  case endpoint::retry_batch:
+    return retry_batch(call, res);
+  case endpoint::upsert_activities:
+    return upsert_activities(call, res);
+  case endpoint::get_activity:
+    return get_activity(call, res);
+  case endpoint::list_factors:
+    return list_factors(call, res);
+  case endpoint::upsert_factors:
+    return upsert_factors(call, res);
+  }
+}
+
+std::optional<std::string>
+http_server::impl::batch_id_of(const api_call& call, httplib::Response& res) {
+  auto id = domain::normalize_uuid(call.params.at(0));
+  if (!id)
+    send_error(res, {404, "not_found", "batch not found", nullptr});
+  return id;
+}
+
+// -- health and metrics -------------------------------------------------------
+
+void http_server::impl::get_health(api_call&, httplib::Response& res) {
+  auto [report, err] =
+      ask_within<health_report>(std::chrono::milliseconds(3000), health_atom_v);
+  auto uptime =
+      std::chrono::duration<double>(clock_type::now() - started).count();
+  bool ok = report && report->database_ok && !stopping.load() &&
+            !report->stopping && !report->degraded;
+  json body = {
+      {"status", ok ? "ok" : "unavailable"},
+      {"version", cfg.version},
+      {"uptime_seconds", uptime},
+      {"node_id", cfg.node_id},
+      {"database",
+       {{"status", report && report->database_ok ? "ok" : "unavailable"},
+        {"latency_ms",
+         report ? static_cast<double>(report->database_latency_us) / 1000.0
+                : 0.0}}},
+      {"scheduler",
+       {{"running", report && report->running && !stopping.load()},
+        {"workers", report ? report->workers : 0},
+        {"busy_workers", report ? report->busy_workers : 0},
+        {"in_flight_batches", report ? report->in_flight_batches : 0},
+        {"queue_depth", report ? report->queue_depth : 0}}},
+  };
+  if (!ok)
+    res.set_header("Retry-After", std::to_string(retry_after_seconds));
+  send_json(res, ok ? 200 : 503, body);
+}
+
+void http_server::impl::get_metrics(api_call&, httplib::Response& res) {
+  auto timeout = std::chrono::milliseconds(3000);
+  auto [stats, stats_err] = ask_within<engine_stats>(timeout, stats_atom_v);
+  auto [health, health_err] = ask_within<health_report>(timeout, health_atom_v);
+  res.status = 200;
+  res.set_content(metrics.render(stats, health),
+                  "text/plain; version=0.0.4; charset=utf-8");
+}
+
+// -- batches ------------------------------------------------------------------
+
+void http_server::impl::submit_batch(api_call& call, httplib::Response& res) {
+  if (stopping.load()) {
+    send_error(res,
+               {503, "unavailable",
+                "the server is shutting down; submit again later", nullptr});
+    return;
+  }
+  http_error error;
+  auto body = parse_body(call.req.body, error);
+  if (!body)
+    return send_error(res, error);
+  auto parsed = domain::parse_submit_request(*body, cfg.default_max_retries,
+                                             cfg.max_batch_activities);
+  if (!parsed)
+    return send_error(res, from_input_error(parsed.error()));
+  persistence::submit_request req;
+  if (auto n = call.req.get_header_value_count("Idempotency-Key"); n > 0) {
+    auto key = call.req.get_header_value("Idempotency-Key");
+    if (n > 1 || !domain::validate_idempotency_key(key))
+      return send_error(
+          res, {400,
+                "validation_error",
+                "Idempotency-Key must be 1-255 printable ASCII characters, "
+                "given once",
+                {{"field", "Idempotency-Key"}}});
+    req.idempotency_key = key;
+  }
+  req.owner = call.tenant;
+  req.request_hash = request_hash(*parsed);
+  req.activity_ids = std::move(parsed->activity_ids);
+  req.priority = parsed->priority;
+  req.max_retries = parsed->max_retries;
+  req.metadata_json =
+      parsed->metadata.dump(-1, ' ', false, json::error_handler_t::replace);
+  auto [out, err] =
+      ask<persistence::submit_outcome>(submit_atom_v, std::move(req));
+  if (!out)
+    return reply_engine_error(res, err, "batch", "submit");
+  if (!out->replayed)
+    metrics.batch_submitted();
+  res.set_header("Location", "/api/v1/batches/" + out->batch.id);
+  send_json(res, out->replayed ? 200 : 201, domain::to_json(out->batch));
+}
+
+void http_server::impl::list_batches(api_call& call, httplib::Response& res) {
+  auto query = domain::parse_list_query(call.req.params);
+  if (!query)
+    return send_error(res, from_input_error(query.error()));
+  domain::batch_filter filter;
+  filter.statuses = query->statuses;
+  filter.priority = query->priority;
+  filter.created_after = query->created_after;
+  filter.created_before = query->created_before;
+  filter.limit = query->limit;
+  if (query->after)
+    filter.after = std::make_pair(query->after->created_at, query->after->id);
+  filter.offset = query->offset.value_or(0);
+  auto [page, err] =
+      ask<persistence::batch_page>(list_atom_v, call.tenant, filter);
+  if (!page)
+    return reply_engine_error(res, err, "batch", "list");
+  json batches = json::array();
+  for (const auto& b : page->batches)
+    batches.push_back(domain::to_json(b));
+  json next = nullptr;
+  if (page->next)
+    next = domain::encode_batch_page_token(
+        {page->next->first, page->next->second});
+  send_json(
+      res, 200,
+      {{"batches", std::move(batches)}, {"next_page_token", std::move(next)}});
+}
+
+void http_server::impl::get_batch(api_call& call, httplib::Response& res) {
+  auto id = batch_id_of(call, res);
+  if (!id)
+    return;
+  auto [batch, err] = ask<domain::batch>(get_atom_v, call.tenant, *id);
+  if (!batch)
+    return reply_engine_error(res, err, "batch", "read");
+  send_json(res, 200, domain::to_json(*batch));
+}
+
+void http_server::impl::delete_batch(api_call& call, httplib::Response& res) {
+  auto id = batch_id_of(call, res);
+  if (!id)
+    return;
+  auto [removed, err] = ask<bool>(remove_atom_v, call.tenant, *id);
+  if (!removed)
+    return reply_engine_error(res, err, "batch", "delete");
+  res.status = 204;
+}
+
+void http_server::impl::list_items(api_call& call, httplib::Response& res) {
+  auto id = batch_id_of(call, res);
+  if (!id)
+    return;
+  auto query = domain::parse_items_query(call.req.params);
+  if (!query)
+    return send_error(res, from_input_error(query.error()));
+  domain::item_filter filter;
+  filter.status = query->status;
+  filter.limit = query->limit;
+  filter.after_activity_id = query->after_activity_id;
+  auto [page, err] =
+      ask<persistence::item_page>(items_atom_v, call.tenant, *id, filter);
+  if (!page)
+    return reply_engine_error(res, err, "batch", "list items");
+  json items = json::array();
+  for (const auto& item : page->items)
+    items.push_back(domain::to_json(item));
+  json next = nullptr;
+  if (page->next_after)
+    next = domain::encode_item_page_token(*page->next_after);
+  send_json(
+      res, 200,
+      {{"items", std::move(items)}, {"next_page_token", std::move(next)}});
+}
+
+void http_server::impl::get_progress(api_call& call, httplib::Response& res) {
+  auto id = batch_id_of(call, res);
+  if (!id)
+    return;
+  auto [progress, err] =
+      ask<domain::batch_progress>(progress_atom_v, call.tenant, *id);
+  if (!progress)
+    return reply_engine_error(res, err, "batch", "read progress");
+  send_json(res, 200, domain::to_json(*progress));
+}
+
+void http_server::impl::cancel_batch(api_call& call, httplib::Response& res) {
+  auto id = batch_id_of(call, res);
+  if (!id)
+    return;
+  auto [out, err] =
+      ask<persistence::cancel_outcome>(cancel_atom_v, call.tenant, *id);
+  if (!out)
+    return reply_engine_error(res, err, "batch", "cancel");
+  send_json(res, out->immediate ? 200 : 202, domain::to_json(out->batch));
+}
+
+void http_server::impl::retry_batch(api_call& call, httplib::Response& res) {
+  auto id = batch_id_of(call, res);
+  if (!id)
+    return;
+  auto [batch, err] = ask<domain::batch>(retry_atom_v, call.tenant, *id);
+  if (!batch)
+    return reply_engine_error(res, err, "batch", "retry");
+  send_json(res, 200, domain::to_json(*batch));
+}
+
+// -- event stream -------------------------------------------------------------
+
+void http_server::impl::stream_events(api_call& call, httplib::Response& res) {
+  auto id = batch_id_of(call, res);
+  if (!id)
+    return;
+  if (closing.load())
+    return send_error(res,
+                      {503, "unavailable", "the server is stopping", nullptr});
+  auto queue = std::make_shared<event_queue>(cfg.event_min_gap);
+  auto listener = spawn_stream_listener(sys, queue);
+  auto [subscribed, err] =
+      ask<bool>(subscribe_atom_v, call.tenant, *id, listener);
+  if (!subscribed) {
+    caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
+    return reply_engine_error(res, err, "batch", "stream");
+  }
+  {
+    std::lock_guard<std::mutex> guard{streams_mutex};
+    streams.insert(queue);
+  }
+  res.status = 200;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  auto owner = call.tenant;
+  auto batch_id = *id;
+  /// What the stream wrote last: progress only moves forward, and an
+  /// unchanged one is not repeated.
+  struct written {
+    std::string text;
+    std::int64_t processed = -1;
+  };
+  auto last = std::make_shared<written>();
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, queue, owner, batch_id, last](std::size_t,
+                                           httplib::DataSink& sink) {
+        auto event = queue->take(cfg.event_poll_interval);
+        switch (event.kind) {
+        case stream_event::closed:
+          sink.done();
+          return true;
+        case stream_event::idle: {
+          // A comment: a client that went away makes the write fail.
+          static const std::string keep_alive = ": keep-alive\n\n";
+          if (!sink.write(keep_alive.data(), keep_alive.size()))
+            return false;
+          poll_stream(*queue, owner, batch_id);
+          return true;
+        }
+        case stream_event::progress: {
+          // A poll (read before) and a push (read after) may cross: never
+          // let the stream step back.
+          auto processed = event.data.value("processed", std::int64_t{0});
+          auto text = event.data.dump();
+          if (text == last->text || processed < last->processed)
+            return true;
+          last->text = std::move(text);
+          last->processed = processed;
+          auto frame = format_event("progress", event.data);
+          return sink.write(frame.data(), frame.size());
+        }
+        case stream_event::done: {
+          auto frame = format_event("done", event.data);
+          if (!sink.write(frame.data(), frame.size()))
+            return false;
+          sink.done();
+          return true;
+        }
+        }
+        return false;
+      },
+      [this, queue, listener, batch_id](bool) {
+        {
+          std::lock_guard<std::mutex> guard{streams_mutex};
+          streams.erase(queue);
+        }
+        caf::anon_send(engine, unsub_atom_v, batch_id, listener);
+        caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
+      });
+}
+
+void http_server::impl::poll_stream(event_queue& queue,
+                                    const domain::tenant& owner,
+                                    const std::string& batch_id) {
+  // Pushes from the aggregator cover batches processed on this node; the
+  // poll covers the rest (another node, or a batch deleted meanwhile).
+  auto [progress, err] =
+      ask<domain::batch_progress>(progress_atom_v, owner, batch_id);
+  if (!progress) {
+    if (engine_code(err) == engine_errc::not_found)
+      queue.close(); // deleted: nothing more will come
+    return;
+  }
+  queue.push_progress(domain::to_json(*progress));
+  if (!domain::is_terminal(progress->status))
+    return;
+  auto [batch, batch_err] = ask<domain::batch>(get_atom_v, owner, batch_id);
+  if (batch)
+    queue.push_done(domain::to_json(*batch));
+}
+
+// -- activities and factors ---------------------------------------------------
+
+void http_server::impl::upsert_activities(api_call& call,
+                                          httplib::Response& res) {
+  std::optional<std::vector<domain::activity>> rows;
+  if (call.media_type == "text/csv") {
+    auto parsed = domain::parse_activities_csv(call.req.body, is_known_unit);
+    if (!parsed)
+      return send_error(res, from_input_error(parsed.error()));
+    rows = std::move(*parsed);
+  } else {
+    http_error error;
+    auto body = parse_body(call.req.body, error);
+    if (!body)
+      return send_error(res, error);
+    auto parsed = domain::parse_activities_json(*body, is_known_unit);
+    if (!parsed)
+      return send_error(res, from_input_error(parsed.error()));
+    rows = std::move(*parsed);
+  }
+  auto [count, err] = ask<std::int64_t>(activity_atom_v, put_atom_v,
+                                        call.tenant, std::move(*rows));
+  if (!count)
+    return reply_engine_error(res, err, "activity", "upsert");
+  send_json(res, 200, {{"upserted", *count}});
+}
+
+void http_server::impl::get_activity(api_call& call, httplib::Response& res) {
+  const auto& id = call.params.at(0);
+  if (!domain::is_valid_activity_id(id))
+    return send_error(res, {404, "not_found", "activity not found", nullptr});
+  auto [activity, err] =
+      ask<domain::activity>(activity_atom_v, get_atom_v, call.tenant, id);
+  if (!activity)
+    return reply_engine_error(res, err, "activity", "read");
+  send_json(res, 200, domain::to_json(*activity));
+}
+
+void http_server::impl::list_factors(api_call& call, httplib::Response& res) {
+  if (auto bad = check_query(call.req.params, {"activity_type"}))
+    return send_error(res, *bad);
+  std::string type;
+  if (call.req.has_param("activity_type")) {
+    type = call.req.get_param_value("activity_type");
+    if (!domain::is_valid_activity_type(type))
+      return send_error(res, {400,
+                              "validation_error",
+                              "activity_type must be 1-64 characters of "
+                              "a-z 0-9 _",
+                              {{"field", "activity_type"}}});
+  }
+  auto [factors, err] = ask<std::vector<domain::emission_factor>>(
+      factors_atom_v, get_atom_v, call.tenant, type);
+  if (!factors)
+    return reply_engine_error(res, err, "emission factor", "list");
+  json out = json::array();
+  for (const auto& f : *factors)
+    out.push_back(domain::to_json(f));
+  send_json(res, 200, {{"factors", std::move(out)}});
+}
+
+void http_server::impl::upsert_factors(api_call& call, httplib::Response& res) {
+  http_error error;
+  auto body = parse_body(call.req.body, error);
+  if (!body)
+    return send_error(res, error);
+  auto parsed = domain::parse_factors_json(*body, is_known_unit);
+  if (!parsed)
+    return send_error(res, from_input_error(parsed.error()));
+  auto [count, err] = ask<std::int64_t>(factors_atom_v, put_atom_v, call.tenant,
+                                        std::move(*parsed));
+  if (!count)
+    return reply_engine_error(res, err, "emission factor", "upsert");
+  send_json(res, 200, {{"upserted", *count}});
+}
+
+} // namespace ogf::http

@@ -1,0 +1,138 @@
+#include "http/metrics.hpp"
+
+#include <mutex>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace ogf::http {
+
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+/// Request latency buckets, 1 ms .. 10 s.
+const prometheus::Histogram::BucketBoundaries latency_buckets = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+/// A Prometheus counter fed from a cumulative engine counter: adds what the
+/// engine counted since the last scrape.
+struct mirrored_counter {
+  prometheus::Counter* counter = nullptr;
+  std::int64_t seen = 0;
+
+  void update(std::int64_t total) {
+    if (total > seen)
+      counter->Increment(static_cast<double>(total - seen));
+    seen = total;
+  }
+};
+
+} // namespace
+
+struct http_metrics::impl {
+  prometheus::Registry registry;
+  prometheus::Family<prometheus::Counter>& requests =
+      BuildCounter()
+          .Name("ogf_http_requests_total")
+          .Help("HTTP requests answered, by route template, method and status")
+          .Register(registry);
+  prometheus::Family<prometheus::Histogram>& durations =
+      BuildHistogram()
+          .Name("ogf_http_request_duration_seconds")
+          .Help(
+              "Time from reading a request to the end of its answer, by route "
+              "template")
+          .Register(registry);
+  prometheus::Counter& submitted =
+      BuildCounter()
+          .Name("ogf_batches_submitted_total")
+          .Help("Batches created through this server's API")
+          .Register(registry)
+          .Add({});
+  prometheus::Gauge& workers_busy =
+      BuildGauge()
+          .Name("ogf_workers_busy")
+          .Help("Workers of this node processing a batch")
+          .Register(registry)
+          .Add({});
+  prometheus::Gauge& workers_total = BuildGauge()
+                                         .Name("ogf_workers_total")
+                                         .Help("Workers of this node")
+                                         .Register(registry)
+                                         .Add({});
+  prometheus::Gauge& queue_depth =
+      BuildGauge()
+          .Name("ogf_queue_depth")
+          .Help("Pending batches that are due, in the whole database")
+          .Register(registry)
+          .Add({});
+  prometheus::Family<prometheus::Counter>& finished_family =
+      BuildCounter()
+          .Name("ogf_batches_finished_total")
+          .Help("Batches this node's workers brought to an end (any final "
+                "status; the engine does not count them per status)")
+          .Register(registry);
+  mirrored_counter finished{&finished_family.Add({})};
+  mirrored_counter renewals{&BuildCounter()
+                                 .Name("ogf_lease_renewals_total")
+                                 .Help("Lease renewal statements of this node")
+                                 .Register(registry)
+                                 .Add({})};
+  mirrored_counter leases_lost{&BuildCounter()
+                                    .Name("ogf_leases_lost_total")
+                                    .Help("Leases this node found lost")
+                                    .Register(registry)
+                                    .Add({})};
+  mirrored_counter store_errors{
+      &BuildCounter()
+           .Name("ogf_store_errors_total")
+           .Help("Failed database requests of this node's engine")
+           .Register(registry)
+           .Add({})};
+  std::mutex engine_mutex; ///< guards the mirrored counters' `seen`
+};
+
+http_metrics::http_metrics() : impl_(std::make_unique<impl>()) {}
+
+http_metrics::~http_metrics() = default;
+
+void http_metrics::observe_request(const std::string& route,
+                                   const std::string& method, int status,
+                                   double seconds) {
+  impl_->requests
+      .Add({{"route", route},
+            {"method", method},
+            {"code", std::to_string(status)}})
+      .Increment();
+  impl_->durations.Add({{"route", route}}, latency_buckets).Observe(seconds);
+}
+
+void http_metrics::batch_submitted() {
+  impl_->submitted.Increment();
+}
+
+std::string http_metrics::render(const std::optional<engine_stats>& stats,
+                                 const std::optional<health_report>& health) {
+  {
+    std::lock_guard<std::mutex> guard{impl_->engine_mutex};
+    if (stats) {
+      impl_->workers_busy.Set(stats->busy_workers);
+      impl_->workers_total.Set(stats->workers);
+      impl_->finished.update(stats->batches_finished);
+      impl_->renewals.update(stats->lease_renewals);
+      impl_->leases_lost.update(stats->leases_lost);
+      impl_->store_errors.update(stats->store_errors);
+    }
+    if (health && health->database_ok)
+      impl_->queue_depth.Set(static_cast<double>(health->queue_depth));
+  }
+  return prometheus::TextSerializer{}.Serialize(impl_->registry.Collect());
+}
+
+} // namespace ogf::http

@@ -1,0 +1,137 @@
+// Internals of http_server, shared by server.cpp (transport: routing,
+// limits, access log) and handlers.cpp (one function per endpoint). Not part
+// of the public API.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <caf/all.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "domain/model.hpp"
+#include "http/errors.hpp"
+#include "http/event_stream.hpp"
+#include "http/metrics.hpp"
+#include "http/route_table.hpp"
+#include "http/server.hpp"
+
+namespace ogf::http {
+
+using clock_type = std::chrono::steady_clock;
+
+/// One routed request, as handlers see it.
+struct api_call {
+  const httplib::Request& req;
+  const route_entry& route;
+  std::vector<std::string> params; ///< `{name}` segments, in order
+  domain::tenant tenant;           ///< empty for routes without tenancy
+  std::string media_type;          ///< of the body, for routes that read one
+};
+
+/// Writes `body` as the JSON answer with `status`.
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+
+/// Writes the error body of `e` (and Retry-After for 503).
+void send_error(httplib::Response& res, const http_error& e);
+
+/// Media type of the request body, lower case without parameters
+/// ("application/json"); empty when Content-Type is missing, repeated, or
+/// names a charset other than UTF-8.
+std::string body_media_type(const httplib::Request& req);
+
+/// Most nesting of arrays and objects in a JSON text, counted up to
+/// `limit` + 1 (a cheap scan, so deep nesting is refused before parsing).
+std::size_t json_nesting_depth(std::string_view text, std::size_t limit);
+
+/// True for a unit of domain/units.hpp (the validators' unit check).
+bool is_known_unit(std::string_view unit);
+
+/// Deepest nesting a request body may have. Default 64.
+inline constexpr std::size_t max_json_depth = 64;
+
+struct http_server::impl {
+  caf::actor_system& sys;
+  engine_actor engine;
+  http_config cfg;
+  httplib::Server server;
+  std::atomic<bool> stopping{false}; ///< set_stopping(): refuse submits
+  std::atomic<bool> closing{false};  ///< stop(): refuse new streams
+  clock_type::time_point started = clock_type::now();
+  int port = 0;
+  http_metrics metrics;
+  std::mutex streams_mutex;
+  std::set<std::shared_ptr<event_queue>> streams; ///< open event streams
+
+  impl(caf::actor_system& s, engine_actor e, http_config c)
+      : sys(s), engine(std::move(e)), cfg(std::move(c)) {}
+
+  /// One typed request into the engine, waiting at most `timeout`.
+  template <class R, class... Ts>
+  std::pair<std::optional<R>, caf::error>
+  ask_within(std::chrono::milliseconds timeout, Ts&&... xs) {
+    caf::scoped_actor self{sys};
+    std::optional<R> result;
+    caf::error failure;
+    self->request(engine, timeout, std::forward<Ts>(xs)...)
+        .receive([&](R& r) { result = std::move(r); },
+                 [&](caf::error& e) { failure = std::move(e); });
+    return {std::move(result), std::move(failure)};
+  }
+
+  /// ask_within with the configured request timeout.
+  template <class R, class... Ts>
+  std::pair<std::optional<R>, caf::error> ask(Ts&&... xs) {
+    return ask_within<R>(cfg.request_timeout, std::forward<Ts>(xs)...);
+  }
+
+  // -- transport (server.cpp) ---------------------------------------------
+
+  void configure();
+  httplib::Server::HandlerResponse before_routing(const httplib::Request& req,
+                                                  httplib::Response& res);
+  void dispatch(const httplib::Request& req, httplib::Response& res);
+  void after_response(const httplib::Request& req,
+                      const httplib::Response& res);
+  void close_streams();
+
+  // -- endpoints (handlers.cpp) -------------------------------------------
+
+  void handle(api_call& call, httplib::Response& res);
+  void reply_engine_error(httplib::Response& res, const caf::error& err,
+                          std::string_view subject, std::string_view action);
+
+  void get_health(api_call& call, httplib::Response& res);
+  void get_metrics(api_call& call, httplib::Response& res);
+  void submit_batch(api_call& call, httplib::Response& res);
+  void list_batches(api_call& call, httplib::Response& res);
+  void get_batch(api_call& call, httplib::Response& res);
+  void delete_batch(api_call& call, httplib::Response& res);
+  void list_items(api_call& call, httplib::Response& res);
+  void get_progress(api_call& call, httplib::Response& res);
+  void stream_events(api_call& call, httplib::Response& res);
+  void cancel_batch(api_call& call, httplib::Response& res);
+  void retry_batch(api_call& call, httplib::Response& res);
+  void upsert_activities(api_call& call, httplib::Response& res);
+  void get_activity(api_call& call, httplib::Response& res);
+  void list_factors(api_call& call, httplib::Response& res);
+  void upsert_factors(api_call& call, httplib::Response& res);
+
+  /// The batch id of a `/batches/{id}` route, normalized; nullopt (answer
+  /// 404) for anything but a UUID.
+  std::optional<std::string> batch_id_of(const api_call& call,
+                                         httplib::Response& res);
+  /// Polls an idle event stream's batch: a newer progress, or done.
+  void poll_stream(event_queue& queue, const domain::tenant& owner,
+                   const std::string& batch_id);
+};
+
+} // namespace ogf::http
