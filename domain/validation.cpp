@@ -173,7 +173,7 @@ std::string plain_decimal(std::string_view text) {
   return frac_part.empty() ? int_part : int_part + "." + frac_part;
 }
 
-// digits or digits.digits, within max_decimal_digits on each side (leading
+// digits or digits.digits, within max_input_decimal_digits on each side (leading
 // zeros of the integer part are not counted).
 bool is_decimal_text(std::string_view s) {
   auto dot = s.find('.');
@@ -190,8 +190,8 @@ bool is_decimal_text(std::string_view s) {
   auto significant = int_part.find_first_not_of('0');
   auto int_digits =
       significant == std::string_view::npos ? 0 : int_part.size() - significant;
-  return int_digits <= max_decimal_digits &&
-         frac_part.size() <= max_decimal_digits;
+  return int_digits <= max_input_decimal_digits &&
+         frac_part.size() <= max_input_decimal_digits;
 }
 
 // -- query strings
@@ -307,7 +307,7 @@ std::optional<input_error> read_decimal(const json& row, const char* key,
     return invalid(field,
                    field +
                        " must be a number >= 0 or a decimal string, at most " +
-                       std::to_string(max_decimal_digits) +
+                       std::to_string(max_input_decimal_digits) +
                        " digits before and after the point",
                    at.details);
   out = std::move(*text);

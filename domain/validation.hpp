@@ -100,7 +100,7 @@ inline constexpr std::size_t max_metadata_bytes = 16 * 1024;
 /// Longest emission factor source text, in Unicode code points.
 inline constexpr std::size_t max_source_chars = 1'000;
 /// Most digits of a decimal quantity before and after the decimal point.
-inline constexpr std::size_t max_decimal_digits = 30;
+inline constexpr std::size_t max_input_decimal_digits = 30;
 
 // -- single values
 // -------------------------------------------------------------
@@ -142,7 +142,7 @@ bool is_valid_region(std::string_view text);
 /// - a string: `digits` or `digits.digits` (no sign, no exponent, no
 ///   spaces), kept as given except that redundant leading zeros are dropped
 ///   ("007.50" becomes "7.50"; trailing zeros state precision and stay).
-/// At most max_decimal_digits digits on either side of the point. nullopt
+/// At most max_input_decimal_digits digits on either side of the point. nullopt
 /// for anything else: negative, NaN, infinite, other types, bad strings.
 std::optional<std::string> parse_non_negative_decimal(const nlohmann::json& v);
 

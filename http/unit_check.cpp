@@ -1,6 +1,4 @@
-// The unit table as the validators' unit check. A TU of its own:
-// domain/decimal.hpp (via units.hpp) and domain/validation.hpp both define
-// ogf::domain::max_decimal_digits, so the two cannot share a TU.
+// The unit table as the validators' unit check.
 #include "domain/units.hpp"
 
 namespace ogf::http {
