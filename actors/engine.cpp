@@ -274,8 +274,13 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
                   self->request(self->state.aggregator, seconds(5),
                                 stats_atom_v)
                     .then(
-                      [rp, s](std::int32_t subscribers) mutable {
-                        s.subscribers = subscribers;
+                      [rp, s](const engine_stats& a) mutable {
+                        s.subscribers = a.subscribers;
+                        s.batches_completed = a.batches_completed;
+                        s.batches_failed = a.batches_failed;
+                        s.batches_cancelled = a.batches_cancelled;
+                        s.activities_succeeded = a.activities_succeeded;
+                        s.activities_failed = a.activities_failed;
                         rp.deliver(s);
                       },
                       [rp, s](caf::error&) mutable { rp.deliver(s); });

@@ -78,7 +78,8 @@ using aggregator_actor = caf::typed_actor<
              progress_listener_actor>::with<bool>,
   reacts_to<unsub_atom, std::string, progress_listener_actor>,
   reacts_to<flush_atom, std::string>,
-  replies_to<stats_atom>::with<std::int32_t>>; // subscriber count
+  // subscribers, finished batches by status, activities by result
+  replies_to<stats_atom>::with<engine_stats>>;
 
 /// Renews every lease of this node in one statement, every lease/3, and
 /// tells a worker at once when its lease is lost or its batch cancelled.

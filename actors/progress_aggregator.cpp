@@ -62,6 +62,8 @@ struct aggregator_state {
   store_actor store;
   std::unordered_map<std::string, live_batch> live;
   std::multimap<std::string, subscriber> subscribers;
+  /// This node's finished batches by status and recorded activities.
+  engine_stats counters;
   static inline const char* name = "ogf.aggregator";
 
   /// Items per second over the window; 0 without two samples.
@@ -203,6 +205,8 @@ aggregator_actor::behavior_type aggregator(self_ptr self, store_actor store,
       b.samples.emplace_back(now, 0);
     },
     [self](delta_atom, const progress_delta& d) {
+      self->state.counters.activities_succeeded += d.succeeded;
+      self->state.counters.activities_failed += d.failed;
       auto& st = self->state;
       auto& b = st.live[d.batch_id];
       b.succeeded += d.succeeded;
@@ -249,7 +253,25 @@ aggregator_actor::behavior_type aggregator(self_ptr self, store_actor store,
                                  clock_type::now() + st.cfg.watch_interval);
               });
     },
-    [self](done_atom, const domain::batch& b) { announce_done(self, b); },
+    [self](done_atom, const domain::batch& b) {
+      // Sent by this node's workers only (batches finished elsewhere reach
+      // announce_done through the watch), so these counts are this node's.
+      auto& c = self->state.counters;
+      switch (b.status) {
+        case domain::batch_status::completed:
+          ++c.batches_completed;
+          break;
+        case domain::batch_status::failed:
+          ++c.batches_failed;
+          break;
+        case domain::batch_status::cancelled:
+          ++c.batches_cancelled;
+          break;
+        default:
+          break;
+      }
+      announce_done(self, b);
+    },
     [self](progress_atom, const domain::tenant& t, const std::string& id)
       -> caf::result<domain::batch_progress> {
       auto rp = self->make_response_promise<domain::batch_progress>();
@@ -298,7 +320,9 @@ aggregator_actor::behavior_type aggregator(self_ptr self, store_actor store,
       }
     },
     [self](stats_atom) {
-      return static_cast<std::int32_t>(self->state.subscribers.size());
+      auto s = self->state.counters;
+      s.subscribers = static_cast<std::int32_t>(self->state.subscribers.size());
+      return s;
     },
   };
 }

@@ -75,10 +75,23 @@ struct http_metrics::impl {
   prometheus::Family<prometheus::Counter>& finished_family =
       BuildCounter()
           .Name("ogf_batches_finished_total")
-          .Help("Batches this node's workers brought to an end (any final "
-                "status; the engine does not count them per status)")
+          .Help("Batches this node's workers brought to an end, by final "
+                "status")
           .Register(registry);
-  mirrored_counter finished{&finished_family.Add({})};
+  mirrored_counter finished_completed{
+    &finished_family.Add({{"status", "completed"}})};
+  mirrored_counter finished_failed{&finished_family.Add({{"status", "failed"}})};
+  mirrored_counter finished_cancelled{
+    &finished_family.Add({{"status", "cancelled"}})};
+  prometheus::Family<prometheus::Counter>& activities_family =
+      BuildCounter()
+          .Name("ogf_activities_processed_total")
+          .Help("Activities whose result this node recorded, by result")
+          .Register(registry);
+  mirrored_counter activities_succeeded{
+    &activities_family.Add({{"result", "succeeded"}})};
+  mirrored_counter activities_failed{
+    &activities_family.Add({{"result", "failed"}})};
   mirrored_counter renewals{&BuildCounter()
                                  .Name("ogf_lease_renewals_total")
                                  .Help("Lease renewal statements of this node")
@@ -124,7 +137,11 @@ std::string http_metrics::render(const std::optional<engine_stats>& stats,
     if (stats) {
       impl_->workers_busy.Set(stats->busy_workers);
       impl_->workers_total.Set(stats->workers);
-      impl_->finished.update(stats->batches_finished);
+      impl_->finished_completed.update(stats->batches_completed);
+      impl_->finished_failed.update(stats->batches_failed);
+      impl_->finished_cancelled.update(stats->batches_cancelled);
+      impl_->activities_succeeded.update(stats->activities_succeeded);
+      impl_->activities_failed.update(stats->activities_failed);
       impl_->renewals.update(stats->lease_renewals);
       impl_->leases_lost.update(stats->leases_lost);
       impl_->store_errors.update(stats->store_errors);
