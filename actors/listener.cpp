@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
@@ -29,6 +30,21 @@ private:
   bool& woken_;
 };
 
+/// Collects batch ids from cancel notifications.
+class cancel_receiver : public pqxx::notification_receiver {
+public:
+  cancel_receiver(pqxx::connection& conn, std::vector<std::string>& ids)
+    : pqxx::notification_receiver(conn, persistence::cancel_channel),
+      ids_(ids) {
+  }
+  void operator()(const std::string& payload, int) override {
+    ids_.push_back(payload);
+  }
+
+private:
+  std::vector<std::string>& ids_;
+};
+
 /// The store sends at most one NOTIFY per notify_interval (5 ms) per
 /// connection and skips the rest: a batch committed just after a NOTIFY may
 /// have none of its own. So every burst of notifications is followed by one
@@ -41,6 +57,8 @@ struct listener_state {
   poller_actor poller;
   std::unique_ptr<pqxx::connection> conn;
   std::unique_ptr<wake_receiver> receiver;
+  std::unique_ptr<cancel_receiver> cancels;
+  std::vector<std::string> cancelled;
   bool woken = false;
   std::optional<std::chrono::steady_clock::time_point> trailing_wake;
   static inline const char* name = "ogf.listener";
@@ -59,6 +77,8 @@ listener(listener_actor::stateful_pointer<listener_state> self,
         if (!st.conn) {
           st.conn = std::make_unique<pqxx::connection>(st.url);
           st.receiver = std::make_unique<wake_receiver>(*st.conn, st.woken);
+          st.cancels = std::make_unique<cancel_receiver>(*st.conn,
+                                                         st.cancelled);
           // Anything submitted while we were away: look once.
           st.woken = true;
         }
@@ -74,6 +94,9 @@ listener(listener_actor::stateful_pointer<listener_state> self,
             0, wait_us);
         st.conn->await_notification(0, wait_us);
         st.conn->get_notifs();
+        for (auto& id : st.cancelled)
+          self->send(st.poller, cancel_atom_v, std::move(id));
+        st.cancelled.clear();
         now = std::chrono::steady_clock::now();
         if (st.woken) {
           st.woken = false;
@@ -85,6 +108,7 @@ listener(listener_actor::stateful_pointer<listener_state> self,
         }
         self->send(self, listen_atom_v);
       } catch (const std::exception& e) {
+        st.cancels.reset();
         st.receiver.reset();
         st.conn.reset();
         self->delayed_send(self, std::chrono::seconds(1), listen_atom_v);

@@ -1,7 +1,9 @@
 // The listener: a detached actor with its own connection doing LISTEN on
 // the batches channel; wakes the poller on each notification (submit,
 // retry, release), and once more 50 ms after the last of a burst (the store
-// coalesces NOTIFYs). If the connection drops it reconnects every second,
+// coalesces NOTIFYs). It also passes cancel requests of processing batches
+// (NOTIFY ogf_cancel, from any node) to the poller, which stops the worker
+// holding one within a chunk step. If the connection drops it reconnects every second,
 // and meanwhile the poller's timer still finds the work.
 #pragma once
 

@@ -786,8 +786,14 @@ cancel_outcome batch_store::cancel(const tenant& t, const std::string& id) {
   if (rows.empty())
     explain_refusal(tx, t, id);
   auto b = read_batch(rows[0]);
-  tx.commit();
   bool immediate = b.status == domain::batch_status::cancelled;
+  if (!immediate) {
+    // The node processing it may be another one: tell every listener (the
+    // payload is a batch id we just read back, never client text).
+    tx.exec_params("SELECT pg_notify($1, $2)", std::string(cancel_channel),
+                   b.id);
+  }
+  tx.commit();
   return {std::move(b), immediate};
 }
 

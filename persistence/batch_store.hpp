@@ -131,6 +131,10 @@ struct store_config {
 /// The channel pollers LISTEN on.
 inline constexpr const char* notify_channel = "ogf_batches";
 
+/// Cancel requests of processing batches, payload = batch id: the node
+/// holding the batch stops it at once, whichever node took the request.
+inline constexpr const char* cancel_channel = "ogf_cancel";
+
 class batch_store {
 public:
   explicit batch_store(store_config cfg);

@@ -281,3 +281,49 @@ TEST_CASE("a graceful stop releases leases and another engine picks the "
     CHECK(b.ask<domain::batch>(get_atom_v, acme, id).total_emissions_kg_co2e
           == expected_emissions(40));
 }
+
+TEST_CASE("a cancel taken by one node stops the batch processing on another "
+          "within two seconds") {
+  test_database db;
+  auto log = std::make_shared<spy_log>();
+  log->delay_ms = 50;
+  auto cfg_a = test_engine_config(db, "node-a");
+  cfg_a.workers = 1;
+  // Renewals (every lease/3) also report cancel requests: keep them out of
+  // the way, so only the cancel notification can stop it in time.
+  cfg_a.lease_timeout = 60s;
+  engine_fixture a{cfg_a, spy_factory(log)};
+  auto id = submit_batches(a, 1, 40).front();
+  REQUIRE(wait_until(
+    [&] {
+      return a.ask<domain::batch>(get_atom_v, acme, id).processed_activities
+             >= 10;
+    },
+    10s, 5ms));
+  // Node b exists only to take the cancel; it never holds the batch (node a
+  // renews its lease, and the lease is far longer than this test).
+  auto cfg_b = test_engine_config(db, "node-b");
+  cfg_b.lease_timeout = 60s;
+  engine_fixture b{cfg_b};
+  // Each chunk now takes far longer than the 2 s a cancel may take, so
+  // neither node a's next record nor its renewer can be what stops it.
+  log->delay_ms = 5000;
+  auto computes = log->compute_count();
+  REQUIRE(wait_until([&] { return log->compute_count() > computes; }, 5s, 2ms));
+
+  auto t0 = clock_type::now();
+  auto out = b.ask<persistence::cancel_outcome>(cancel_atom_v, acme, id);
+  CHECK_FALSE(out.immediate);
+  REQUIRE(wait_until(
+    [&] {
+      return b.ask<domain::batch>(get_atom_v, acme, id).status
+             == domain::batch_status::cancelled;
+    },
+    5s, 5ms));
+  CHECK(clock_type::now() - t0 <= 2s);
+  CHECK(text(db, "SELECT coalesce(string_agg(DISTINCT node_id, ','), '') FROM "
+                 "batch_chunk_log")
+        == "node-a");
+  log->delay_ms = 0;
+  check_totals_match_items(db);
+}
