@@ -11,6 +11,7 @@
 #include "actors/processor.hpp"
 #include "actors/progress_aggregator.hpp"
 #include "actors/store_actor.hpp"
+#include "actors/submit_batcher.hpp"
 #include "common/log.hpp"
 
 namespace ogf {
@@ -29,6 +30,7 @@ struct engine_state {
   std::vector<store_actor> stores;
   std::size_t next_store = 0;
   processor_actor processor;
+  submit_batcher_actor batcher;
   aggregator_actor aggregator;
   renewer_actor renewer;
   poller_actor poller;
@@ -84,6 +86,8 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   st.processor = cfg.processor ? cfg.processor : spawn_emissions_processor(sys);
   if (!cfg.processor)
     self->link_to(st.processor);
+  st.batcher = spawn_submit_batcher(sys, st.stores);
+  self->link_to(st.batcher);
   st.aggregator = spawn_aggregator(sys, st.stores[0]);
   self->link_to(st.aggregator);
   char host[256] = {0};
@@ -134,7 +138,8 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
     if (msg.source == st.poller.address()
         || msg.source == st.renewer.address()
         || msg.source == st.aggregator.address()
-        || msg.source == st.processor.address()) {
+        || msg.source == st.processor.address()
+        || msg.source == st.batcher.address()) {
       // These hold the node's scheduling state; running on without them
       // would be wrong. Report unhealthy; the process supervisor (or the
       // embedder) restarts the engine, and leases are taken over.
@@ -157,7 +162,7 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
       -> caf::result<persistence::submit_outcome> {
       if (self->state.stopping)
         return stopping_error();
-      return self->delegate(self->state.store(), submit_atom_v, std::move(req));
+      return self->delegate(self->state.batcher, submit_atom_v, std::move(req));
     },
     [self](get_atom, const domain::tenant& t, const std::string& id)
       -> caf::result<domain::batch> {

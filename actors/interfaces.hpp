@@ -30,6 +30,9 @@ using processor_actor = caf::typed_actor<
 using store_actor = caf::typed_actor<
   replies_to<submit_atom, persistence::submit_request>::with<
     persistence::submit_outcome>,
+  // group commit: many submits in one transaction, results in input order
+  replies_to<submit_atom, std::vector<persistence::submit_request>>::with<
+    std::vector<persistence::submit_result>>,
   replies_to<get_atom, domain::tenant, std::string>::with<domain::batch>,
   replies_to<list_atom, domain::tenant, domain::batch_filter>::with<
     persistence::batch_page>,
@@ -65,6 +68,12 @@ using store_actor = caf::typed_actor<
   replies_to<heartbeat_atom, std::string, std::int32_t, std::string>::with<bool>,
   replies_to<ping_atom>::with<std::int64_t>,
   replies_to<depth_atom>::with<std::int64_t>>;
+
+/// Groups concurrent submits into one transaction each (group commit):
+/// while a group commits, the next one gathers.
+using submit_batcher_actor = caf::typed_actor<
+  replies_to<submit_atom, persistence::submit_request>::with<
+    persistence::submit_outcome>>;
 
 /// Keeps live progress of batches in flight on this node and pushes it to
 /// subscribers.

@@ -68,6 +68,9 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
     [&st](submit_atom, const submit_request& req) {
       return st.guarded([&](batch_store& s) { return s.submit(req); });
     },
+    [&st](submit_atom, const std::vector<submit_request>& reqs) {
+      return st.guarded([&](batch_store& s) { return s.submit_many(reqs); });
+    },
     [&st](get_atom, const domain::tenant& t, const std::string& id) {
       return st.guarded([&](batch_store& s) { return s.get(t, id); });
     },
