@@ -51,8 +51,10 @@ using store_actor = caf::typed_actor<
   replies_to<start_atom, persistence::lease_ref>::with<domain::tenant>,
   replies_to<resolve_atom, persistence::lease_ref, domain::tenant, std::string,
              std::int32_t>::with<std::vector<domain::resolved_activity>>,
+  // bool: also finish the batch (last chunk), in the same transaction
   replies_to<record_atom, persistence::lease_ref, domain::tenant,
-             std::vector<domain::item_result>>::with<persistence::record_outcome>,
+             std::vector<domain::item_result>, bool>::with<
+    persistence::record_outcome>,
   replies_to<finish_atom, persistence::lease_ref, std::int32_t,
              std::string>::with<domain::batch>,
   replies_to<defer_atom, persistence::lease_ref, caf::timespan,

@@ -141,14 +141,14 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
       });
     },
     [&st](record_atom, const lease_ref& lease, const domain::tenant& owner,
-          const std::vector<domain::item_result>& results) {
+          const std::vector<domain::item_result>& results, bool finish_batch) {
       return st.guarded([&](batch_store& s) {
         std::vector<item_result_row> rows;
         rows.reserve(results.size());
         for (const auto& r : results)
           rows.push_back({r.activity_id, r.succeeded, r.scope,
                           r.emissions_kg_co2e, r.factor_id, r.error});
-        return s.record_chunk(lease, owner, rows);
+        return s.record_chunk(lease, owner, rows, finish_batch);
       });
     },
     [&st](finish_atom, const lease_ref& lease, std::int32_t kind,

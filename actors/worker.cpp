@@ -184,13 +184,15 @@ void on_step_error(self_ptr self, const caf::error& err) {
   finish(self, finish_kind::failed, "internal error");
 }
 
+/// Records a chunk's results; `final_chunk` (fewer pending items were left
+/// than a chunk holds) also finishes the batch in the same transaction.
 void record(self_ptr self, std::vector<domain::item_result> results,
-            std::string last) {
+            std::string last, bool final_chunk) {
   auto& st = self->state;
   auto g = st.enter(phase::recording);
   self
     ->request(st.peers.store, st.cfg.request_timeout, record_atom_v,
-              st.lease(), st.owner, std::move(results))
+              st.lease(), st.owner, std::move(results), final_chunk)
     .then(
       [self, g, last](const persistence::record_outcome& out) {
         auto& st = self->state;
@@ -203,6 +205,14 @@ void record(self_ptr self, std::vector<domain::item_result> results,
         caf::anon_send(st.peers.aggregator, delta_atom_v,
                        progress_delta{st.job->batch_id, out.succeeded,
                                       out.failed, out.emissions_kg_co2e});
+        if (out.finished) {
+          caf::anon_send(st.peers.aggregator, done_atom_v, *out.finished);
+          log::info("batch finished",
+                    {{"batch_id", out.finished->id},
+                     {"status", domain::to_string(out.finished->status)}});
+          done(self);
+          return;
+        }
         proceed(self);
       },
       [self, g](caf::error& err) {
@@ -214,14 +224,15 @@ void record(self_ptr self, std::vector<domain::item_result> results,
 void compute(self_ptr self, std::vector<domain::resolved_activity> rows) {
   auto& st = self->state;
   auto last = rows.back().activity_id;
+  bool final_chunk = static_cast<std::int32_t>(rows.size()) < st.cfg.chunk_size;
   auto g = st.enter(phase::computing);
   self
     ->request(st.peers.processor, st.cfg.request_timeout, compute_atom_v,
               std::move(rows))
     .then(
-      [self, g, last](std::vector<domain::item_result>& results) {
+      [self, g, last, final_chunk](std::vector<domain::item_result>& results) {
         if (self->state.current(g))
-          record(self, std::move(results), last);
+          record(self, std::move(results), last, final_chunk);
       },
       [self, g](caf::error& err) {
         if (self->state.current(g))

@@ -239,6 +239,23 @@ std::string batch_id_of(const std::string& body) {
   return json::parse(body).at("id").get<std::string>();
 }
 
+/// Waits until the server has nothing pending or running (the previous
+/// scenario's backlog must not be measured by the next one).
+bool wait_idle(const endpoint& e, std::chrono::seconds timeout) {
+  auto deadline = clock_type::now() + timeout;
+  httplib::Client cli(e.host, e.port);
+  while (clock_type::now() < deadline) {
+    if (auto r = cli.Get("/api/v1/health"); r && r->status == 200) {
+      auto h = json::parse(r->body);
+      if (h["scheduler"]["queue_depth"] == 0
+          && h["scheduler"]["busy_workers"] == 0)
+        return true;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
 // -- scenario 1: submit ----------------------------------------------------
 
 json run_submit(const endpoint& e, int clients, std::chrono::milliseconds d) {
@@ -625,6 +642,8 @@ int main(int argc, char** argv) {
                           .kg_co2e);
         }
         create_activities(e, case_org, needed);
+        if (!wait_idle(e, 600s))
+          throw std::runtime_error("server did not drain its backlog");
         auto expected = ogf::domain::sum_emissions(per).value_or("?");
         pipeline[pc.name] = run_pipeline_case(e, case_org, pc.batches, pc.size,
                                               needed, expected, 240s, pid,
@@ -635,6 +654,8 @@ int main(int argc, char** argv) {
         result["server_peak_rss_mb"] = static_cast<double>(peak_kb) / 1024.0;
     }
     if (!o.skip_latency) {
+      if (!wait_idle(e, 600s))
+        throw std::runtime_error("server did not drain its backlog");
       std::cerr << "latency: 20 batches/s...\n";
       result["latency"] = run_latency(e, 20, o.quick ? 3s : 10s);
     }

@@ -927,7 +927,8 @@ batch_store::resolve_chunk(const lease_ref& lease, const tenant& owner,
 
 record_outcome
 batch_store::record_chunk(const lease_ref& lease, const tenant& owner,
-                          const std::vector<item_result_row>& results) {
+                          const std::vector<item_result_row>& results,
+                          bool finish_batch) {
   std::vector<std::string> ids, statuses;
   std::vector<std::optional<std::string>> scopes, emissions, factors, errors;
   for (const auto& r : results) {
@@ -952,6 +953,14 @@ batch_store::record_chunk(const lease_ref& lease, const tenant& owner,
   out.failed = row[2].as<std::int64_t>();
   out.emissions_kg_co2e = row[3].as<std::string>();
   out.cancel_requested = row[4].as<bool>();
+  if (finish_batch) {
+    // The fence row is locked by this transaction: the finish cannot miss.
+    auto rows = exec_checked(tx, "finish", lease.batch_id, lease.token,
+                             cfg_.node_id, "done", std::string());
+    if (rows.empty())
+      throw store_exception(engine_errc::lease_lost, "lease lost");
+    out.finished = read_batch(rows[0]);
+  }
   tx.commit();
   return out;
 }

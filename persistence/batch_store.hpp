@@ -108,6 +108,9 @@ struct record_outcome {
   std::int64_t failed = 0;
   std::string emissions_kg_co2e = "0";
   bool cancel_requested = false;
+  /// Set when record_chunk was asked to finish the batch too (last chunk):
+  /// the batch as it ended.
+  std::optional<domain::batch> finished;
 };
 
 /// How a batch ends.
@@ -185,9 +188,13 @@ public:
                                           int limit);
   /// Writes results under the fence; throws lease_lost when it no longer
   /// holds (nothing written).
+  /// With `finish_batch` (the caller knows this is the last chunk) the
+  /// batch is also finished as by finish(done), in the same transaction:
+  /// one commit less per batch.
   record_outcome record_chunk(const lease_ref& lease,
                               const domain::tenant& owner,
-                              const std::vector<item_result_row>& results);
+                              const std::vector<item_result_row>& results,
+                              bool finish_batch = false);
   /// Ends the batch under the fence; returns the final batch.
   domain::batch finish(const lease_ref& lease, finish_kind kind,
                        const std::string& error = {});

@@ -432,3 +432,31 @@ TEST_CASE("owner_of names a batch's tenant, and an unknown or malformed id "
         }) == engine_errc::not_found);
   CHECK(errc_of([&] { store.owner_of("nope"); }) == engine_errc::not_found);
 }
+
+TEST_CASE("the last chunk can finish the batch in the same transaction") {
+  test_database db;
+  auto store = make_store(db);
+  sql q{db};
+  auto lease = started(store, {"a1", "a2"});
+  auto first = store.record_chunk(lease, tenant_a, {ok_row("a1", "1.5")});
+  CHECK_FALSE(first.finished);
+  auto last = store.record_chunk(lease, tenant_a, {ok_row("a2", "2.25")},
+                                 true);
+  REQUIRE(last.finished);
+  CHECK(last.finished->status == batch_status::completed);
+  CHECK(last.finished->total_emissions_kg_co2e == "3.75");
+  CHECK(last.finished->completed_at);
+  CHECK(q.text("SELECT status FROM batch_jobs") == "completed");
+  // The lease is gone with the end: a late write is refused.
+  CHECK(errc_of([&] {
+          store.record_chunk(lease, tenant_a, {ok_row("a2", "9")}, true);
+        }) == engine_errc::lease_lost);
+
+  // A last chunk with a failed item ends the batch failed.
+  auto lease2 = started(store, {"b1"});
+  auto out = store.record_chunk(
+    lease2, tenant_a, {failed_row("b1", "no_emission_factor")}, true);
+  REQUIRE(out.finished);
+  CHECK(out.finished->status == batch_status::failed);
+  CHECK(out.finished->error);
+}
