@@ -28,6 +28,9 @@ constexpr auto restart_window = seconds(60);
 struct engine_state {
   engine_config cfg;
   std::vector<store_actor> stores;
+  /// A connection of its own for health and metrics, so that a stalled or
+  /// busy pool cannot delay them: short statement and lock timeouts.
+  store_actor health_store;
   std::size_t next_store = 0;
   processor_actor processor;
   submit_batcher_actor batcher;
@@ -55,6 +58,15 @@ persistence::store_config store_config_of(const engine_config& cfg) {
   // Below half the lease: a statement can never outlive a lease renewal.
   sc.statement_timeout = std::max(milliseconds(100), cfg.lease_timeout / 2 - milliseconds(50));
   return sc;
+}
+
+/// The health connection: health must answer within about a second even
+/// when the database stalls, so its statements give up early.
+persistence::store_config health_store_config_of(const engine_config& cfg) {
+  auto hc = store_config_of(cfg);
+  hc.statement_timeout = milliseconds(500);
+  hc.lock_timeout = milliseconds(200);
+  return hc;
 }
 
 void note_restart(self_ptr self) {
@@ -86,6 +98,8 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   st.processor = cfg.processor ? cfg.processor : spawn_emissions_processor(sys);
   if (!cfg.processor)
     self->link_to(st.processor);
+  st.health_store = spawn_store(sys, health_store_config_of(cfg));
+  self->link_to(st.health_store);
   st.batcher = spawn_submit_batcher(sys, st.stores);
   self->link_to(st.batcher);
   st.aggregator = spawn_aggregator(sys, st.stores[0]);
@@ -127,6 +141,13 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
         self->link_to(s);
         return;
       }
+    }
+    if (msg.source == st.health_store.address()) {
+      note_restart(self);
+      st.health_store = spawn_store(self->system(),
+                                    health_store_config_of(st.cfg));
+      self->link_to(st.health_store);
+      return;
     }
     if (msg.source == st.listener.address()) {
       note_restart(self);
@@ -235,19 +256,22 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
       auto report = std::make_shared<health_report>();
       report->stopping = self->state.stopping;
       report->degraded = self->state.degraded;
-      self->request(self->state.store(), seconds(2), ping_atom_v)
+      // Bounded to about a second in all: ping 500 ms, stats 200 ms, depth
+      // 300 ms, on the dedicated health connection.
+      self->request(self->state.health_store, milliseconds(500), ping_atom_v)
         .then(
           [self, rp, report](std::int64_t latency_us) mutable {
             report->database_ok = true;
             report->database_latency_us = latency_us;
-            self->request(self->state.poller, seconds(2), stats_atom_v)
+            self->request(self->state.poller, milliseconds(200), stats_atom_v)
               .then(
                 [self, rp, report](const engine_stats& s) mutable {
                   report->running = !self->state.stopping;
                   report->workers = s.workers;
                   report->busy_workers = s.busy_workers;
                   report->in_flight_batches = s.busy_workers;
-                  self->request(self->state.store(), seconds(2), depth_atom_v)
+                  self->request(self->state.health_store, milliseconds(300),
+                                depth_atom_v)
                     .then(
                       [rp, report](std::int64_t depth) mutable {
                         report->queue_depth = depth;

@@ -546,6 +546,8 @@ void batch_store::connect() {
     pqxx::nontransaction tx{*conn_};
     tx.exec("SET statement_timeout = "
             + std::to_string(cfg_.statement_timeout.count()));
+    if (cfg_.lock_timeout.count() > 0)
+      tx.exec("SET lock_timeout = " + std::to_string(cfg_.lock_timeout.count()));
     tx.exec("SET application_name = " + tx.quote("offgridflow-batch"));
     // The database (or PGDATESTYLE / PGOPTIONS in the environment) may set
     // other defaults; the store relies on these two:

@@ -127,6 +127,8 @@ struct store_config {
   std::string database_url;
   std::string node_id;
   std::chrono::milliseconds statement_timeout{10000};
+  /// How long a statement may wait for a lock; 0 = up to statement_timeout.
+  std::chrono::milliseconds lock_timeout{0};
   /// At most one NOTIFY per this interval (NOTIFY serialises commits).
   std::chrono::milliseconds notify_interval{5};
 };
