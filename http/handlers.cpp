@@ -47,10 +47,11 @@ std::optional<json> parse_body(const std::string& body, http_error& error) {
              nullptr};
     return std::nullopt;
   }
-  if (json_nesting_depth(body, max_json_depth) > max_json_depth) {
+  if (domain::json_nesting_depth(body, domain::max_json_depth) >
+      domain::max_json_depth) {
     error = {400, "invalid_json",
              "request body nests arrays and objects deeper than " +
-                 std::to_string(max_json_depth) + " levels",
+                 std::to_string(domain::max_json_depth) + " levels",
              nullptr};
     return std::nullopt;
   }

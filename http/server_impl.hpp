@@ -48,15 +48,8 @@ void send_error(httplib::Response& res, const http_error& e);
 /// names a charset other than UTF-8.
 std::string body_media_type(const httplib::Request& req);
 
-/// Most nesting of arrays and objects in a JSON text, counted up to
-/// `limit` + 1 (a cheap scan, so deep nesting is refused before parsing).
-std::size_t json_nesting_depth(std::string_view text, std::size_t limit);
-
 /// True for a unit of domain/units.hpp (the validators' unit check).
 bool is_known_unit(std::string_view unit);
-
-/// Deepest nesting a request body may have. Default 64.
-inline constexpr std::size_t max_json_depth = 64;
 
 struct http_server::impl {
   caf::actor_system& sys;
