@@ -856,6 +856,13 @@ parse_activities_csv(std::string_view csv, const unit_check& is_known_unit) {
       if (fields[i].empty())
         continue;
       if (header[i] == "metadata") {
+        // Printing and copying JSON recurse once per level: a cell of a few
+        // MiB of '[' would overflow the stack (found by the request fuzzer).
+        if (json_nesting_depth(fields[i], max_json_depth) > max_json_depth)
+          return invalid("metadata",
+                         "metadata nests arrays and objects deeper than " +
+                             std::to_string(max_json_depth) + " levels",
+                         std::move(where));
         auto parsed = json::parse(fields[i], nullptr, false);
         if (parsed.is_discarded() || !parsed.is_object())
           return invalid("metadata",
