@@ -67,6 +67,8 @@ api_fixture::api_fixture(api_options opts)
   hc.node_id = "http-test";
   hc.event_poll_interval = 200ms;
   hc.keep_alive_timeout = 1s;
+  if (opts.tune)
+    opts.tune(hc);
   server_ = std::make_unique<http::http_server>(*sys_, engine_, hc);
   port_ = server_->bind();
   serving_ = std::thread([this] { server_->serve(); });
