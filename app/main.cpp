@@ -41,6 +41,8 @@ struct serve_options {
   std::string shutdown_timeout = "30s";
   bool no_migrate = false;
   int http_threads = 32;
+  int max_connections = 1024;
+  std::string admin_listen;
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   int max_batch_activities = 10000;
   int store_connections = 4;
@@ -115,10 +117,11 @@ int run_migrate(const database_options& db, const std::string& action,
   return 0;
 }
 
-std::pair<std::string, int> split_listen(const std::string& listen) {
+std::pair<std::string, int> split_listen(const std::string& listen,
+                                         const std::string& flag = "listen") {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0)
-    throw usage_error("--listen: '" + listen + "' is not host:port");
+    throw usage_error("--" + flag + ": '" + listen + "' is not host:port");
   auto host = listen.substr(0, colon);
   int port = 0;
   try {
@@ -127,7 +130,7 @@ std::pair<std::string, int> split_listen(const std::string& listen) {
     port = -1;
   }
   if (port < 0 || port > 65535)
-    throw usage_error("--listen: bad port in '" + listen + "'");
+    throw usage_error("--" + flag + ": bad port in '" + listen + "'");
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
   return {host, port};
@@ -156,6 +159,9 @@ int run_serve(const database_options& db, const serve_options& o) {
   if (auto problem = ec.validate(); !problem.empty())
     throw usage_error(problem);
   auto [host, port] = split_listen(o.listen);
+  std::pair<std::string, int> admin;
+  if (!o.admin_listen.empty())
+    admin = split_listen(o.admin_listen, "admin-listen");
 
   // Signals are taken by one thread with sigwait; block them everywhere
   // else before any thread starts.
@@ -185,6 +191,9 @@ int run_serve(const database_options& db, const serve_options& o) {
   hc.host = host;
   hc.port = port;
   hc.threads = o.http_threads;
+  hc.max_connections = o.max_connections;
+  hc.admin_host = admin.first;
+  hc.admin_port = admin.second;
   hc.max_body_bytes = o.max_body_bytes;
   hc.max_batch_activities = o.max_batch_activities;
   hc.default_max_retries = o.max_retries;
@@ -201,6 +210,9 @@ int run_serve(const database_options& db, const serve_options& o) {
   }
   log::info("listening", {{"host", host}, {"port", bound},
                           {"node_id", ec.node_id}});
+  if (server.admin_port() > 0)
+    log::info("admin listening", {{"host", admin.first},
+                                  {"port", server.admin_port()}});
   std::thread http_thread([&] { server.serve(); });
 
   int sig = 0;
@@ -276,9 +288,16 @@ int main(int argc, char** argv) {
                   "do not apply pending migrations at start")
     ->envname("OGF_NO_MIGRATE");
   serve->add_option("--http-threads", so.http_threads,
-                    "HTTP pool threads = concurrent connections (2..1024)")
+                    "HTTP threads = requests run at once (2..1024)")
     ->envname("OGF_HTTP_THREADS")->capture_default_str()
     ->check(CLI::Range(2, 1024));
+  serve->add_option("--max-connections", so.max_connections,
+                    "open HTTP connections; more get 503 (16..65536)")
+    ->envname("OGF_MAX_CONNECTIONS")->capture_default_str()
+    ->check(CLI::Range(16, 65536));
+  serve->add_option("--admin-listen", so.admin_listen,
+                    "host:port serving only health and metrics; empty = off")
+    ->envname("OGF_ADMIN_LISTEN");
   serve->add_option("--max-body-bytes", so.max_body_bytes,
                     "largest request body, also decompressed")
     ->envname("OGF_MAX_BODY_BYTES")->capture_default_str()

@@ -577,6 +577,33 @@ json error_details(const input_error& e) {
 // -- public: single values
 // -------------------------------------------------------------
 
+std::size_t json_nesting_depth(std::string_view text, std::size_t limit) {
+  std::size_t depth = 0;
+  std::size_t deepest = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > deepest && (deepest = depth) > limit)
+        return deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 bool validate_tenant_header(std::string_view value) {
   return all_chars(value, 1, 64,
                    [](char c) { return is_alnum(c) || c == '_' || c == '-'; });
@@ -829,6 +856,13 @@ parse_activities_csv(std::string_view csv, const unit_check& is_known_unit) {
       if (fields[i].empty())
         continue;
       if (header[i] == "metadata") {
+        // Printing and copying JSON recurse once per level: a cell of a few
+        // MiB of '[' would overflow the stack (found by the request fuzzer).
+        if (json_nesting_depth(fields[i], max_json_depth) > max_json_depth)
+          return invalid("metadata",
+                         "metadata nests arrays and objects deeper than " +
+                             std::to_string(max_json_depth) + " levels",
+                         std::move(where));
         auto parsed = json::parse(fields[i], nullptr, false);
         if (parsed.is_discarded() || !parsed.is_object())
           return invalid("metadata",

@@ -51,6 +51,8 @@ std::string code_for_status(int status) {
     return "not_found";
   case 405:
     return "method_not_allowed";
+  case 408:
+    return "request_timeout";
   case 411:
     return "length_required";
   case 413:
@@ -61,6 +63,8 @@ std::string code_for_status(int status) {
     return "unsupported_media_type";
   case 416:
     return "range_not_satisfiable";
+  case 431:
+    return "request_header_fields_too_large";
   case 503:
     return "unavailable";
   default:

@@ -47,10 +47,11 @@ std::optional<json> parse_body(const std::string& body, http_error& error) {
              nullptr};
     return std::nullopt;
   }
-  if (json_nesting_depth(body, max_json_depth) > max_json_depth) {
+  if (domain::json_nesting_depth(body, domain::max_json_depth) >
+      domain::max_json_depth) {
     error = {400, "invalid_json",
              "request body nests arrays and objects deeper than " +
-                 std::to_string(max_json_depth) + " levels",
+                 std::to_string(domain::max_json_depth) + " levels",
              nullptr};
     return std::nullopt;
   }
@@ -193,6 +194,7 @@ void http_server::impl::get_metrics(api_call&, httplib::Response& res) {
   auto timeout = std::chrono::milliseconds(3000);
   auto [stats, stats_err] = ask_within<engine_stats>(timeout, stats_atom_v);
   auto [health, health_err] = ask_within<health_report>(timeout, health_atom_v);
+  metrics.observe_connections(server.stats());
   res.status = 200;
   res.set_content(metrics.render(stats, health),
                   "text/plain; version=0.0.4; charset=utf-8");
@@ -360,6 +362,18 @@ void http_server::impl::stream_events(api_call& call, httplib::Response& res) {
   if (closing.load())
     return send_error(res,
                       {503, "unavailable", "the server is stopping", nullptr});
+  // A stream holds a pool thread for its life: leave the rest to requests.
+  auto max_streams = static_cast<std::size_t>(
+      cfg.max_event_streams > 0 ? cfg.max_event_streams
+                                : std::max(cfg.threads / 2, 1));
+  {
+    std::lock_guard<std::mutex> guard{streams_mutex};
+    if (streams.size() >= max_streams)
+      return send_error(res, {503, "unavailable",
+                              "too many event streams are open; poll "
+                              "/progress or retry later",
+                              nullptr});
+  }
   auto queue = std::make_shared<event_queue>(cfg.event_min_gap);
   auto listener = spawn_stream_listener(sys, queue);
   auto [subscribed, err] =

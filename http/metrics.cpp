@@ -108,6 +108,26 @@ struct http_metrics::impl {
            .Help("Failed database requests of this node's engine")
            .Register(registry)
            .Add({})};
+  prometheus::Family<prometheus::Counter>& refused =
+      BuildCounter()
+          .Name("ogf_http_connections_refused_total")
+          .Help("Connections answered 503, 408 or 431 and closed before a "
+                "request ran, by reason (over_capacity, queue_full, "
+                "head_timeout, head_too_large)")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& connections =
+      BuildGauge()
+          .Name("ogf_http_connections")
+          .Help("Open API connections: parked (idle or sending a request "
+                "head, no thread), queued (a whole request waiting for a "
+                "thread), busy (running)")
+          .Register(registry);
+  prometheus::Gauge& connections_max =
+      BuildGauge()
+          .Name("ogf_http_connections_max")
+          .Help("Most open API connections (after RLIMIT_NOFILE)")
+          .Register(registry)
+          .Add({});
   std::mutex engine_mutex; ///< guards the mirrored counters' `seen`
 };
 
@@ -124,6 +144,20 @@ void http_metrics::observe_request(const std::string& route,
             {"code", std::to_string(status)}})
       .Increment();
   impl_->durations.Add({{"route", route}}, latency_buckets).Observe(seconds);
+}
+
+void http_metrics::connection_refused(refusal why) {
+  impl_->refused.Add({{"reason", to_string(why)}}).Increment();
+}
+
+void http_metrics::observe_connections(const gate_stats& stats) {
+  impl_->connections.Add({{"state", "parked"}})
+      .Set(static_cast<double>(stats.parked));
+  impl_->connections.Add({{"state", "queued"}})
+      .Set(static_cast<double>(stats.queued));
+  impl_->connections.Add({{"state", "busy"}})
+      .Set(static_cast<double>(stats.busy));
+  impl_->connections_max.Set(static_cast<double>(stats.max_connections));
 }
 
 void http_metrics::batch_submitted() {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "actors/messages.hpp"
+#include "http/connection_gate.hpp"
 
 namespace ogf::http {
 
@@ -25,6 +26,14 @@ public:
   /// template or "unmatched".
   void observe_request(const std::string& route, const std::string& method,
                        int status, double seconds);
+
+  /// Counts one connection refused or cut before a request ran
+  /// (ogf_http_connections_refused_total{reason}).
+  void connection_refused(refusal why);
+
+  /// Sets the connection gauges of the API listener: ogf_http_connections
+  /// {state="parked"|"queued"|"busy"} and ogf_http_connections_max.
+  void observe_connections(const gate_stats& stats);
 
   /// Counts one batch created through this server
   /// (ogf_batches_submitted_total; idempotent replays do not count).

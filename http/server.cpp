@@ -1,11 +1,13 @@
 #include "http/server.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 #include <pthread.h>
 
@@ -30,33 +32,6 @@ void send_error(httplib::Response& res, const http_error& e) {
   if (e.status == 503)
     res.set_header("Retry-After", std::to_string(retry_after_seconds));
   send_json(res, e.status, domain::error_body(e.code, e.message, e.details));
-}
-
-std::size_t json_nesting_depth(std::string_view text, std::size_t limit) {
-  std::size_t depth = 0;
-  std::size_t deepest = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > deepest && (deepest = depth) > limit)
-        return deepest;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
 }
 
 namespace {
@@ -239,6 +214,17 @@ http_server::impl::before_routing(const httplib::Request& req,
           res, {400, "bad_request", "Content-Length is not a number", nullptr});
       return handled::Handled;
     }
+    // Refused before reading: cpp-httplib would read and discard the whole
+    // announced body, holding a pool thread for as long as the client
+    // cares to send. The connection closes lingering, so the client still
+    // reads this answer.
+    if (std::stoull(text) > cfg.max_body_bytes) {
+      answer_and_close(res, {413, "payload_too_large",
+                             "request body too large; send at most " +
+                                 std::to_string(cfg.max_body_bytes) + " bytes",
+                             nullptr});
+      return handled::Handled;
+    }
   } else if (req.method == "POST" || req.method == "PUT" ||
              req.method == "PATCH") {
     // Without Content-Length or Transfer-Encoding a request has no body
@@ -328,21 +314,46 @@ void http_server::impl::close_streams() {
     q->close();
 }
 
+namespace {
+
+/// The connection limits of the API listener.
+gate_config api_gate(const http_config& cfg) {
+  gate_config g;
+  g.workers = static_cast<std::size_t>(std::max(cfg.threads, 1));
+  g.max_connections = static_cast<std::size_t>(std::max(cfg.max_connections, 1));
+  g.max_queued = static_cast<std::size_t>(std::max(cfg.max_queued_requests, 1));
+  g.max_head_bytes = cfg.max_header_bytes;
+  g.idle_timeout = cfg.keep_alive_timeout;
+  g.head_timeout = cfg.header_timeout;
+  g.body_timeout = cfg.body_timeout;
+  g.io_timeout = cfg.io_timeout;
+  return g;
+}
+
+/// The admin listener's: two threads, a few connections, short patience.
+gate_config admin_gate(const http_config& cfg) {
+  gate_config g = api_gate(cfg);
+  g.workers = 2;
+  g.max_connections = 64;
+  g.max_queued = 16;
+  g.max_head_bytes = 8 * 1024;
+  g.head_timeout = std::chrono::seconds(2);
+  return g;
+}
+
+} // namespace
+
+http_server::impl::impl(caf::actor_system& s, engine_actor e, http_config c)
+    : sys(s), engine(std::move(e)), cfg(std::move(c)), server(api_gate(cfg)) {}
+
 void http_server::impl::configure() {
-  auto threads = static_cast<std::size_t>(cfg.threads);
-  server.new_task_queue = [threads] {
-    return new httplib::ThreadPool(threads);
-  };
   server.set_tcp_nodelay(true);
-  server.set_keep_alive_max_count(100000);
-  server.set_keep_alive_timeout(cfg.keep_alive_timeout.count());
-  server.set_read_timeout(cfg.io_timeout.count(), 0);
-  server.set_write_timeout(cfg.io_timeout.count(), 0);
   server.set_payload_max_length(cfg.max_body_bytes);
   server.set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) {
         return before_routing(req, res);
       });
+  server.on_refusal = [this](refusal r) { metrics.connection_refused(r); };
   auto route = [this](const httplib::Request& req, httplib::Response& res) {
     dispatch(req, res);
   };
@@ -353,9 +364,51 @@ void http_server::impl::configure() {
   server.Delete(".*", route);
   server.Patch(".*", route);
   server.Options(".*", route);
+  install_common_hooks(server);
+  if (!cfg.admin_host.empty())
+    configure_admin();
+}
+
+void http_server::impl::configure_admin() {
+  admin = std::make_unique<gated_server>(admin_gate(cfg));
+  admin->set_tcp_nodelay(true);
+  admin->set_payload_max_length(1024);
+  admin->set_pre_routing_handler(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        return before_routing(req, res);
+      });
+  admin->on_refusal = [this](refusal r) { metrics.connection_refused(r); };
+  // GET and HEAD of health and metrics, nothing else: the admin port is for
+  // probes and scrapers, and must stay cheap however busy the API is.
+  admin->Get(".*", [this](const httplib::Request& req,
+                          httplib::Response& res) {
+    try {
+      auto found = find_route(req.method, req.path);
+      if (found.entry == nullptr ||
+          (found.entry->target != endpoint::health &&
+           found.entry->target != endpoint::metrics)) {
+        send_error(res, {404, "not_found",
+                         "the admin listener serves only /api/v1/health and "
+                         "/metrics",
+                         nullptr});
+        return;
+      }
+      api_call call{req, *found.entry, {}, {}, {}};
+      handle(call, res);
+    } catch (const std::exception& e) {
+      log::error("request failed",
+                 {{"error", e.what()},
+                  {"request_id", current_request.request_id}});
+      send_error(res, {});
+    }
+  });
+  install_common_hooks(*admin);
+}
+
+void http_server::impl::install_common_hooks(httplib::Server& s) {
   // Answers cpp-httplib produced by itself (bad request line, body over the
   // limit) get the error body too; answers with a body keep it.
-  server.set_error_handler(httplib::Server::HandlerWithResponse(
+  s.set_error_handler(httplib::Server::HandlerWithResponse(
       [](const httplib::Request&,
          httplib::Response& res) -> httplib::Server::HandlerResponse {
         if (res.has_header("Content-Type"))
@@ -367,14 +420,14 @@ void http_server::impl::configure() {
         send_error(res, {status, code_for_status(status), message, nullptr});
         return httplib::Server::HandlerResponse::Handled;
       }));
-  server.set_exception_handler(
+  s.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         // dispatch() catches everything; this is a second net so that
         // cpp-httplib never puts exception text into a header.
         res.headers.erase("EXCEPTION_WHAT");
         send_error(res, {});
       });
-  server.set_logger(
+  s.set_logger(
       [this](const httplib::Request& req, const httplib::Response& res) {
         after_response(req, res);
       });
@@ -392,18 +445,32 @@ http_server::~http_server() {
   stop();
 }
 
-int http_server::bind() {
-  auto& s = impl_->server;
-  if (impl_->cfg.port == 0)
-    impl_->port = s.bind_to_any_port(impl_->cfg.host.c_str());
-  else if (s.bind_to_port(impl_->cfg.host.c_str(), impl_->cfg.port))
-    impl_->port = impl_->cfg.port;
-  else
-    impl_->port = -1;
-  if (impl_->port <= 0)
-    throw std::runtime_error("cannot listen on " + impl_->cfg.host + ":" +
-                             std::to_string(impl_->cfg.port) +
+namespace {
+
+/// Binds `s` to host:port (port 0: any); the bound port, or throws.
+int bind_listener(gated_server& s, const std::string& host, int port) {
+  int bound = -1;
+  if (port == 0)
+    bound = s.bind_to_any_port(host.c_str());
+  else if (s.bind_to_port(host.c_str(), port))
+    bound = port;
+  if (bound <= 0)
+    throw std::runtime_error("cannot listen on " + host + ":" +
+                             std::to_string(port) +
                              " (address in use or invalid)");
+  s.raise_backlog();
+  return bound;
+}
+
+} // namespace
+
+int http_server::bind() {
+  impl_->port = -1;
+  impl_->port =
+      bind_listener(impl_->server, impl_->cfg.host, impl_->cfg.port);
+  if (impl_->admin)
+    impl_->admin_port = bind_listener(*impl_->admin, impl_->cfg.admin_host,
+                                      impl_->cfg.admin_port);
   return impl_->port;
 }
 
@@ -415,6 +482,9 @@ void http_server::serve() {
   sigemptyset(&pipe);
   sigaddset(&pipe, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe, &old);
+  if (impl_->admin && impl_->admin_port > 0)
+    impl_->admin_thread =
+        std::thread([this] { impl_->admin->listen_after_bind(); });
   impl_->server.listen_after_bind();
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
@@ -424,6 +494,15 @@ void http_server::stop() {
     return;
   impl_->closing = true;
   impl_->close_streams();
+  if (impl_->admin && impl_->admin_thread.joinable()) {
+    // cpp-httplib's stop() ignores a server that is not listening yet; the
+    // admin thread starts listening within moments of serve().
+    auto deadline = clock_type::now() + std::chrono::seconds(2);
+    while (!impl_->admin->is_running() && clock_type::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    impl_->admin->stop();
+    impl_->admin_thread.join();
+  }
   if (impl_->server.is_running())
     impl_->server.stop();
 }
@@ -434,6 +513,10 @@ void http_server::set_stopping() {
 
 int http_server::port() const {
   return impl_->port > 0 ? impl_->port : 0;
+}
+
+int http_server::admin_port() const {
+  return impl_->admin_port > 0 ? impl_->admin_port : 0;
 }
 
 } // namespace ogf::http

@@ -20,9 +20,36 @@ struct http_config {
   std::string host = "127.0.0.1";
   /// Port; 0 binds an ephemeral port (tests). Default 8080.
   int port = 8080;
-  /// Pool threads. Each keep-alive connection holds one for its life, so
-  /// this bounds concurrent clients. Default 32, range 2..1024.
+  /// Pool threads that run requests. Idle and slow connections do not hold
+  /// one (they wait on one epoll thread until a whole request head has
+  /// arrived); an event stream holds one for its life. Default 32, range
+  /// 2..1024.
   int threads = 32;
+  /// Open client connections, idle or busy; more are answered 503 and
+  /// closed. The soft RLIMIT_NOFILE is raised to fit (up to the hard limit)
+  /// or this is lowered. Default 1024, range 16..65536.
+  int max_connections = 1024;
+  /// Complete requests waiting for a pool thread; more are answered 503
+  /// (load shedding). Default 64.
+  int max_queued_requests = 64;
+  /// Largest request line plus headers; 431 beyond. Default 32 KiB.
+  std::size_t max_header_bytes = 32 * 1024;
+  /// From its first byte, a request's line and headers must arrive within
+  /// this; 408 after. Default 10 s.
+  std::chrono::milliseconds header_timeout{10000};
+  /// A body over 64 KiB is read by a pool thread, for at most this long.
+  /// Default 30 s.
+  std::chrono::milliseconds body_timeout{30000};
+  /// Most event streams open at once; each holds a pool thread for its
+  /// life, so more are answered 503. 0 means half of `threads`. Default 0.
+  int max_event_streams = 0;
+  /// Address of a second listener that serves only GET /api/v1/health and
+  /// GET /metrics, on 2 threads of its own, so that probes and scrapes are
+  /// answered however busy the API is. Empty: no admin listener. Default
+  /// empty.
+  std::string admin_host;
+  /// Port of the admin listener; 0 binds an ephemeral port. Default 0.
+  int admin_port = 0;
   /// Largest accepted body, also after decompression. Default 4 MiB.
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   /// Most activity ids in one batch. Default 10,000.
@@ -31,10 +58,12 @@ struct http_config {
   int default_max_retries = 3;
   /// How long a handler waits for the engine before 503. Default 10 s.
   std::chrono::milliseconds request_timeout{10000};
-  /// Idle keep-alive connections are closed after this. Default 2 s (it
-  /// also bounds how long a graceful stop waits for idle clients).
+  /// A connection without a byte of a next request for this long is
+  /// closed (also a new one that sends nothing). Default 2 s. A graceful
+  /// stop closes idle connections at once.
   std::chrono::seconds keep_alive_timeout{2};
-  /// Read and write timeouts per socket operation. Default 5 s.
+  /// Longest wait for one socket read or write while running a request.
+  /// Default 5 s.
   std::chrono::seconds io_timeout{5};
   /// How often an idle event stream polls the batch and writes a comment
   /// (to notice clients that went away, and batches finished on another
@@ -58,11 +87,13 @@ public:
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
 
-  /// Binds the listening socket; returns the port (useful with port 0).
-  /// Throws std::runtime_error when the address is in use or invalid.
+  /// Binds the listening socket (and the admin listener's, when
+  /// configured); returns the API port (useful with port 0). Throws
+  /// std::runtime_error when an address is in use or invalid.
   int bind();
 
-  /// Serves until stop(); blocks the calling thread.
+  /// Serves until stop(); blocks the calling thread (the admin listener
+  /// runs on a thread of its own).
   void serve();
 
   /// Stops accepting and returns once in-flight requests are done.
@@ -73,6 +104,9 @@ public:
 
   /// The bound port (after bind()), else 0.
   int port() const;
+
+  /// The bound admin port (after bind(), when configured), else 0.
+  int admin_port() const;
 
 private:
   struct impl;

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "domain/model.hpp"
+#include "http/connection_gate.hpp"
 #include "http/errors.hpp"
 #include "http/event_stream.hpp"
 #include "http/metrics.hpp"
@@ -48,21 +50,17 @@ void send_error(httplib::Response& res, const http_error& e);
 /// names a charset other than UTF-8.
 std::string body_media_type(const httplib::Request& req);
 
-/// Most nesting of arrays and objects in a JSON text, counted up to
-/// `limit` + 1 (a cheap scan, so deep nesting is refused before parsing).
-std::size_t json_nesting_depth(std::string_view text, std::size_t limit);
-
 /// True for a unit of domain/units.hpp (the validators' unit check).
 bool is_known_unit(std::string_view unit);
-
-/// Deepest nesting a request body may have. Default 64.
-inline constexpr std::size_t max_json_depth = 64;
 
 struct http_server::impl {
   caf::actor_system& sys;
   engine_actor engine;
   http_config cfg;
-  httplib::Server server;
+  gated_server server;
+  std::unique_ptr<gated_server> admin; ///< health and metrics only, or null
+  std::thread admin_thread;
+  int admin_port = 0;
   std::atomic<bool> stopping{false}; ///< set_stopping(): refuse submits
   std::atomic<bool> closing{false};  ///< stop(): refuse new streams
   clock_type::time_point started = clock_type::now();
@@ -71,8 +69,7 @@ struct http_server::impl {
   std::mutex streams_mutex;
   std::set<std::shared_ptr<event_queue>> streams; ///< open event streams
 
-  impl(caf::actor_system& s, engine_actor e, http_config c)
-      : sys(s), engine(std::move(e)), cfg(std::move(c)) {}
+  impl(caf::actor_system& s, engine_actor e, http_config c);
 
   /// One typed request into the engine, waiting at most `timeout`.
   template <class R, class... Ts>
@@ -96,6 +93,9 @@ struct http_server::impl {
   // -- transport (server.cpp) ---------------------------------------------
 
   void configure();
+  /// Error, exception and logging hooks shared by both listeners.
+  void install_common_hooks(httplib::Server& s);
+  void configure_admin();
   httplib::Server::HandlerResponse before_routing(const httplib::Request& req,
                                                   httplib::Response& res);
   void dispatch(const httplib::Request& req, httplib::Response& res);

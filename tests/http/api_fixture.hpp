@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,9 @@ struct api_options {
   std::chrono::milliseconds chunk_delay{0};
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   int max_batch_activities = 10000;
+  /// Last word on the server's configuration (connection limits, admin
+  /// listener), applied after the fields above.
+  std::function<void(http::http_config&)> tune;
 };
 
 /// The tenant headers of a request.

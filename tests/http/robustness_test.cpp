@@ -375,3 +375,20 @@ TEST_CASE("half-sent requests and abrupt closes leave the server serving "
     CHECK(r->status == 200);
   }
 }
+
+TEST_CASE("a CSV upload whose metadata cell nests 100,000 levels answers 400 "
+          "and the server keeps serving") {
+  // The body-wide depth check sees only JSON bodies; this JSON hides in a
+  // CSV cell. Before domain/ checked it, the server died of a stack
+  // overflow.
+  api_fixture api;
+  std::string cell = "\"{\"\"a\"\":" + std::string(100000, '[') +
+                     std::string(100000, ']') + "}\"";
+  auto r = api.send("POST", "/api/v1/activities",
+                    "id,activity_type,quantity,unit,period_start,period_end,"
+                    "metadata\nm1,diesel,1,L,2026-01-01,2026-01-02," +
+                        cell + "\n",
+                    "text/csv", acme.headers());
+  check_error(r, 400, "validation_error", std::string("metadata"));
+  CHECK(healthy(api.port()));
+}

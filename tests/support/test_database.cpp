@@ -47,13 +47,20 @@ std::atomic<int> database_counter{0};
 
 } // namespace
 
+/// The cluster start_test_cluster started (external linkage, so the
+/// pointer is kept for LeakSanitizer to find).
+persistence::embedded_postgres* fixture_cluster = nullptr;
+
 void start_test_cluster(const fs::path& dir) {
   persistence::embedded_postgres_config cfg;
   cfg.data_dir = dir;
   cfg.settings = test_settings();
-  // The server outlives this object on purpose: the ctest fixture starts it
-  // once for every test process and the cleanup step stops it.
+  // The server outlives this process on purpose: the ctest fixture starts
+  // it once for every test process and the cleanup step stops it. Its
+  // object is never destroyed (the destructor would stop the cluster) but
+  // stays reachable from a global, so LeakSanitizer does not report it.
   auto* server = new persistence::embedded_postgres(cfg);
+  fixture_cluster = server;
   server->start();
   pqxx::connection admin{server->connection_string("postgres")};
   {
@@ -67,8 +74,6 @@ void start_test_cluster(const fs::path& dir) {
     persistence::migrator m{conn};
     m.up();
   }
-  // Leak `server` deliberately: its destructor would stop the cluster.
-  (void) server;
 }
 
 void stop_test_cluster(const fs::path& dir) {

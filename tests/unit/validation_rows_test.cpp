@@ -438,6 +438,39 @@ TEST_CASE("CSV metadata must be JSON object text") {
   }
 }
 
+TEST_CASE("a CSV metadata cell nested deeper than 64 levels is refused "
+          "instead of overflowing the stack") {
+  // 200,000 levels: 400 KB of body, well under --max-body-bytes; before the
+  // depth check, printing the parsed value crashed with a stack overflow.
+  const std::size_t levels = 200000;
+  auto cell = "\"{\"\"a\"\":" + std::string(levels, '[') +
+              std::string(levels, ']') + "}\"";
+  auto r = parse_activities_csv(
+      csv_header + "m1,diesel,1,L,GB,2026-01-01,2026-01-02," + cell + "\n",
+      known_units);
+  require_error(r, code_validation_error, "metadata");
+  CHECK(r.error().details["row"] == 1);
+  CHECK(r.error().message.find("64 levels") != std::string::npos);
+  // 64 levels in all are still metadata.
+  auto fits = "\"{\"\"a\"\":" + std::string(63, '[') + std::string(63, ']') +
+              "}\"";
+  CHECK(parse_activities_csv(csv_header + "m1,diesel,1,L,GB,2026-01-01,"
+                                          "2026-01-02," +
+                                 fits + "\n",
+                             known_units));
+}
+
+TEST_CASE("JSON nesting is counted without parsing, outside strings only") {
+  CHECK(json_nesting_depth("", 64) == 0);
+  CHECK(json_nesting_depth("{\"a\": [1, {\"b\": []}]}", 64) == 4);
+  CHECK(json_nesting_depth("\"[[[[\\\"[[\"", 64) == 0);
+  CHECK(json_nesting_depth("[[[]][[[]]]]", 64) == 4);
+  // Counting stops one past the limit.
+  CHECK(json_nesting_depth(std::string(100000, '['), 64) == 65);
+  // Unbalanced closers do not go below zero.
+  CHECK(json_nesting_depth("]]]]}[", 64) == 1);
+}
+
 TEST_CASE("CSV quantities follow the decimal-string rules") {
   auto ok = parse_activities_csv(
       csv_header + "m1,diesel,0012.50,L,GB,2026-01-01,2026-01-02,\n",

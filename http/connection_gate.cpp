@@ -1,0 +1,717 @@
+#include "http/connection_gate.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "domain/json_mapping.hpp"
+
+namespace ogf::http {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+/// File descriptors kept for everything but client connections (database,
+/// logs, the engine's own sockets).
+constexpr std::size_t fd_reserve = 128;
+/// How long a refused connection is drained after its answer, so that
+/// closing it does not reset the answer away (a close with unread input
+/// sends RST).
+constexpr milliseconds linger_time{1000};
+/// Bytes read from a parked connection at a time.
+constexpr std::size_t read_chunk = 16 * 1024;
+/// How often the epoll thread looks for expired deadlines.
+constexpr milliseconds sweep_interval{50};
+/// Most reads from one connection per wake-up, so that a fast sender cannot
+/// keep the epoll thread to itself (epoll is level-triggered: the rest is
+/// read on the next round).
+constexpr int reads_per_wakeup = 8;
+
+/// One client connection and the bytes it sent that no request consumed
+/// yet. Owned by exactly one thread at a time: the epoll thread while
+/// parked, a worker while queued or busy.
+struct connection {
+  int fd = -1;
+  std::string in;            ///< received, not yet consumed
+  std::size_t scanned = 0;   ///< `in` searched for the head's end up to here
+  std::size_t head_end = 0;  ///< where the head ends in `in`, once found
+  std::size_t served = 0;    ///< requests answered on this connection
+  bool reading = false;      ///< a request's first byte has arrived
+  bool lingering = false;    ///< refused: draining input until closed
+  clock_type::time_point deadline; ///< idle, head or linger deadline
+};
+
+using connection_ptr = std::unique_ptr<connection>;
+
+enum class readiness { need_more, ready, head_too_large };
+
+/// Position just after the blank line that ends a request head, or npos.
+/// Starts at `from` (minus the 3 bytes a split "\r\n\r\n" may reach back).
+std::size_t find_head_end(std::string_view in, std::size_t from) {
+  for (std::size_t i = from > 3 ? from - 3 : 0; i < in.size(); ++i) {
+    if (in[i] != '\n')
+      continue;
+    if (i + 1 < in.size() && in[i + 1] == '\n')
+      return i + 2;
+    if (i + 2 < in.size() && in[i + 1] == '\r' && in[i + 2] == '\n')
+      return i + 3;
+  }
+  return std::string_view::npos;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+/// The body length a head announces when the body may be buffered here: a
+/// single, plain Content-Length (0 when there is none), no Transfer- or
+/// Content-Encoding and no Expect. Anything else (chunked, compressed,
+/// repeated or malformed lengths) goes to a worker at once, where the
+/// pre-routing checks answer it without reading the body.
+std::optional<std::size_t> plain_content_length(std::string_view head) {
+  std::optional<std::size_t> length;
+  int seen = 0;
+  while (!head.empty()) {
+    auto eol = head.find('\n');
+    auto line = head.substr(0, eol);
+    head.remove_prefix(eol == std::string_view::npos ? head.size() : eol + 1);
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos)
+      continue;
+    auto name = line.substr(0, colon);
+    // A client that sends Expect: 100-continue waits for the interim
+    // answer before its body; cpp-httplib gives it. Encoded bodies are
+    // refused without being read.
+    if (iequals(name, "transfer-encoding") || iequals(name, "expect") ||
+        iequals(name, "content-encoding"))
+      return std::nullopt;
+    if (!iequals(name, "content-length"))
+      continue;
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t' ||
+                              value.back() == '\r'))
+      value.remove_suffix(1);
+    if (++seen > 1 || value.empty() || value.size() > 18 ||
+        value.find_first_not_of("0123456789") != std::string_view::npos)
+      return std::nullopt;
+    length = std::stoull(std::string(value));
+  }
+  return length ? length : std::optional<std::size_t>{0};
+}
+
+/// Whether `c` holds a request a worker can run without waiting for more
+/// bytes of its head or of a small body.
+readiness check_request(connection& c, const gate_config& cfg) {
+  if (c.head_end == 0) {
+    auto end = find_head_end(c.in, c.scanned);
+    c.scanned = c.in.size();
+    if (end == std::string_view::npos)
+      return c.in.size() > cfg.max_head_bytes ? readiness::head_too_large
+                                              : readiness::need_more;
+    c.head_end = end;
+  }
+  auto end = c.head_end;
+  if (end > cfg.max_head_bytes)
+    return readiness::head_too_large;
+  auto body = plain_content_length(std::string_view{c.in}.substr(0, end));
+  if (body && *body <= cfg.max_buffered_body && c.in.size() < end + *body)
+    return readiness::need_more;
+  return readiness::ready;
+}
+
+/// A complete answer with the contract's error body, for refusals made
+/// before cpp-httplib sees the request.
+std::string canned_answer(int status, const char* reason, const char* code,
+                          const char* message) {
+  auto body = domain::error_body(code, message, nullptr).dump();
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason +
+                    "\r\nContent-Type: application/json; charset=utf-8"
+                    "\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\nConnection: close\r\n";
+  if (status == 503)
+    out += "Retry-After: 1\r\n";
+  return out + "\r\n" + body;
+}
+
+std::string answer_for(refusal r) {
+  switch (r) {
+  case refusal::over_capacity:
+    return canned_answer(
+        503, "Service Unavailable", "unavailable",
+        "the server has too many open connections; retry later");
+  case refusal::queue_full:
+    return canned_answer(503, "Service Unavailable", "unavailable",
+                         "the server is busy; retry later");
+  case refusal::head_timeout:
+    return canned_answer(408, "Request Timeout", "request_timeout",
+                         "the request head did not arrive in time");
+  case refusal::head_too_large:
+    break;
+  }
+  return canned_answer(431, "Request Header Fields Too Large",
+                       "request_header_fields_too_large",
+                       "the request line and headers are too large");
+}
+
+/// Writes what fits into the socket buffer without waiting; the answers
+/// above are far smaller than any socket buffer.
+void send_now(int fd, const std::string& bytes) {
+  (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+bool wait_for(int fd, short events, milliseconds timeout) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    auto n = ::poll(&p, 1, static_cast<int>(std::max<long>(0, timeout.count())));
+    if (n < 0 && errno == EINTR)
+      continue;
+    return n > 0;
+  }
+}
+
+void address_of(int fd, bool peer, std::string& ip, int& port) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  auto* sa = reinterpret_cast<sockaddr*>(&addr);
+  if ((peer ? getpeername(fd, sa, &len) : getsockname(fd, sa, &len)) != 0)
+    return;
+  char text[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    port = ntohs(v4->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+    port = ntohs(v6->sin6_port);
+  }
+  ip = text;
+}
+
+/// The Stream cpp-httplib reads one request from and writes its answer
+/// to: first the bytes the epoll thread buffered, then the socket. Reads
+/// stop at `read_deadline`; each socket wait at `io_timeout`.
+class connection_stream final : public httplib::Stream {
+public:
+  connection_stream(connection& c, clock_type::time_point read_deadline,
+                    milliseconds io_timeout)
+      : c_(c), read_deadline_(read_deadline), io_timeout_(io_timeout) {}
+
+  ~connection_stream() override { c_.in.erase(0, consumed_); }
+
+  bool is_readable() const override {
+    return consumed_ < c_.in.size() || wait_for(c_.fd, POLLIN, io_timeout_);
+  }
+
+  bool is_writable() const override {
+    return wait_for(c_.fd, POLLOUT, io_timeout_);
+  }
+
+  ssize_t read(char* ptr, std::size_t size) override {
+    if (consumed_ < c_.in.size()) {
+      auto n = std::min(size, c_.in.size() - consumed_);
+      std::memcpy(ptr, c_.in.data() + consumed_, n);
+      consumed_ += n;
+      return static_cast<ssize_t>(n);
+    }
+    for (;;) {
+      auto left = std::chrono::duration_cast<milliseconds>(
+          read_deadline_ - clock_type::now());
+      if (left.count() <= 0 ||
+          !wait_for(c_.fd, POLLIN, std::min(left, io_timeout_)))
+        return -1;
+      auto n = ::recv(c_.fd, ptr, size, MSG_DONTWAIT);
+      if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+        return n;
+    }
+  }
+
+  ssize_t write(const char* ptr, std::size_t size) override {
+    for (;;) {
+      if (!wait_for(c_.fd, POLLOUT, io_timeout_))
+        return -1;
+      auto n = ::send(c_.fd, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+        return n;
+    }
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    address_of(c_.fd, true, ip, port);
+  }
+
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    address_of(c_.fd, false, ip, port);
+  }
+
+  socket_t socket() const override { return c_.fd; }
+
+private:
+  connection& c_;
+  std::size_t consumed_ = 0;
+  clock_type::time_point read_deadline_;
+  milliseconds io_timeout_;
+};
+
+/// max_connections, lowered to what RLIMIT_NOFILE allows after raising
+/// the soft limit as far as needed (and the hard limit allows).
+std::size_t usable_connections(std::size_t wanted) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return wanted;
+  auto needed = static_cast<rlim_t>(wanted + fd_reserve);
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
+    rlimit raised = lim;
+    raised.rlim_cur =
+        lim.rlim_max == RLIM_INFINITY ? needed : std::min(lim.rlim_max, needed);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+      lim = raised;
+  }
+  if (lim.rlim_cur == RLIM_INFINITY)
+    return wanted;
+  auto room = lim.rlim_cur > fd_reserve + 16 ? lim.rlim_cur - fd_reserve : 16;
+  return std::min<std::size_t>(wanted, room);
+}
+
+} // namespace
+
+const char* to_string(refusal r) {
+  switch (r) {
+  case refusal::over_capacity:
+    return "over_capacity";
+  case refusal::queue_full:
+    return "queue_full";
+  case refusal::head_timeout:
+    return "head_timeout";
+  case refusal::head_too_large:
+    break;
+  }
+  return "head_too_large";
+}
+
+// -- the running part: epoll thread, queue, workers ---------------------------
+
+struct gated_server::machinery {
+  gated_server& server;
+  const gate_config cfg;
+  const std::size_t max_connections;
+
+  std::atomic<std::size_t> open{0};
+  std::atomic<std::size_t> parked_count{0};
+  std::atomic<std::size_t> busy{0};
+  std::atomic<bool> stopping{false};
+
+  int epoll_fd = -1;
+  int wake_fd = -1; ///< eventfd: the inbox has something, or stop
+
+  std::mutex inbox_mutex;
+  std::vector<connection_ptr> inbox; ///< new or returned connections
+
+  std::mutex queue_mutex;
+  std::condition_variable queue_ready;
+  std::deque<connection_ptr> queue; ///< complete requests for workers
+  bool workers_stop = false;
+
+  std::thread epoll_thread;
+  std::vector<std::thread> workers;
+  bool epoll_stop = false; ///< epoll thread only, set via stop_epoll
+
+  // Owned by the epoll thread.
+  std::unordered_map<int, connection_ptr> parked;
+
+  machinery(gated_server& s, gate_config c)
+      : server(s), cfg(c), max_connections(usable_connections(c.max_connections)) {
+    epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = wake_fd;
+    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev);
+    epoll_thread = std::thread([this] { run_epoll(); });
+    for (std::size_t i = 0; i < std::max<std::size_t>(cfg.workers, 1); ++i)
+      workers.emplace_back([this] { run_worker(); });
+  }
+
+  ~machinery() {
+    close(epoll_fd);
+    close(wake_fd);
+  }
+
+  /// Stops accepting work, lets workers finish the requests they hold or
+  /// that are queued (answering them with Connection: close), then closes
+  /// every parked connection.
+  void stop() {
+    stopping = true;
+    {
+      std::lock_guard<std::mutex> guard{queue_mutex};
+      workers_stop = true;
+    }
+    queue_ready.notify_all();
+    for (auto& t : workers)
+      t.join();
+    wake();
+    epoll_thread.join();
+  }
+
+  void wake() {
+    std::uint64_t one = 1;
+    (void)::write(wake_fd, &one, sizeof one);
+  }
+
+  /// Answers `why` and reports it (on the listen or the epoll thread).
+  void refuse_now(int fd, refusal why) {
+    send_now(fd, answer_for(why));
+    if (server.on_refusal)
+      server.on_refusal(why);
+  }
+
+  /// A fresh socket from the listen loop (listen thread).
+  void admit(int fd) {
+    if (stopping || open.load() >= max_connections) {
+      refuse_now(fd, refusal::over_capacity);
+      ::close(fd);
+      return;
+    }
+    ++open;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto c = std::make_unique<connection>();
+    c->fd = fd;
+    hand_to_epoll(std::move(c));
+  }
+
+  void hand_to_epoll(connection_ptr c) {
+    {
+      std::lock_guard<std::mutex> guard{inbox_mutex};
+      inbox.push_back(std::move(c));
+    }
+    wake();
+  }
+
+  /// Half-closes `c`: the answer is complete; what the client still sends
+  /// is read and dropped until it closes or linger_time passes.
+  static void start_lingering(connection& c) {
+    ::shutdown(c.fd, SHUT_WR);
+    c.lingering = true;
+    c.in.clear();
+    c.in.shrink_to_fit();
+  }
+
+  void finish(connection_ptr c) {
+    ::shutdown(c->fd, SHUT_RDWR);
+    ::close(c->fd);
+    --open;
+  }
+
+  // -- epoll thread -----------------------------------------------------------
+
+  void run_epoll() {
+    std::vector<epoll_event> events(256);
+    auto next_sweep = clock_type::now() + sweep_interval;
+    while (!epoll_stop) {
+      auto n = epoll_wait(epoll_fd, events.data(),
+                          static_cast<int>(events.size()),
+                          static_cast<int>(sweep_interval.count()));
+      for (int i = 0; i < n; ++i) {
+        if (events[i].data.fd == wake_fd) {
+          std::uint64_t count;
+          while (::read(wake_fd, &count, sizeof count) > 0) {
+          }
+          continue;
+        }
+        on_readable(events[i].data.fd);
+      }
+      take_inbox();
+      auto now = clock_type::now();
+      if (now >= next_sweep) {
+        sweep(now);
+        next_sweep = now + sweep_interval;
+      }
+      if (stopping && workers_done())
+        epoll_stop = true;
+    }
+    take_inbox();
+    for (auto& [fd, c] : parked)
+      finish(std::move(c));
+    parked.clear();
+    parked_count = 0;
+  }
+
+  bool workers_done() {
+    std::lock_guard<std::mutex> guard{queue_mutex};
+    return workers_stop && queue.empty() && busy.load() == 0;
+  }
+
+  void take_inbox() {
+    std::vector<connection_ptr> arrived;
+    {
+      std::lock_guard<std::mutex> guard{inbox_mutex};
+      arrived.swap(inbox);
+    }
+    for (auto& c : arrived) {
+      if (stopping) {
+        finish(std::move(c));
+        continue;
+      }
+      park(std::move(c));
+    }
+  }
+
+  /// Registers `c`, first dispatching what it already holds (a pipelined
+  /// request that arrived with the previous one).
+  void park(connection_ptr c) {
+    auto now = clock_type::now();
+    if (c->lingering) {
+      c->deadline = now + linger_time;
+      return watch(std::move(c));
+    }
+    c->reading = !c->in.empty();
+    c->scanned = 0;
+    c->head_end = 0;
+    c->deadline = now + (c->reading ? cfg.head_timeout : cfg.idle_timeout);
+    if (c->reading) {
+      switch (check_request(*c, cfg)) {
+      case readiness::ready:
+        return dispatch(std::move(c));
+      case readiness::head_too_large:
+        return refuse(std::move(c), refusal::head_too_large, true);
+      case readiness::need_more:
+        break;
+      }
+    }
+    watch(std::move(c));
+  }
+
+  /// Adds `c` to the epoll set and the parked table.
+  void watch(connection_ptr c) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = c->fd;
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+      return finish(std::move(c));
+    auto fd = c->fd;
+    parked.emplace(fd, std::move(c));
+    parked_count = parked.size();
+  }
+
+  connection_ptr unpark(int fd) {
+    auto it = parked.find(fd);
+    if (it == parked.end())
+      return nullptr;
+    auto c = std::move(it->second);
+    parked.erase(it);
+    parked_count = parked.size();
+    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+    return c;
+  }
+
+  void on_readable(int fd) {
+    auto it = parked.find(fd);
+    if (it == parked.end())
+      return;
+    auto& c = *it->second;
+    char buf[read_chunk];
+    for (int round = 0; round < reads_per_wakeup; ++round) {
+      auto n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return; // more later
+      if (n <= 0)
+        return finish(unpark(fd)); // closed or broken
+      if (c.lingering)
+        continue; // drained and dropped
+      if (!c.reading) {
+        c.reading = true;
+        c.deadline = clock_type::now() + cfg.head_timeout;
+      }
+      c.in.append(buf, static_cast<std::size_t>(n));
+      switch (check_request(c, cfg)) {
+      case readiness::need_more:
+        continue;
+      case readiness::ready:
+        return dispatch(unpark(fd));
+      case readiness::head_too_large:
+        return refuse(unpark(fd), refusal::head_too_large, true);
+      }
+    }
+  }
+
+  /// Answers `why`, then drains the connection for a moment before closing
+  /// it (or closes at once when `linger` is false).
+  void refuse(connection_ptr c, refusal why, bool linger) {
+    refuse_now(c->fd, why);
+    if (!linger || stopping)
+      return finish(std::move(c));
+    start_lingering(*c);
+    c->deadline = clock_type::now() + linger_time;
+    watch(std::move(c));
+  }
+
+  void dispatch(connection_ptr c) {
+    {
+      std::lock_guard<std::mutex> guard{queue_mutex};
+      if (queue.size() < cfg.max_queued && !workers_stop) {
+        queue.push_back(std::move(c));
+        queue_ready.notify_one();
+        return;
+      }
+    }
+    refuse(std::move(c), refusal::queue_full, true);
+  }
+
+  void sweep(clock_type::time_point now) {
+    std::vector<int> expired;
+    for (const auto& [fd, c] : parked)
+      if (now >= c->deadline)
+        expired.push_back(fd);
+    for (int fd : expired) {
+      auto c = unpark(fd);
+      if (c->lingering || !c->reading)
+        finish(std::move(c)); // drained, or idle: close quietly
+      else
+        refuse(std::move(c), refusal::head_timeout, true);
+    }
+  }
+
+  // -- workers ----------------------------------------------------------------
+
+  void run_worker() {
+    for (;;) {
+      connection_ptr c;
+      {
+        std::unique_lock<std::mutex> lock{queue_mutex};
+        queue_ready.wait(lock, [this] { return workers_stop || !queue.empty(); });
+        if (queue.empty())
+          return;
+        c = std::move(queue.front());
+        queue.pop_front();
+        ++busy;
+      }
+      bool keep = serve_one(*c);
+      if (stopping) {
+        finish(std::move(c));
+      } else {
+        // Closing with unread input would reset the answer away (the
+        // client may still be sending a body cpp-httplib refused), so the
+        // epoll thread drains it briefly first: a lingering close.
+        if (!keep)
+          start_lingering(*c);
+        hand_to_epoll(std::move(c));
+      }
+      --busy;
+    }
+  }
+
+  /// Runs one request through cpp-httplib; true when the connection stays
+  /// open for the next one.
+  bool serve_one(connection& c) {
+    bool close_connection = stopping || ++c.served >= cfg.keep_alive_max;
+    bool connection_closed = false;
+    bool ok = false;
+    {
+      connection_stream stream{c, clock_type::now() + cfg.body_timeout,
+                               cfg.io_timeout};
+      ok = server.process_request(stream, close_connection, connection_closed,
+                                  nullptr);
+    }
+    return ok && !connection_closed && !close_connection;
+  }
+
+  gate_stats stats() {
+    gate_stats s;
+    s.open = open.load();
+    s.parked = parked_count.load();
+    s.busy = busy.load();
+    s.max_connections = max_connections;
+    std::lock_guard<std::mutex> guard{queue_mutex};
+    s.queued = queue.size();
+    return s;
+  }
+};
+
+/// The TaskQueue cpp-httplib's listen loop hands accepted sockets to: it
+/// runs the job at once on the listen thread, which only parks the socket.
+struct gated_server::accept_queue : httplib::TaskQueue {
+  gated_server& server;
+  std::shared_ptr<machinery> running;
+
+  explicit accept_queue(gated_server& s)
+      : server(s), running(std::make_shared<machinery>(s, s.cfg_)) {
+    std::atomic_store(&server.running_, running);
+    server.raise_backlog();
+  }
+
+  void enqueue(std::function<void()> fn) override { fn(); }
+
+  void shutdown() override {
+    running->stop();
+    std::atomic_store(&server.running_, std::shared_ptr<machinery>{});
+    running.reset();
+  }
+};
+
+gated_server::gated_server(gate_config cfg) : cfg_(cfg) {
+  new_task_queue = [this] { return new accept_queue(*this); };
+  // cpp-httplib writes these into its Keep-Alive answer header; the
+  // machinery enforces them.
+  set_keep_alive_max_count(cfg_.keep_alive_max);
+  set_keep_alive_timeout(std::max<time_t>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(cfg_.idle_timeout)
+             .count()));
+}
+
+gated_server::~gated_server() = default;
+
+bool gated_server::process_and_close_socket(socket_t sock) {
+  auto m = std::atomic_load(&running_);
+  if (m == nullptr) {
+    ::close(sock);
+    return false;
+  }
+  m->admit(sock);
+  return true;
+}
+
+void gated_server::raise_backlog() {
+  // cpp-httplib 0.11 listens with a backlog of 5: a burst of connections
+  // overflows the accept queue, and the kernel then drops handshakes that
+  // clients retry only after 1 s, 3 s, ... (a health probe among them).
+  // Listening again on the bound socket raises the backlog.
+  socket_t sock = svr_sock_;
+  if (sock != INVALID_SOCKET)
+    ::listen(sock, SOMAXCONN);
+}
+
+gate_stats gated_server::stats() const {
+  auto m = std::atomic_load(&running_);
+  return m ? m->stats() : gate_stats{};
+}
+
+} // namespace ogf::http
