@@ -280,16 +280,29 @@ TEST_CASE("a read-only database refuses submits with 503 without writing "
   }
   httplib::Client cli("127.0.0.1", a->port);
   httplib::Headers h{{"X-Org-ID", "t"}, {"X-Workspace-ID", "w"}};
-  // New sessions see the setting at once; pooled ones after reload.
-  bool refused = wait_until(
-    [&] {
-      auto r = cli.Post("/api/v1/batches", h, R"({"activity_ids": ["x"]})",
-                        "application/json");
-      return r && r->status == 503 && r->has_header("Retry-After");
-    },
-    10s, 100ms);
-  CHECK(refused);
-  CHECK(scalar(c.url(), "SELECT count(*) FROM batch_jobs") == 0);
+  // New sessions see the setting at once; pooled ones at their next
+  // transaction after the reload. Submits that raced the reload may have
+  // been stored; from the first refusal on, nothing more is.
+  auto submit = [&] {
+    auto r = cli.Post("/api/v1/batches", h, R"({"activity_ids": ["x"]})",
+                      "application/json");
+    return r ? r->status : 0;
+  };
+  REQUIRE(wait_until([&] { return submit() == 503; }, 10s, 100ms));
+  auto stored = scalar(c.url(), "SELECT count(*) FROM batch_jobs");
+  for (int i = 0; i < 10; ++i) {
+    auto r = cli.Post("/api/v1/batches", h, R"({"activity_ids": ["x"]})",
+                      "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 503);
+    CHECK(r->has_header("Retry-After"));
+  }
+  CHECK(scalar(c.url(), "SELECT count(*) FROM batch_jobs") == stored);
+  // Nothing half-written: every stored batch has all its items.
+  CHECK(scalar(c.url(), "SELECT count(*) FROM batch_jobs b WHERE "
+                        "total_activities <> (SELECT count(*) FROM "
+                        "batch_items i WHERE i.batch_id = b.id)")
+        == 0);
   {
     pqxx::connection conn{c.url()};
     pqxx::nontransaction tx{conn};
