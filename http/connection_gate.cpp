@@ -227,6 +227,9 @@ public:
 
   ~connection_stream() override { c_.in.erase(0, consumed_); }
 
+  /// Bytes of the connection read so far through this stream.
+  std::size_t consumed() const { return consumed_ + from_socket_; }
+
   bool is_readable() const override {
     return consumed_ < c_.in.size() || wait_for(c_.fd, POLLIN, io_timeout_);
   }
@@ -249,6 +252,8 @@ public:
           !wait_for(c_.fd, POLLIN, std::min(left, io_timeout_)))
         return -1;
       auto n = ::recv(c_.fd, ptr, size, MSG_DONTWAIT);
+      if (n > 0)
+        from_socket_ += static_cast<std::size_t>(n);
       if (n >= 0 || (errno != EAGAIN && errno != EINTR))
         return n;
     }
@@ -276,7 +281,8 @@ public:
 
 private:
   connection& c_;
-  std::size_t consumed_ = 0;
+  std::size_t consumed_ = 0;    ///< of the buffered bytes in c_.in
+  std::size_t from_socket_ = 0; ///< read from the socket directly
   clock_type::time_point read_deadline_;
   milliseconds io_timeout_;
 };
@@ -342,7 +348,7 @@ struct gated_server::machinery {
 
   std::thread epoll_thread;
   std::vector<std::thread> workers;
-  bool epoll_stop = false; ///< epoll thread only, set via stop_epoll
+  bool epoll_stop = false; ///< epoll thread only
 
   // Owned by the epoll thread.
   std::unordered_map<int, connection_ptr> parked;
@@ -635,13 +641,24 @@ struct gated_server::machinery {
     bool close_connection = stopping || ++c.served >= cfg.keep_alive_max;
     bool connection_closed = false;
     bool ok = false;
+    // Where this request ends, when its head says so plainly.
+    std::optional<std::size_t> request_end;
+    if (c.head_end > 0)
+      if (auto body = plain_content_length(
+              std::string_view{c.in}.substr(0, c.head_end)))
+        request_end = c.head_end + *body;
+    bool body_read = false;
     {
       connection_stream stream{c, clock_type::now() + cfg.body_timeout,
                                cfg.io_timeout};
       ok = server.process_request(stream, close_connection, connection_closed,
                                   nullptr);
+      body_read = request_end && stream.consumed() >= *request_end;
     }
-    return ok && !connection_closed && !close_connection;
+    // A body cpp-httplib did not read (a GET with a body, a refused one)
+    // must never be taken for the next request (request smuggling): keep
+    // the connection only when exactly this request was consumed.
+    return ok && !connection_closed && !close_connection && body_read;
   }
 
   gate_stats stats() {

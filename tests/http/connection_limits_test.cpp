@@ -168,6 +168,21 @@ TEST_CASE("pipelined requests on one connection are answered in order") {
   CHECK(third != std::string::npos);
 }
 
+TEST_CASE("a body that a GET leaves unread is never taken for a next "
+          "request on the same connection") {
+  api_fixture api;
+  held_connection c{api.port()};
+  const std::string smuggled =
+      "GET /api/v1/batches HTTP/1.1\r\nHost: x\r\n\r\n";
+  c.send("GET /api/v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+         std::to_string(smuggled.size()) + "\r\n\r\n" + smuggled);
+  auto text = c.read(3s, 2);
+  INFO(text);
+  CHECK(text.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(text.find("HTTP/1.1 401") == std::string::npos); // the smuggled one
+  CHECK(c.closed_by_server(3s));
+}
+
 TEST_CASE("a request head that does not arrive within the header timeout "
           "answers 408 and closes, while the server keeps serving") {
   api_options opts;

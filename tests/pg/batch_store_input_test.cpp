@@ -35,7 +35,7 @@ TEST_CASE("eight concurrent submits with the same key and body create exactly "
   std::atomic<bool> go{false};
   std::vector<std::future<persistence::submit_outcome>> results;
   for (int i = 0; i < 8; ++i)
-    results.push_back(std::async(std::launch::async, [&] {
+    results.push_back(std::async(std::launch::async, [&, i] {
       auto store = make_store(db, "api-" + std::to_string(i));
       while (!go)
         std::this_thread::yield();
