@@ -6,6 +6,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "domain/time.hpp"
+
 namespace ogf::log {
 
 namespace {
@@ -27,21 +29,6 @@ const char* name(level l) {
   return "info";
 }
 
-std::string now_rfc3339() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-              now.time_since_epoch())
-              .count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
-
 } // namespace
 
 void set_level(level min) {
@@ -51,7 +38,7 @@ void set_level(level min) {
 void write(level lvl, const std::string& msg, const nlohmann::json& fields) {
   if (static_cast<int>(lvl) < min_level.load())
     return;
-  nlohmann::json line = {{"ts", now_rfc3339()}, {"level", name(lvl)},
+  nlohmann::json line = {{"ts", domain::format_rfc3339_ms(domain::now_us())}, {"level", name(lvl)},
                          {"msg", msg}};
   if (fields.is_object())
     for (auto it = fields.begin(); it != fields.end(); ++it)
