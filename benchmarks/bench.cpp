@@ -49,6 +49,9 @@ struct options {
   int clients = 16;
   std::string duration = "20s";
   int workers = 0; // 0 = server default
+  int store_connections = 0; // 0 = server default
+  int submitters = 8; // pipeline: concurrent submitting clients
+  std::vector<std::string> server_args; // more flags for the started server
   bool skip_submit = false, skip_pipeline = false, skip_latency = false,
        skip_claim = false;
 };
@@ -164,6 +167,11 @@ std::unique_ptr<own_server> start_server(const options& o) {
     args.push_back("--workers");
     args.push_back(std::to_string(o.workers));
   }
+  if (o.store_connections > 0) {
+    args.push_back("--store-connections");
+    args.push_back(std::to_string(o.store_connections));
+  }
+  args.insert(args.end(), o.server_args.begin(), o.server_args.end());
   s->pid = fork();
   if (s->pid == 0) {
     int fd = open((s->data_dir + "/serve.log").c_str(),
@@ -254,6 +262,14 @@ bool wait_idle(const endpoint& e, std::chrono::seconds timeout) {
     std::this_thread::sleep_for(100ms);
   }
   return false;
+}
+
+/// The worker count the server reports on its health endpoint.
+int server_workers(const endpoint& e) {
+  httplib::Client cli(e.host, e.port);
+  if (auto r = cli.Get("/api/v1/health"); r && r->status == 200)
+    return json::parse(r->body)["scheduler"].value("workers", -1);
+  return -1;
 }
 
 // -- scenario 1: submit ----------------------------------------------------
@@ -351,12 +367,13 @@ std::optional<std::string> exact_total(const std::string& app_url,
 json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
                        int size, int activities, const std::string& expected,
                        std::chrono::seconds timeout, pid_t server_pid,
-                       long& peak_rss_kb, const std::string& app_url) {
+                       long& peak_rss_kb, const std::string& app_url,
+                       int submitters) {
   std::atomic<int> next{0};
   std::atomic<long> errors{0};
   std::vector<std::thread> threads;
   auto t0 = clock_type::now();
-  for (int t = 0; t < 8; ++t)
+  for (int t = 0; t < submitters; ++t)
     threads.emplace_back([&] {
       client c(e, org);
       for (;;) {
@@ -566,6 +583,13 @@ int main(int argc, char** argv) {
   app.add_option("--duration", o.duration, "submit scenario duration")
     ->capture_default_str();
   app.add_option("--workers", o.workers, "--workers of the started server");
+  app.add_option("--store-connections", o.store_connections,
+                 "--store-connections of the started server");
+  app.add_option("--submitters", o.submitters,
+                 "pipeline scenario: concurrent submitting clients")
+    ->capture_default_str();
+  app.add_option("--server-arg", o.server_args,
+                 "one more flag for the started server (repeatable)");
   app.add_flag("--skip-submit", o.skip_submit);
   app.add_flag("--skip-pipeline", o.skip_pipeline);
   app.add_flag("--skip-latency", o.skip_latency);
@@ -647,7 +671,9 @@ int main(int argc, char** argv) {
         auto expected = ogf::domain::sum_emissions(per).value_or("?");
         pipeline[pc.name] = run_pipeline_case(e, case_org, pc.batches, pc.size,
                                               needed, expected, 240s, pid,
-                                              peak_kb, app_url);
+                                              peak_kb, app_url, o.submitters);
+        pipeline[pc.name]["workers"] = server_workers(e);
+        pipeline[pc.name]["submitters"] = o.submitters;
       }
       result["pipeline"] = pipeline;
       if (pid > 0)
@@ -691,12 +717,13 @@ int main(int argc, char** argv) {
     }
     if (result.contains("pipeline"))
       for (auto& [name, p] : result["pipeline"].items())
-        std::printf("%-34s %.0f activities/s, %.0f batches/s, %.2f s, %s\n",
+        std::printf("%-34s %.0f activities/s, %.0f batches/s, %.2f s, "
+                    "%d workers, %s\n",
                     ("pipeline " + name + " (" + std::to_string(p["batches"].get<int>()) + " x "
                      + std::to_string(p["batch_size"].get<int>()) + ")").c_str(),
                     p["activities_per_s"].get<double>(),
                     p["batches_per_s"].get<double>(), p["seconds"].get<double>(),
-                    p["verified"].get<bool>() ? "verified" : "NOT VERIFIED");
+                    p["workers"].get<int>(), p["verified"].get<bool>() ? "verified" : "NOT VERIFIED");
     if (result.contains("latency")) {
       auto& l = result["latency"];
       std::printf("%-34s start p50 %.1f ms p99 %.1f ms; complete p50 %.1f ms p99 %.1f ms\n",
