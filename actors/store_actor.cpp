@@ -95,7 +95,9 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
     },
     [&st](claim_atom, std::int32_t n, caf::timespan lease) {
       return st.guarded([&](batch_store& s) {
-        return s.claim(n, duration_cast<milliseconds>(lease));
+        // The poller claims only for free workers, which start at once.
+        return s.claim(n, duration_cast<milliseconds>(lease),
+                       persistence::claim_mode::start);
       });
     },
     [&st](renew_atom, const std::vector<lease_ref>& leases,

@@ -332,13 +332,17 @@ worker_actor::behavior_type worker(self_ptr self, worker_config cfg,
         return;
       }
       st.job = job;
-      st.owner = {};
-      st.started = false;
+      st.owner = job.owner;
+      st.started = job.started;
       st.cursor.clear();
       st.transient_errors = 0;
       st.cancel_requested = false;
       st.lease_lost = false;
       st.finishing.reset();
+      if (st.started)
+        // Claimed straight into processing: no start transaction.
+        caf::anon_send(st.peers.aggregator, start_atom_v, job.batch_id,
+                       job.total_activities);
       proceed(self);
     },
     [self](chunk_atom) {

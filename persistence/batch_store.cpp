@@ -164,14 +164,19 @@ const std::pair<const char*, const char*> queries[] = {
    "  WHERE NOT exhausted AND NOT cancelling"
    "  UNION ALL SELECT id, false, 1 FROM candidates) u"
    " ORDER BY o LIMIT $2) "
-   "UPDATE batch_jobs b SET status = 'queued', lease_owner = $1,"
+   "UPDATE batch_jobs b SET"
+   " status = CASE WHEN $4::boolean THEN 'processing' ELSE 'queued' END,"
+   " started_at = CASE WHEN $4::boolean THEN coalesce(b.started_at, now())"
+   "  ELSE b.started_at END,"
+   " lease_owner = $1,"
    " lease_expires_at = now() + $3::bigint * interval '1 millisecond',"
    " lease_token = b.lease_token + 1,"
    " lease_expiries = b.lease_expiries + CASE WHEN p.reclaimed THEN 1 ELSE 0 END,"
    " updated_at = now() "
    "FROM picked p WHERE b.id = p.id "
    "RETURNING b.id::text, b.lease_token, b.priority, b.max_retries,"
-   " b.total_activities, p.reclaimed, b.created_at"},
+   " b.total_activities, p.reclaimed, b.created_at, b.org_id,"
+   " b.workspace_id"},
   {"renew",
    "UPDATE batch_jobs b SET"
    " lease_expires_at = now() + $2::bigint * interval '1 millisecond' "
@@ -820,13 +825,16 @@ void batch_store::remove(const tenant& t, const std::string& id) {
   tx.commit();
 }
 
-std::vector<claimed_batch> batch_store::claim(int n, milliseconds lease) {
+std::vector<claimed_batch> batch_store::claim(int n, milliseconds lease,
+                                              claim_mode mode) {
   std::vector<claimed_batch> out;
   if (n <= 0)
     return out;
+  const bool start = mode == claim_mode::start;
   pqxx::work tx{*conn_};
   auto rows = exec_checked(tx, "claim", cfg_.node_id, n,
-                               static_cast<std::int64_t>(lease.count()));
+                               static_cast<std::int64_t>(lease.count()),
+                               start);
   tx.commit();
   for (const auto& r : rows) {
     claimed_batch c;
@@ -836,6 +844,9 @@ std::vector<claimed_batch> batch_store::claim(int n, milliseconds lease) {
     c.max_retries = r[3].as<int>();
     c.total_activities = r[4].as<std::int64_t>();
     c.reclaimed = r[5].as<bool>();
+    c.started = start;
+    if (start)
+      c.owner = {r[7].as<std::string>(), r[8].as<std::string>()};
     out.push_back(std::move(c));
   }
   std::stable_sort(out.begin(), out.end(),

@@ -65,6 +65,18 @@ struct claimed_batch {
   int max_retries = 3;
   std::int64_t total_activities = 0;
   bool reclaimed = false; ///< taken over after a lease expired
+  /// Claimed with claim_mode::start: already processing, owner filled in.
+  bool started = false;
+  domain::tenant owner; ///< the batch's tenant (claim_mode::start only)
+};
+
+/// What a claim leaves the batches in.
+enum class claim_mode {
+  queue, ///< queued: a worker still has to `start` it
+  /// processing at once, started_at set: for a claimer that hands each
+  /// batch to a free worker straight away (the engine's poller), so the
+  /// separate start transaction - one durable commit per batch - is saved.
+  start,
 };
 
 /// (batch id, fencing token): identifies one lease.
@@ -174,7 +186,8 @@ public:
   /// for `node_id`, with a new fencing token each. On the way, an expired
   /// batch that lost its lease more than max_retries times fails, and one a
   /// user asked to cancel ends cancelled.
-  std::vector<claimed_batch> claim(int n, std::chrono::milliseconds lease);
+  std::vector<claimed_batch> claim(int n, std::chrono::milliseconds lease,
+                                   claim_mode mode = claim_mode::queue);
   renew_outcome renew(const std::vector<lease_ref>& leases,
                       std::chrono::milliseconds lease);
   /// Gives leases back without counting an attempt; returns released ids.

@@ -98,6 +98,50 @@ TEST_CASE("claims take higher priority first, FIFO within a priority, and "
   CHECK(b.status == batch_status::queued);
 }
 
+TEST_CASE("a claim that starts its batches leaves them processing with "
+          "started_at set, their owner known, and chunks recordable at once") {
+  test_database db;
+  auto store = make_store(db);
+  sql q{db};
+  auto a = store.submit(request(tenant_a, {"a1", "a2"})).batch;
+  auto b = store.submit(request(tenant_b, {"b1"})).batch;
+
+  auto got = store.claim(5, 60s, persistence::claim_mode::start);
+  REQUIRE(got.size() == 2);
+  std::map<std::string, persistence::claimed_batch> by_id;
+  for (const auto& c : got) {
+    CHECK(c.started);
+    CHECK(c.token == 1);
+    by_id[c.batch_id] = c;
+  }
+  CHECK(by_id.at(a.id).owner.org_id == tenant_a.org_id);
+  CHECK(by_id.at(a.id).owner.workspace_id == tenant_a.workspace_id);
+  CHECK(by_id.at(b.id).owner.org_id == tenant_b.org_id);
+  CHECK(q.number("SELECT count(*) FROM batch_jobs WHERE status = "
+                 "'processing' AND started_at IS NOT NULL "
+                 "AND lease_owner IS NOT NULL") == 2);
+  auto seen = store.get(tenant_a, a.id);
+  CHECK(seen.status == batch_status::processing);
+  CHECK(seen.started_at.has_value());
+
+  // No start step: the fence already accepts chunks and the finish.
+  lease_ref lease{a.id, by_id.at(a.id).token};
+  auto rows = store.resolve_chunk(lease, tenant_a, "", 10);
+  CHECK(rows.size() == 2);
+  auto out = store.record_chunk(lease, tenant_a,
+                                {ok_row("a1", "1"), ok_row("a2", "2")}, true);
+  REQUIRE(out.finished);
+  CHECK(out.finished->status == batch_status::completed);
+
+  // The default mode still leaves a claim queued (nothing started).
+  auto c = store.submit(request(tenant_a, {"c1"})).batch;
+  auto queued = store.claim(5, 60s);
+  REQUIRE(queued.size() == 1);
+  CHECK_FALSE(queued[0].started);
+  CHECK(store.get(tenant_a, c.id).status == batch_status::queued);
+  CHECK_FALSE(store.get(tenant_a, c.id).started_at.has_value());
+}
+
 TEST_CASE("a batch waiting out its backoff is not claimed before run_after") {
   test_database db;
   auto store = make_store(db);
