@@ -27,7 +27,8 @@ constexpr auto restart_window = seconds(60);
 
 struct engine_state {
   engine_config cfg;
-  std::vector<store_actor> stores;
+  std::vector<store_actor> stores; ///< engine side: poller, workers, ...
+  std::vector<store_actor> api_stores; ///< submits and user requests
   /// A connection of its own for health and metrics, so that a stalled or
   /// busy pool cannot delay them: short statement and lock timeouts.
   store_actor health_store;
@@ -43,9 +44,9 @@ struct engine_state {
   std::deque<steady_clock::time_point> restarts;
   static inline const char* name = "ogf.engine";
 
-  /// Spreads user requests over the store pool.
+  /// Spreads user requests over the API store pool.
   const store_actor& store() {
-    return stores[next_store++ % stores.size()];
+    return api_stores[next_store++ % api_stores.size()];
   }
 };
 
@@ -95,12 +96,16 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
     st.stores.push_back(spawn_store(sys, sc));
     self->link_to(st.stores.back());
   }
+  for (int i = 0; i < cfg.api_connections; ++i) {
+    st.api_stores.push_back(spawn_store(sys, sc));
+    self->link_to(st.api_stores.back());
+  }
   st.processor = cfg.processor ? cfg.processor : spawn_emissions_processor(sys);
   if (!cfg.processor)
     self->link_to(st.processor);
   st.health_store = spawn_store(sys, health_store_config_of(cfg));
   self->link_to(st.health_store);
-  st.batcher = spawn_submit_batcher(sys, st.stores);
+  st.batcher = spawn_submit_batcher(sys, st.api_stores);
   self->link_to(st.batcher);
   st.aggregator = spawn_aggregator(sys, st.stores[0]);
   self->link_to(st.aggregator);
@@ -128,20 +133,22 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   self->link_to(st.listener);
   log::info("engine started", {{"node_id", cfg.node_id},
                                {"workers", cfg.workers},
-                               {"store_connections", cfg.store_connections}});
+                               {"store_connections", cfg.store_connections},
+                               {"api_connections", cfg.api_connections}});
 
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
-    for (auto& s : st.stores) {
-      if (s.address() == msg.source) {
-        note_restart(self);
-        log::warn("store actor died, restarting",
-                  {{"reason", to_string(msg.reason)}});
-        s = spawn_store(self->system(), store_config_of(st.cfg));
-        self->link_to(s);
-        return;
+    for (auto* pool : {&st.stores, &st.api_stores})
+      for (auto& s : *pool) {
+        if (s.address() == msg.source) {
+          note_restart(self);
+          log::warn("store actor died, restarting",
+                    {{"reason", to_string(msg.reason)}});
+          s = spawn_store(self->system(), store_config_of(st.cfg));
+          self->link_to(s);
+          return;
+        }
       }
-    }
     if (msg.source == st.health_store.address()) {
       note_restart(self);
       st.health_store = spawn_store(self->system(),
@@ -341,6 +348,8 @@ std::string engine_config::validate() const {
     return "workers must be in 1..256";
   if (store_connections < 1 || store_connections > 64)
     return "store_connections must be in 1..64";
+  if (api_connections < 1 || api_connections > 64)
+    return "api_connections must be in 1..64";
   if (chunk_size < 1 || chunk_size > 10000)
     return "chunk_size must be in 1..10000";
   if (poll_interval < milliseconds(10) || poll_interval > hours(1))

@@ -26,9 +26,15 @@ struct engine_config {
   std::string node_id;
   /// Concurrent batches on this node. Default 5, range 1..256.
   std::int32_t workers = 5;
-  /// Database connections for requests and workers (store actors).
-  /// Default 4, range 1..64. One more is used by the LISTEN connection.
+  /// Database connections of the engine side: poller, workers, lease
+  /// renewer, progress aggregator (store actors). Default 4, range 1..64.
   std::int32_t store_connections = 4;
+  /// Database connections of the API side: submits (group commit) and
+  /// user requests. Separate from the engine's so that a submit never
+  /// waits in a store's mailbox behind chunk writes (which may wait for
+  /// row locks). Default 2, range 1..64. Besides these: one LISTEN
+  /// connection and one for health.
+  std::int32_t api_connections = 2;
   /// Activities per chunk. Default 500, range 1..10000.
   std::int32_t chunk_size = 500;
   /// Poll timer; LISTEN/NOTIFY wakes the poller sooner. Default 30 s,

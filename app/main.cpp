@@ -46,6 +46,7 @@ struct serve_options {
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   int max_batch_activities = 10000;
   int store_connections = 4;
+  int api_connections = 2;
   int chunk_size = 500;
   std::string log_level = "info";
 };
@@ -148,6 +149,7 @@ int run_serve(const database_options& db, const serve_options& o) {
   ec.node_id = o.node_id.empty() ? default_node_id() : o.node_id;
   ec.workers = o.workers;
   ec.store_connections = o.store_connections;
+  ec.api_connections = o.api_connections;
   ec.chunk_size = o.chunk_size;
   ec.poll_interval = duration_option("poll-interval", o.poll_interval);
   ec.poll_jitter = duration_option("poll-jitter", o.poll_jitter);
@@ -309,6 +311,10 @@ int main(int argc, char** argv) {
   serve->add_option("--store-connections", so.store_connections,
                     "database connections of the engine (1..64)")
     ->envname("OGF_STORE_CONNECTIONS")->capture_default_str()
+    ->check(CLI::Range(1, 64));
+  serve->add_option("--api-connections", so.api_connections,
+                    "database connections for submits and API reads (1..64)")
+    ->envname("OGF_API_CONNECTIONS")->capture_default_str()
     ->check(CLI::Range(1, 64));
   serve->add_option("--chunk-size", so.chunk_size,
                     "activities per chunk (1..10000)")

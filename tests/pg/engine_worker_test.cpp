@@ -503,7 +503,7 @@ TEST_CASE("a batch whose NOTIFY the store coalesced away still starts "
           "without waiting for the poll timer") {
   test_database db;
   auto cfg = test_engine_config(db, "node-a"); // poll every 30 s
-  cfg.store_connections = 1; // every submit on the connection that notifies
+  cfg.api_connections = 1; // every submit on the connection that notifies
   engine_fixture f{cfg};
   auto acts = make_activities("n", 1);
   f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts);

@@ -344,16 +344,21 @@ TEST_CASE("a table lock stalls the database: submits get 503, work waits "
     return scalar(c.url(), "SELECT count(*) FROM pg_stat_activity WHERE "
                            "application_name = 'offgridflow-batch'");
   };
-  // Connections open lazily: let every kind be used once (work, submits,
-  // health) before taking the baseline.
+  // Connections open lazily: let every kind be used once (work, API
+  // requests on each API connection, health) before taking the baseline.
   REQUIRE(health(a->port) == 200);
+  httplib::Client cli("127.0.0.1", a->port);
+  cli.set_read_timeout(15, 0);
+  httplib::Headers h{{"X-Org-ID", "t"}, {"X-Workspace-ID", "w"}};
+  for (int i = 0; i < 4; ++i) { // round robin over the API connections
+    auto r = cli.Get("/api/v1/batches?limit=1", h);
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+  }
   auto threads_before = threads_of(a->proc->pid());
   auto connections_before = connections();
   INFO("baseline: " << threads_before << " threads, " << connections_before
                     << " connections");
-  httplib::Client cli("127.0.0.1", a->port);
-  cli.set_read_timeout(15, 0);
-  httplib::Headers h{{"X-Org-ID", "t"}, {"X-Workspace-ID", "w"}};
   {
     // Everything that touches batches waits behind this lock; the engine's
     // statements time out (below half the 2 s lease) instead of hanging.
