@@ -13,6 +13,7 @@
 #include <iostream>
 #include <mutex>
 #include <sstream>
+#include <filesystem>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -52,6 +53,7 @@ struct options {
   int store_connections = 0; // 0 = server default
   int submitters = 8; // pipeline: concurrent submitting clients
   std::vector<std::string> server_args; // more flags for the started server
+  bool keep_data = false;
   bool skip_submit = false, skip_pipeline = false, skip_latency = false,
        skip_claim = false;
 };
@@ -118,12 +120,17 @@ struct own_server {
   pid_t pid = -1;
   std::string data_dir;
   int port = 0;
+  bool keep = false; ///< --keep-data: leave the database for inspection
   ~own_server() {
     if (pid > 0) {
       kill(pid, SIGTERM);
       int status = 0;
       waitpid(pid, &status, 0);
     }
+    // A full run leaves ~700 MB of database behind.
+    std::error_code ec;
+    if (!keep && !data_dir.empty())
+      std::filesystem::remove_all(data_dir, ec);
   }
 };
 
@@ -154,6 +161,7 @@ bool wait_healthy(const endpoint& e, std::chrono::seconds timeout) {
 
 std::unique_ptr<own_server> start_server(const options& o) {
   auto s = std::make_unique<own_server>();
+  s->keep = o.keep_data;
   char tmpl[] = "/tmp/ogf-bench-XXXXXX";
   s->data_dir = mkdtemp(tmpl);
   chmod(s->data_dir.c_str(), 0755);
@@ -185,9 +193,11 @@ std::unique_ptr<own_server> start_server(const options& o) {
     execv(argv[0], argv.data());
     _exit(127);
   }
-  if (!wait_healthy({"127.0.0.1", s->port}, 90s))
+  if (!wait_healthy({"127.0.0.1", s->port}, 90s)) {
+    s->keep = true; // its serve.log says why
     throw std::runtime_error("server did not become healthy; see "
                              + s->data_dir + "/serve.log");
+  }
   return s;
 }
 
@@ -590,6 +600,8 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   app.add_option("--server-arg", o.server_args,
                  "one more flag for the started server (repeatable)");
+  app.add_flag("--keep-data", o.keep_data,
+               "keep the started server's database directory afterwards");
   app.add_flag("--skip-submit", o.skip_submit);
   app.add_flag("--skip-pipeline", o.skip_pipeline);
   app.add_flag("--skip-latency", o.skip_latency);
