@@ -252,6 +252,17 @@ int main(int argc, char** argv) {
   // docs/performance.md). MALLOC_ARENA_MAX in the environment still wins.
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr)
     mallopt(M_ARENA_MAX, 2);
+  // Request bodies and their parsed forms reach megabytes (10,000
+  // activities per upload). glibc's dynamic mmap threshold rises after the
+  // first such block is freed, so later ones came from the arenas and
+  // stayed resident; a fixed threshold gives blocks over 256 KiB back on
+  // free, and the heap top is trimmed past 1 MiB. Pipeline benchmark:
+  // peak RSS 118 -> 110 MB, resident afterwards 114 -> 89 MB, throughput
+  // unchanged. The MALLOC_*_ environment variables still win.
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr)
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  if (std::getenv("MALLOC_TRIM_THRESHOLD_") == nullptr)
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
   CLI::App app{"OffGridFlow batch engine: durable batch emissions "
                "calculation on PostgreSQL",
                "offgridflow-batch"};
