@@ -22,36 +22,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-processor_factory spy_factory(std::shared_ptr<spy_log> log) {
-  return [log](caf::actor_system& sys) { return spawn_spy_processor(sys, log); };
-}
-
-/// Stores `batches` × `items` activities ("b<k>_<i>") and submits them
-/// through `f`; returns the batch ids.
-std::vector<std::string> submit_batches(engine_fixture& f, int batches,
-                                        int items) {
-  std::vector<domain::activity> all;
-  std::vector<std::vector<std::string>> per_batch;
-  for (int k = 0; k < batches; ++k) {
-    auto acts = make_activities("b" + std::to_string(k), items);
-    per_batch.push_back(ids_of(acts));
-    all.insert(all.end(), acts.begin(), acts.end());
-  }
-  REQUIRE(f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, all)
-          == static_cast<std::int64_t>(all.size()));
-  std::vector<std::string> out;
-  for (const auto& ids : per_batch)
-    out.push_back(
-      f.ask<persistence::submit_outcome>(submit_atom_v, make_submit(ids))
-        .batch.id);
-  return out;
-}
-
-std::int64_t count_status(const test_database& db, const std::string& status) {
-  return scalar(db, "SELECT count(*) FROM batch_jobs WHERE status = "
-                      + sql_literal(status));
-}
-
 /// (batch id -> fencing token) of the batches `node` holds now, with at
 /// least one chunk recorded and more to do.
 std::map<std::string, std::int64_t> held_mid_batch(const test_database& db,

@@ -7,17 +7,20 @@
 #include <pqxx/pqxx>
 
 #include "support/engine_fixture.hpp"
+#include "support/engine_helpers.hpp"
 #include "support/test_database.hpp"
 
 using namespace ogf;
 using namespace std::chrono_literals;
+using ogf::testing::acme;
 using ogf::testing::engine_fixture;
+using ogf::testing::make_submit;
+using ogf::testing::scalar;
 using ogf::testing::test_database;
+using ogf::testing::text;
 using ogf::testing::wait_until;
 
 namespace {
-
-const domain::tenant acme{"acme", "main"};
 
 engine_config test_config(const test_database& db) {
   engine_config cfg;
@@ -48,26 +51,6 @@ std::vector<domain::activity> make_activities(int n) {
     out.push_back(a);
   }
   return out;
-}
-
-persistence::submit_request make_submit(const std::vector<std::string>& ids) {
-  persistence::submit_request req;
-  req.owner = acme;
-  req.activity_ids = ids;
-  req.request_hash = "h";
-  return req;
-}
-
-std::int64_t scalar(const test_database& db, const std::string& sql) {
-  pqxx::connection c{db.url()};
-  pqxx::work tx{c};
-  return tx.exec1(sql)[0].as<std::int64_t>();
-}
-
-std::string text(const test_database& db, const std::string& sql) {
-  pqxx::connection c{db.url()};
-  pqxx::work tx{c};
-  return tx.exec1(sql)[0].as<std::string>();
 }
 
 } // namespace

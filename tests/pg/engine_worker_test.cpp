@@ -20,30 +20,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-processor_factory spy_factory(std::shared_ptr<spy_log> log) {
-  return [log](caf::actor_system& sys) { return spawn_spy_processor(sys, log); };
-}
-
-/// Submits `batches` batches of `items` activities each ("b<k>_<i>").
-std::vector<std::string> submit_batches(engine_fixture& f, int batches,
-                                        int items) {
-  std::vector<std::string> out;
-  for (int k = 0; k < batches; ++k) {
-    auto acts = make_activities("b" + std::to_string(k), items);
-    REQUIRE(f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts)
-            == items);
-    out.push_back(
-      f.ask<persistence::submit_outcome>(submit_atom_v, make_submit(ids_of(acts)))
-        .batch.id);
-  }
-  return out;
-}
-
-std::int64_t count_status(const test_database& db, const std::string& status) {
-  return scalar(db, "SELECT count(*) FROM batch_jobs WHERE status = "
-                      + sql_literal(status));
-}
-
 /// Every batch's counters and total equal what its items say.
 void check_totals_match_items(const test_database& db) {
   CHECK(scalar(db, "SELECT count(*) FROM batch_jobs b WHERE "

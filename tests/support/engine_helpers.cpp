@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include <catch2/catch.hpp>
 #include <pqxx/pqxx>
 
 #include "domain/calculator.hpp"
@@ -248,6 +249,34 @@ processor_actor spawn_spy_processor(caf::actor_system& sys,
 progress_listener_actor spawn_recording_listener(
   caf::actor_system& sys, std::shared_ptr<listener_log> log) {
   return sys.spawn(recording_listener, std::move(log));
+}
+
+processor_factory spy_factory(std::shared_ptr<spy_log> log) {
+  return [log](caf::actor_system& sys) { return spawn_spy_processor(sys, log); };
+}
+
+std::vector<std::string> submit_batches(engine_fixture& f, int batches,
+                                        int items) {
+  std::vector<domain::activity> all;
+  std::vector<std::vector<std::string>> per_batch;
+  for (int k = 0; k < batches; ++k) {
+    auto acts = make_activities("b" + std::to_string(k), items);
+    per_batch.push_back(ids_of(acts));
+    all.insert(all.end(), acts.begin(), acts.end());
+  }
+  REQUIRE(f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, all)
+          == static_cast<std::int64_t>(all.size()));
+  std::vector<std::string> out;
+  for (const auto& ids : per_batch)
+    out.push_back(
+      f.ask<persistence::submit_outcome>(submit_atom_v, make_submit(ids))
+        .batch.id);
+  return out;
+}
+
+std::int64_t count_status(const test_database& db, const std::string& status) {
+  return scalar(db, "SELECT count(*) FROM batch_jobs WHERE status = "
+                      + sql_literal(status));
 }
 
 } // namespace ogf::testing

@@ -17,6 +17,7 @@
 #include <caf/all.hpp>
 
 #include "actors/engine.hpp"
+#include "support/engine_fixture.hpp"
 #include "support/test_database.hpp"
 
 namespace ogf::testing {
@@ -109,5 +110,16 @@ struct listener_log {
 /// Spawns a progress listener recording into `log`.
 progress_listener_actor spawn_recording_listener(
   caf::actor_system& sys, std::shared_ptr<listener_log> log);
+
+/// A processor factory for engine_fixture: a spy writing to `log`.
+processor_factory spy_factory(std::shared_ptr<spy_log> log);
+
+/// Stores `batches` × `items` activities ("b<k>_<i>"), then submits one
+/// batch per k through `f`; returns the batch ids in order.
+std::vector<std::string> submit_batches(engine_fixture& f, int batches,
+                                        int items);
+
+/// How many batches of `db` have `status`.
+std::int64_t count_status(const test_database& db, const std::string& status);
 
 } // namespace ogf::testing
