@@ -48,7 +48,6 @@ using store_actor = caf::typed_actor<
              caf::timespan>::with<persistence::renew_outcome>,
   replies_to<release_atom, std::vector<persistence::lease_ref>>::with<
     std::vector<std::string>>,
-  replies_to<start_atom, persistence::lease_ref>::with<domain::tenant>,
   replies_to<resolve_atom, persistence::lease_ref, domain::tenant, std::string,
              std::int32_t>::with<std::vector<domain::resolved_activity>>,
   // bool: also finish the batch (last chunk), in the same transaction

@@ -109,13 +109,6 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
     [&st](release_atom, const std::vector<lease_ref>& leases) {
       return st.guarded([&](batch_store& s) { return s.release(leases); });
     },
-    [&st](start_atom, const lease_ref& lease) {
-      return st.guarded([&](batch_store& s) {
-        if (!s.start(lease))
-          throw store_exception(engine_errc::lease_lost, "lease lost");
-        return s.owner_of(lease.batch_id);
-      });
-    },
     [&st](resolve_atom, const lease_ref& lease, const domain::tenant& owner,
           const std::string& after, std::int32_t limit) {
       return st.guarded([&](batch_store& s) {

@@ -17,7 +17,6 @@ using persistence::lease_ref;
 /// What the worker is waiting for.
 enum class phase {
   idle,      ///< no batch
-  starting,  ///< start (queued -> processing) in flight
   resolving, ///< resolve_chunk in flight
   computing, ///< the processor has the chunk
   recording, ///< record_chunk in flight
@@ -30,7 +29,6 @@ struct worker_state {
   worker_peers peers;
   std::optional<claimed_batch> job; ///< the batch being processed
   domain::tenant owner;
-  bool started = false;
   std::string cursor; ///< last activity id recorded
   int transient_errors = 0;
   phase step = phase::idle;
@@ -261,29 +259,6 @@ void resolve(self_ptr self) {
       });
 }
 
-void start(self_ptr self) {
-  auto& st = self->state;
-  auto g = st.enter(phase::starting);
-  self
-    ->request(st.peers.store, st.cfg.request_timeout, start_atom_v, st.lease())
-    .then(
-      [self, g](const domain::tenant& owner) {
-        auto& st = self->state;
-        if (!st.current(g))
-          return;
-        st.owner = owner;
-        st.started = true;
-        st.transient_errors = 0;
-        caf::anon_send(st.peers.aggregator, start_atom_v, st.job->batch_id,
-                       st.job->total_activities);
-        proceed(self);
-      },
-      [self, g](caf::error& err) {
-        if (self->state.current(g))
-          on_step_error(self, err);
-      });
-}
-
 /// Decides the next step of the batch. Between steps is where lease loss,
 /// cancel and drain take effect.
 void proceed(self_ptr self) {
@@ -306,10 +281,6 @@ void proceed(self_ptr self) {
     release(self);
     return;
   }
-  if (!st.started) {
-    start(self);
-    return;
-  }
   resolve(self);
 }
 
@@ -320,10 +291,14 @@ worker_actor::behavior_type worker(self_ptr self, worker_config cfg,
   return {
     [self](run_atom, const claimed_batch& job) {
       auto& st = self->state;
-      if (st.job) {
-        // Never happens by design (the poller hands one batch per idle
-        // worker); give it back rather than run two at once.
-        log::error("worker got a second batch", {{"batch_id", job.batch_id}});
+      if (st.job || !job.started) {
+        // Never happens by design: the poller hands one batch per idle
+        // worker, claimed straight into processing (claim_mode::start).
+        // Give it back rather than run two at once or a batch whose fence
+        // would refuse every chunk.
+        log::error(st.job ? "worker got a second batch"
+                          : "worker got a batch not claimed to start",
+                   {{"batch_id", job.batch_id}});
         std::vector<lease_ref> leases{{job.batch_id, job.token}};
         self
           ->request(st.peers.store, st.cfg.request_timeout, release_atom_v,
@@ -333,16 +308,13 @@ worker_actor::behavior_type worker(self_ptr self, worker_config cfg,
       }
       st.job = job;
       st.owner = job.owner;
-      st.started = job.started;
       st.cursor.clear();
       st.transient_errors = 0;
       st.cancel_requested = false;
       st.lease_lost = false;
       st.finishing.reset();
-      if (st.started)
-        // Claimed straight into processing: no start transaction.
-        caf::anon_send(st.peers.aggregator, start_atom_v, job.batch_id,
-                       job.total_activities);
+      caf::anon_send(st.peers.aggregator, start_atom_v, job.batch_id,
+                     job.total_activities);
       proceed(self);
     },
     [self](chunk_atom) {
