@@ -27,7 +27,7 @@ constexpr auto restart_window = seconds(60);
 
 struct engine_state {
   engine_config cfg;
-  std::vector<store_actor> stores; ///< engine side: poller, workers, ...
+  std::vector<store_actor> stores;     ///< engine side: poller, workers, ...
   std::vector<store_actor> api_stores; ///< submits and user requests
   /// A connection of its own for health and metrics, so that a stalled or
   /// busy pool cannot delay them: short statement and lock timeouts.
@@ -57,7 +57,8 @@ persistence::store_config store_config_of(const engine_config& cfg) {
   sc.database_url = cfg.database_url;
   sc.node_id = cfg.node_id;
   // Below half the lease: a statement can never outlive a lease renewal.
-  sc.statement_timeout = std::max(milliseconds(100), cfg.lease_timeout / 2 - milliseconds(50));
+  sc.statement_timeout =
+      std::max(milliseconds(100), cfg.lease_timeout / 2 - milliseconds(50));
   return sc;
 }
 
@@ -112,9 +113,9 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   st.renewer = spawn_renewer(
-    sys, st.stores[0],
-    renewer_config{duration_cast<caf::timespan>(cfg.lease_timeout), host,
-                   static_cast<std::int32_t>(getpid()), cfg.version});
+      sys, st.stores[0],
+      renewer_config{duration_cast<caf::timespan>(cfg.lease_timeout), host,
+                     static_cast<std::int32_t>(getpid()), cfg.version});
   self->link_to(st.renewer);
   poller_config pc;
   pc.workers = cfg.workers;
@@ -123,7 +124,7 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   // The jitter spreads nodes' polls; it is capped at half the interval so
   // a short --poll-interval works without also setting --poll-jitter.
   pc.poll_jitter = duration_cast<caf::timespan>(
-    std::min(cfg.poll_jitter, cfg.poll_interval / 2));
+      std::min(cfg.poll_jitter, cfg.poll_interval / 2));
   pc.lease_timeout = duration_cast<caf::timespan>(cfg.lease_timeout);
   pc.worker.chunk_size = cfg.chunk_size;
   st.poller = spawn_poller(sys, pc, st.stores[0], st.stores, st.processor,
@@ -151,29 +152,28 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
       }
     if (msg.source == st.health_store.address()) {
       note_restart(self);
-      st.health_store = spawn_store(self->system(),
-                                    health_store_config_of(st.cfg));
+      st.health_store =
+          spawn_store(self->system(), health_store_config_of(st.cfg));
       self->link_to(st.health_store);
       return;
     }
     if (msg.source == st.listener.address()) {
       note_restart(self);
-      st.listener = spawn_listener(self->system(), st.cfg.database_url,
-                                   st.poller);
+      st.listener =
+          spawn_listener(self->system(), st.cfg.database_url, st.poller);
       self->link_to(st.listener);
       return;
     }
-    if (msg.source == st.poller.address()
-        || msg.source == st.renewer.address()
-        || msg.source == st.aggregator.address()
-        || msg.source == st.processor.address()
-        || msg.source == st.batcher.address()) {
+    if (msg.source == st.poller.address() ||
+        msg.source == st.renewer.address() ||
+        msg.source == st.aggregator.address() ||
+        msg.source == st.processor.address() ||
+        msg.source == st.batcher.address()) {
       // These hold the node's scheduling state; running on without them
       // would be wrong. Report unhealthy; the process supervisor (or the
       // embedder) restarts the engine, and leases are taken over.
       st.degraded = true;
-      log::error("core engine actor died",
-                 {{"reason", to_string(msg.reason)}});
+      log::error("core engine actor died", {{"reason", to_string(msg.reason)}});
       return;
     }
     // Told to exit (by the embedder, or the signal handler of `serve`).
@@ -186,156 +186,166 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   });
 
   return {
-    [self](submit_atom, persistence::submit_request& req)
-      -> caf::result<persistence::submit_outcome> {
-      if (self->state.stopping)
-        return stopping_error();
-      return self->delegate(self->state.batcher, submit_atom_v, std::move(req));
-    },
-    [self](get_atom, const domain::tenant& t, const std::string& id)
-      -> caf::result<domain::batch> {
-      return self->delegate(self->state.store(), get_atom_v, t, id);
-    },
-    [self](list_atom, const domain::tenant& t, const domain::batch_filter& f)
-      -> caf::result<persistence::batch_page> {
-      return self->delegate(self->state.store(), list_atom_v, t, f);
-    },
-    [self](items_atom, const domain::tenant& t, const std::string& id,
-           const domain::item_filter& f) -> caf::result<persistence::item_page> {
-      return self->delegate(self->state.store(), items_atom_v, t, id, f);
-    },
-    [self](progress_atom, const domain::tenant& t, const std::string& id)
-      -> caf::result<domain::batch_progress> {
-      return self->delegate(self->state.aggregator, progress_atom_v, t, id);
-    },
-    [self](cancel_atom, const domain::tenant& t, const std::string& id)
-      -> caf::result<persistence::cancel_outcome> {
-      auto rp = self->make_response_promise<persistence::cancel_outcome>();
-      self->request(self->state.store(), seconds(30), cancel_atom_v, t, id)
-        .then(
-          [self, rp](persistence::cancel_outcome& out) mutable {
-            if (!out.immediate) // processing here or elsewhere: tell workers
-              self->send(self->state.poller, cancel_atom_v, out.batch.id);
-            rp.deliver(std::move(out));
-          },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
-    },
-    [self](retry_atom, const domain::tenant& t, const std::string& id)
-      -> caf::result<domain::batch> {
-      return self->delegate(self->state.store(), retry_atom_v, t, id);
-    },
-    [self](remove_atom, const domain::tenant& t, const std::string& id)
-      -> caf::result<bool> {
-      return self->delegate(self->state.store(), remove_atom_v, t, id);
-    },
-    [self](subscribe_atom, const domain::tenant& t, const std::string& id,
-           progress_listener_actor listener) -> caf::result<bool> {
-      return self->delegate(self->state.aggregator, subscribe_atom_v, t, id,
-                            std::move(listener));
-    },
-    [self](unsub_atom, const std::string& id,
-           progress_listener_actor listener) {
-      self->send(self->state.aggregator, unsub_atom_v, id, std::move(listener));
-    },
-    [self](activity_atom, put_atom a, const domain::tenant& t,
-           std::vector<domain::activity>& rows) -> caf::result<std::int64_t> {
-      return self->delegate(self->state.store(), activity_atom_v, a, t,
-                            std::move(rows));
-    },
-    [self](activity_atom, get_atom g, const domain::tenant& t,
-           const std::string& id) -> caf::result<domain::activity> {
-      return self->delegate(self->state.store(), activity_atom_v, g, t, id);
-    },
-    [self](factors_atom, get_atom g, const domain::tenant& t,
-           const std::string& type)
-      -> caf::result<std::vector<domain::emission_factor>> {
-      return self->delegate(self->state.store(), factors_atom_v, g, t, type);
-    },
-    [self](factors_atom, put_atom p, const domain::tenant& t,
-           std::vector<domain::emission_factor>& rows)
-      -> caf::result<std::int64_t> {
-      return self->delegate(self->state.store(), factors_atom_v, p, t,
-                            std::move(rows));
-    },
-    [self](health_atom) -> caf::result<health_report> {
-      auto rp = self->make_response_promise<health_report>();
-      auto report = std::make_shared<health_report>();
-      report->stopping = self->state.stopping;
-      report->degraded = self->state.degraded;
-      // Bounded to about a second in all: ping 500 ms, stats 200 ms, depth
-      // 300 ms, on the dedicated health connection.
-      self->request(self->state.health_store, milliseconds(500), ping_atom_v)
-        .then(
-          [self, rp, report](std::int64_t latency_us) mutable {
-            report->database_ok = true;
-            report->database_latency_us = latency_us;
-            self->request(self->state.poller, milliseconds(200), stats_atom_v)
-              .then(
-                [self, rp, report](const engine_stats& s) mutable {
-                  report->running = !self->state.stopping;
-                  report->workers = s.workers;
-                  report->busy_workers = s.busy_workers;
-                  report->in_flight_batches = s.busy_workers;
-                  self->request(self->state.health_store, milliseconds(300),
-                                depth_atom_v)
-                    .then(
-                      [rp, report](std::int64_t depth) mutable {
-                        report->queue_depth = depth;
-                        rp.deliver(*report);
-                      },
-                      [rp, report](caf::error&) mutable {
-                        rp.deliver(*report);
-                      });
+      [self](submit_atom, persistence::submit_request& req)
+          -> caf::result<persistence::submit_outcome> {
+        if (self->state.stopping)
+          return stopping_error();
+        return self->delegate(self->state.batcher, submit_atom_v,
+                              std::move(req));
+      },
+      [self](get_atom, const domain::tenant& t,
+             const std::string& id) -> caf::result<domain::batch> {
+        return self->delegate(self->state.store(), get_atom_v, t, id);
+      },
+      [self](list_atom, const domain::tenant& t, const domain::batch_filter& f)
+          -> caf::result<persistence::batch_page> {
+        return self->delegate(self->state.store(), list_atom_v, t, f);
+      },
+      [self](
+          items_atom, const domain::tenant& t, const std::string& id,
+          const domain::item_filter& f) -> caf::result<persistence::item_page> {
+        return self->delegate(self->state.store(), items_atom_v, t, id, f);
+      },
+      [self](progress_atom, const domain::tenant& t,
+             const std::string& id) -> caf::result<domain::batch_progress> {
+        return self->delegate(self->state.aggregator, progress_atom_v, t, id);
+      },
+      [self](cancel_atom, const domain::tenant& t, const std::string& id)
+          -> caf::result<persistence::cancel_outcome> {
+        auto rp = self->make_response_promise<persistence::cancel_outcome>();
+        self->request(self->state.store(), seconds(30), cancel_atom_v, t, id)
+            .then(
+                [self, rp](persistence::cancel_outcome& out) mutable {
+                  if (!out.immediate) // processing here or elsewhere: tell
+                                      // workers
+                    self->send(self->state.poller, cancel_atom_v, out.batch.id);
+                  rp.deliver(std::move(out));
                 },
-                [rp, report](caf::error&) mutable { rp.deliver(*report); });
-          },
-          [rp, report](caf::error&) mutable {
-            report->database_ok = false;
-            rp.deliver(*report);
-          });
-      return rp;
-    },
-    [self](stats_atom) -> caf::result<engine_stats> {
-      auto rp = self->make_response_promise<engine_stats>();
-      self->request(self->state.poller, seconds(5), stats_atom_v)
-        .then(
-          [self, rp](engine_stats s) mutable {
-            self->request(self->state.renewer, seconds(5), stats_atom_v)
-              .then(
-                [self, rp, s](std::int64_t renewals,
-                              std::int64_t lost) mutable {
-                  s.lease_renewals = renewals;
-                  s.leases_lost = lost;
-                  self->request(self->state.aggregator, seconds(5),
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](retry_atom, const domain::tenant& t,
+             const std::string& id) -> caf::result<domain::batch> {
+        return self->delegate(self->state.store(), retry_atom_v, t, id);
+      },
+      [self](remove_atom, const domain::tenant& t,
+             const std::string& id) -> caf::result<bool> {
+        return self->delegate(self->state.store(), remove_atom_v, t, id);
+      },
+      [self](subscribe_atom, const domain::tenant& t, const std::string& id,
+             progress_listener_actor listener) -> caf::result<bool> {
+        return self->delegate(self->state.aggregator, subscribe_atom_v, t, id,
+                              std::move(listener));
+      },
+      [self](unsub_atom, const std::string& id,
+             progress_listener_actor listener) {
+        self->send(self->state.aggregator, unsub_atom_v, id,
+                   std::move(listener));
+      },
+      [self](activity_atom, put_atom a, const domain::tenant& t,
+             std::vector<domain::activity>& rows) -> caf::result<std::int64_t> {
+        return self->delegate(self->state.store(), activity_atom_v, a, t,
+                              std::move(rows));
+      },
+      [self](activity_atom, get_atom g, const domain::tenant& t,
+             const std::string& id) -> caf::result<domain::activity> {
+        return self->delegate(self->state.store(), activity_atom_v, g, t, id);
+      },
+      [self](factors_atom, get_atom g, const domain::tenant& t,
+             const std::string& type)
+          -> caf::result<std::vector<domain::emission_factor>> {
+        return self->delegate(self->state.store(), factors_atom_v, g, t, type);
+      },
+      [self](factors_atom, put_atom p, const domain::tenant& t,
+             std::vector<domain::emission_factor>& rows)
+          -> caf::result<std::int64_t> {
+        return self->delegate(self->state.store(), factors_atom_v, p, t,
+                              std::move(rows));
+      },
+      [self](health_atom) -> caf::result<health_report> {
+        auto rp = self->make_response_promise<health_report>();
+        auto report = std::make_shared<health_report>();
+        report->stopping = self->state.stopping;
+        report->degraded = self->state.degraded;
+        // Bounded to about a second in all: ping 500 ms, stats 200 ms, depth
+        // 300 ms, on the dedicated health connection.
+        self->request(self->state.health_store, milliseconds(500), ping_atom_v)
+            .then(
+                [self, rp, report](std::int64_t latency_us) mutable {
+                  report->database_ok = true;
+                  report->database_latency_us = latency_us;
+                  self->request(self->state.poller, milliseconds(200),
                                 stats_atom_v)
-                    .then(
-                      [rp, s](const engine_stats& a) mutable {
-                        s.subscribers = a.subscribers;
-                        s.batches_completed = a.batches_completed;
-                        s.batches_failed = a.batches_failed;
-                        s.batches_cancelled = a.batches_cancelled;
-                        s.activities_succeeded = a.activities_succeeded;
-                        s.activities_failed = a.activities_failed;
-                        rp.deliver(s);
-                      },
-                      [rp, s](caf::error&) mutable { rp.deliver(s); });
+                      .then(
+                          [self, rp, report](const engine_stats& s) mutable {
+                            report->running = !self->state.stopping;
+                            report->workers = s.workers;
+                            report->busy_workers = s.busy_workers;
+                            report->in_flight_batches = s.busy_workers;
+                            self->request(self->state.health_store,
+                                          milliseconds(300), depth_atom_v)
+                                .then(
+                                    [rp, report](std::int64_t depth) mutable {
+                                      report->queue_depth = depth;
+                                      rp.deliver(*report);
+                                    },
+                                    [rp, report](caf::error&) mutable {
+                                      rp.deliver(*report);
+                                    });
+                          },
+                          [rp, report](caf::error&) mutable {
+                            rp.deliver(*report);
+                          });
                 },
-                [rp, s](caf::error&) mutable { rp.deliver(s); });
-          },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
-    },
-    [self](stop_atom) -> caf::result<bool> {
-      auto& st = self->state;
-      st.stopping = true;
-      log::info("engine stopping: releasing leases");
-      auto rp = self->make_response_promise<bool>();
-      self->request(st.poller, st.cfg.shutdown_timeout, drain_atom_v)
-        .then([rp](bool drained) mutable { rp.deliver(drained); },
-              [rp](caf::error&) mutable { rp.deliver(false); });
-      return rp;
-    },
+                [rp, report](caf::error&) mutable {
+                  report->database_ok = false;
+                  rp.deliver(*report);
+                });
+        return rp;
+      },
+      [self](stats_atom) -> caf::result<engine_stats> {
+        auto rp = self->make_response_promise<engine_stats>();
+        self->request(self->state.poller, seconds(5), stats_atom_v)
+            .then(
+                [self, rp](engine_stats s) mutable {
+                  self->request(self->state.renewer, seconds(5), stats_atom_v)
+                      .then(
+                          [self, rp, s](std::int64_t renewals,
+                                        std::int64_t lost) mutable {
+                            s.lease_renewals = renewals;
+                            s.leases_lost = lost;
+                            self->request(self->state.aggregator, seconds(5),
+                                          stats_atom_v)
+                                .then(
+                                    [rp, s](const engine_stats& a) mutable {
+                                      s.subscribers = a.subscribers;
+                                      s.batches_completed = a.batches_completed;
+                                      s.batches_failed = a.batches_failed;
+                                      s.batches_cancelled = a.batches_cancelled;
+                                      s.activities_succeeded =
+                                          a.activities_succeeded;
+                                      s.activities_failed = a.activities_failed;
+                                      rp.deliver(s);
+                                    },
+                                    [rp, s](caf::error&) mutable {
+                                      rp.deliver(s);
+                                    });
+                          },
+                          [rp, s](caf::error&) mutable { rp.deliver(s); });
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](stop_atom) -> caf::result<bool> {
+        auto& st = self->state;
+        st.stopping = true;
+        log::info("engine stopping: releasing leases");
+        auto rp = self->make_response_promise<bool>();
+        self->request(st.poller, st.cfg.shutdown_timeout, drain_atom_v)
+            .then([rp](bool drained) mutable { rp.deliver(drained); },
+                  [rp](caf::error&) mutable { rp.deliver(false); });
+        return rp;
+      },
   };
 }
 

@@ -51,10 +51,10 @@ struct engine_stats {
   std::int32_t workers = 0;
   std::int32_t busy_workers = 0;
   std::int64_t batches_claimed = 0;
-  std::int64_t batches_finished = 0;  ///< by this node's workers, any end
-  std::int64_t batches_completed = 0; ///< of those: completed
-  std::int64_t batches_failed = 0;    ///< failed
-  std::int64_t batches_cancelled = 0; ///< cancelled
+  std::int64_t batches_finished = 0;     ///< by this node's workers, any end
+  std::int64_t batches_completed = 0;    ///< of those: completed
+  std::int64_t batches_failed = 0;       ///< failed
+  std::int64_t batches_cancelled = 0;    ///< cancelled
   std::int64_t activities_succeeded = 0; ///< items recorded by this node
   std::int64_t activities_failed = 0;
   std::int64_t chunks_recorded = 0;

@@ -27,8 +27,8 @@ struct pushed_state {
   std::int64_t processed;
   domain::timestamp_us updated_at;
   bool operator!=(const pushed_state& o) const {
-    return status != o.status || processed != o.processed
-           || updated_at != o.updated_at;
+    return status != o.status || processed != o.processed ||
+           updated_at != o.updated_at;
   }
 };
 
@@ -70,14 +70,14 @@ struct aggregator_state {
   double rate(const live_batch& b) const {
     if (b.samples.size() < 2)
       return 0;
-    auto dt = std::chrono::duration<double>(b.samples.back().first
-                                            - b.samples.front().first)
-                .count();
+    auto dt = std::chrono::duration<double>(b.samples.back().first -
+                                            b.samples.front().first)
+                  .count();
     if (dt <= 0)
       return 0;
-    return static_cast<double>(b.samples.back().second
-                               - b.samples.front().second)
-           / dt;
+    return static_cast<double>(b.samples.back().second -
+                               b.samples.front().second) /
+           dt;
   }
 
   double rate_of(const std::string& id) const {
@@ -188,76 +188,78 @@ aggregator_actor::behavior_type aggregator(self_ptr self, store_actor store,
     }
   });
   return {
-    [self](start_atom, const std::string& id, std::int64_t total) {
-      auto& st = self->state;
-      auto now = clock_type::now();
-      for (auto i = st.live.begin(); i != st.live.end();) {
-        if (now - i->second.last_seen > forget_after
-            && st.subscribers.count(i->first) == 0)
-          i = st.live.erase(i);
-        else
-          ++i;
-      }
-      auto& b = st.live[id];
-      b.total = total;
-      b.last_seen = now;
-      b.samples.clear();
-      b.samples.emplace_back(now, 0);
-    },
-    [self](delta_atom, const progress_delta& d) {
-      self->state.counters.activities_succeeded += d.succeeded;
-      self->state.counters.activities_failed += d.failed;
-      auto& st = self->state;
-      auto& b = st.live[d.batch_id];
-      b.succeeded += d.succeeded;
-      b.failed += d.failed;
-      auto now = clock_type::now();
-      b.last_seen = now;
-      b.samples.emplace_back(now, b.succeeded + b.failed);
-      while (b.samples.size() > 2
-             && now - b.samples.front().first > st.cfg.rate_window)
-        b.samples.pop_front();
-      if (st.subscribers.count(d.batch_id) > 0)
-        schedule_flush(self, d.batch_id, now);
-    },
-    [self](flush_atom, const std::string& id) {
-      auto& st = self->state;
-      auto it = st.live.find(id);
-      if (it == st.live.end())
-        return;
-      auto& b = it->second;
-      auto now = clock_type::now();
-      // A flush that was superseded by an earlier one (or whose batch
-      // ended) is stale. The clock may fire a little early: allow 1 ms.
-      if (b.next_flush == clock_type::time_point::max()
-          || now + std::chrono::milliseconds(1) < b.next_flush)
-        return;
-      b.next_flush = clock_type::time_point::max();
-      if (st.subscribers.count(id) == 0)
-        return; // nobody listens: stop watching
-      if (b.fetch_in_flight) {
-        schedule_flush(self, id, now + st.cfg.push_interval);
-        return;
-      }
-      b.fetch_in_flight = true;
-      self->request(st.store, std::chrono::seconds(5), get_atom_v, b.owner, id)
-        .then([self](const domain::batch& batch) { on_fetched(self, batch); },
-              [self, id](caf::error&) {
-                auto& st = self->state;
-                auto it = st.live.find(id);
-                if (it == st.live.end())
-                  return;
-                it->second.fetch_in_flight = false;
-                if (st.subscribers.count(id) > 0)
-                  schedule_flush(self, id,
-                                 clock_type::now() + st.cfg.watch_interval);
-              });
-    },
-    [self](done_atom, const domain::batch& b) {
-      // Sent by this node's workers only (batches finished elsewhere reach
-      // announce_done through the watch), so these counts are this node's.
-      auto& c = self->state.counters;
-      switch (b.status) {
+      [self](start_atom, const std::string& id, std::int64_t total) {
+        auto& st = self->state;
+        auto now = clock_type::now();
+        for (auto i = st.live.begin(); i != st.live.end();) {
+          if (now - i->second.last_seen > forget_after &&
+              st.subscribers.count(i->first) == 0)
+            i = st.live.erase(i);
+          else
+            ++i;
+        }
+        auto& b = st.live[id];
+        b.total = total;
+        b.last_seen = now;
+        b.samples.clear();
+        b.samples.emplace_back(now, 0);
+      },
+      [self](delta_atom, const progress_delta& d) {
+        self->state.counters.activities_succeeded += d.succeeded;
+        self->state.counters.activities_failed += d.failed;
+        auto& st = self->state;
+        auto& b = st.live[d.batch_id];
+        b.succeeded += d.succeeded;
+        b.failed += d.failed;
+        auto now = clock_type::now();
+        b.last_seen = now;
+        b.samples.emplace_back(now, b.succeeded + b.failed);
+        while (b.samples.size() > 2 &&
+               now - b.samples.front().first > st.cfg.rate_window)
+          b.samples.pop_front();
+        if (st.subscribers.count(d.batch_id) > 0)
+          schedule_flush(self, d.batch_id, now);
+      },
+      [self](flush_atom, const std::string& id) {
+        auto& st = self->state;
+        auto it = st.live.find(id);
+        if (it == st.live.end())
+          return;
+        auto& b = it->second;
+        auto now = clock_type::now();
+        // A flush that was superseded by an earlier one (or whose batch
+        // ended) is stale. The clock may fire a little early: allow 1 ms.
+        if (b.next_flush == clock_type::time_point::max() ||
+            now + std::chrono::milliseconds(1) < b.next_flush)
+          return;
+        b.next_flush = clock_type::time_point::max();
+        if (st.subscribers.count(id) == 0)
+          return; // nobody listens: stop watching
+        if (b.fetch_in_flight) {
+          schedule_flush(self, id, now + st.cfg.push_interval);
+          return;
+        }
+        b.fetch_in_flight = true;
+        self->request(st.store, std::chrono::seconds(5), get_atom_v, b.owner,
+                      id)
+            .then(
+                [self](const domain::batch& batch) { on_fetched(self, batch); },
+                [self, id](caf::error&) {
+                  auto& st = self->state;
+                  auto it = st.live.find(id);
+                  if (it == st.live.end())
+                    return;
+                  it->second.fetch_in_flight = false;
+                  if (st.subscribers.count(id) > 0)
+                    schedule_flush(self, id,
+                                   clock_type::now() + st.cfg.watch_interval);
+                });
+      },
+      [self](done_atom, const domain::batch& b) {
+        // Sent by this node's workers only (batches finished elsewhere reach
+        // announce_done through the watch), so these counts are this node's.
+        auto& c = self->state.counters;
+        switch (b.status) {
         case domain::batch_status::completed:
           ++c.batches_completed;
           break;
@@ -269,61 +271,63 @@ aggregator_actor::behavior_type aggregator(self_ptr self, store_actor store,
           break;
         default:
           break;
-      }
-      announce_done(self, b);
-    },
-    [self](progress_atom, const domain::tenant& t, const std::string& id)
-      -> caf::result<domain::batch_progress> {
-      auto rp = self->make_response_promise<domain::batch_progress>();
-      self->request(self->state.store, std::chrono::seconds(10), get_atom_v,
-                    t, id)
-        .then(
-          [self, rp](const domain::batch& b) mutable {
-            rp.deliver(make_progress(b, self->state.rate_of(b.id)));
-          },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
-    },
-    [self](subscribe_atom, const domain::tenant& t, const std::string& id,
-           progress_listener_actor listener) -> caf::result<bool> {
-      auto rp = self->make_response_promise<bool>();
-      self->request(self->state.store, std::chrono::seconds(10), get_atom_v,
-                    t, id)
-        .then(
-          [self, rp, listener](const domain::batch& b) mutable {
-            auto& st = self->state;
-            if (domain::is_terminal(b.status)) {
-              caf::anon_send(listener, progress_atom_v, make_progress(b, 0));
-              caf::anon_send(listener, done_atom_v, b);
-            } else {
-              self->monitor(listener);
-              st.subscribers.emplace(b.id, subscriber{listener, true});
-              st.live[b.id].owner = b.owner;
-              // Its first progress comes with the next push, at once when
-              // none was pushed lately (throttled like every push).
-              schedule_flush(self, b.id, clock_type::now());
-            }
-            rp.deliver(true);
-          },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
-    },
-    [self](unsub_atom, const std::string& id,
-           const progress_listener_actor& listener) {
-      auto& subs = self->state.subscribers;
-      auto range = subs.equal_range(id);
-      for (auto i = range.first; i != range.second; ++i) {
-        if (i->second.listener == listener) {
-          subs.erase(i);
-          break;
         }
-      }
-    },
-    [self](stats_atom) {
-      auto s = self->state.counters;
-      s.subscribers = static_cast<std::int32_t>(self->state.subscribers.size());
-      return s;
-    },
+        announce_done(self, b);
+      },
+      [self](progress_atom, const domain::tenant& t,
+             const std::string& id) -> caf::result<domain::batch_progress> {
+        auto rp = self->make_response_promise<domain::batch_progress>();
+        self->request(self->state.store, std::chrono::seconds(10), get_atom_v,
+                      t, id)
+            .then(
+                [self, rp](const domain::batch& b) mutable {
+                  rp.deliver(make_progress(b, self->state.rate_of(b.id)));
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](subscribe_atom, const domain::tenant& t, const std::string& id,
+             progress_listener_actor listener) -> caf::result<bool> {
+        auto rp = self->make_response_promise<bool>();
+        self->request(self->state.store, std::chrono::seconds(10), get_atom_v,
+                      t, id)
+            .then(
+                [self, rp, listener](const domain::batch& b) mutable {
+                  auto& st = self->state;
+                  if (domain::is_terminal(b.status)) {
+                    caf::anon_send(listener, progress_atom_v,
+                                   make_progress(b, 0));
+                    caf::anon_send(listener, done_atom_v, b);
+                  } else {
+                    self->monitor(listener);
+                    st.subscribers.emplace(b.id, subscriber{listener, true});
+                    st.live[b.id].owner = b.owner;
+                    // Its first progress comes with the next push, at once when
+                    // none was pushed lately (throttled like every push).
+                    schedule_flush(self, b.id, clock_type::now());
+                  }
+                  rp.deliver(true);
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](unsub_atom, const std::string& id,
+             const progress_listener_actor& listener) {
+        auto& subs = self->state.subscribers;
+        auto range = subs.equal_range(id);
+        for (auto i = range.first; i != range.second; ++i) {
+          if (i->second.listener == listener) {
+            subs.erase(i);
+            break;
+          }
+        }
+      },
+      [self](stats_atom) {
+        auto s = self->state.counters;
+        s.subscribers =
+            static_cast<std::int32_t>(self->state.subscribers.size());
+        return s;
+      },
   };
 }
 

@@ -24,7 +24,8 @@ struct store_state {
   /// Runs `f(store)`; every exception becomes a caf::error here, at the
   /// boundary, and a broken connection is dropped for a later reconnect.
   template <class F>
-  auto guarded(F&& f) -> caf::result<decltype(f(std::declval<batch_store&>()))> {
+  auto guarded(F&& f)
+      -> caf::result<decltype(f(std::declval<batch_store&>()))> {
     if (!store) {
       auto now = steady_clock::now();
       if (now < next_connect_attempt)
@@ -45,8 +46,8 @@ struct store_state {
     } catch (...) {
       std::string message;
       bool reconnect = false;
-      auto code = classify_exception(std::current_exception(), message,
-                                     reconnect);
+      auto code =
+          classify_exception(std::current_exception(), message, reconnect);
       if (reconnect || !store->connected()) {
         store.reset();
         next_connect_attempt = steady_clock::now();
@@ -65,137 +66,140 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
   auto& st = self->state;
   using namespace persistence;
   return {
-    [&st](submit_atom, const submit_request& req) {
-      return st.guarded([&](batch_store& s) { return s.submit(req); });
-    },
-    [&st](submit_atom, const std::vector<submit_request>& reqs) {
-      return st.guarded([&](batch_store& s) { return s.submit_many(reqs); });
-    },
-    [&st](get_atom, const domain::tenant& t, const std::string& id) {
-      return st.guarded([&](batch_store& s) { return s.get(t, id); });
-    },
-    [&st](list_atom, const domain::tenant& t, const domain::batch_filter& f) {
-      return st.guarded([&](batch_store& s) { return s.list(t, f); });
-    },
-    [&st](items_atom, const domain::tenant& t, const std::string& id,
-          const domain::item_filter& f) {
-      return st.guarded([&](batch_store& s) { return s.items(t, id, f); });
-    },
-    [&st](cancel_atom, const domain::tenant& t, const std::string& id) {
-      return st.guarded([&](batch_store& s) { return s.cancel(t, id); });
-    },
-    [&st](retry_atom, const domain::tenant& t, const std::string& id) {
-      return st.guarded([&](batch_store& s) { return s.retry(t, id); });
-    },
-    [&st](remove_atom, const domain::tenant& t, const std::string& id) {
-      return st.guarded([&](batch_store& s) {
-        s.remove(t, id);
-        return true;
-      });
-    },
-    [&st](claim_atom, std::int32_t n, caf::timespan lease) {
-      return st.guarded([&](batch_store& s) {
-        // The poller claims only for free workers, which start at once.
-        return s.claim(n, duration_cast<milliseconds>(lease),
-                       persistence::claim_mode::start);
-      });
-    },
-    [&st](renew_atom, const std::vector<lease_ref>& leases,
-          caf::timespan lease) {
-      return st.guarded([&](batch_store& s) {
-        return s.renew(leases, duration_cast<milliseconds>(lease));
-      });
-    },
-    [&st](release_atom, const std::vector<lease_ref>& leases) {
-      return st.guarded([&](batch_store& s) { return s.release(leases); });
-    },
-    [&st](resolve_atom, const lease_ref& lease, const domain::tenant& owner,
-          const std::string& after, std::int32_t limit) {
-      return st.guarded([&](batch_store& s) {
-        auto rows = s.resolve_chunk(lease, owner, after, limit);
-        std::vector<domain::resolved_activity> out;
-        out.reserve(rows.size());
-        for (auto& r : rows) {
-          domain::resolved_activity a;
-          a.activity_id = std::move(r.activity_id);
-          if (!r.found) {
-            a.failure = "activity_not_found";
-          } else if (!r.factor_id) {
-            a.failure = r.any_factor ? "unit_mismatch" : "no_emission_factor";
-          } else {
-            a.quantity = std::move(r.quantity);
-            a.unit = std::move(r.unit);
-            a.factor_id = std::move(*r.factor_id);
-            a.scope = r.scope.value_or(0);
-            a.factor_unit = std::move(*r.factor_unit);
-            a.kg_co2e_per_unit = std::move(*r.kg_co2e_per_unit);
+      [&st](submit_atom, const submit_request& req) {
+        return st.guarded([&](batch_store& s) { return s.submit(req); });
+      },
+      [&st](submit_atom, const std::vector<submit_request>& reqs) {
+        return st.guarded([&](batch_store& s) { return s.submit_many(reqs); });
+      },
+      [&st](get_atom, const domain::tenant& t, const std::string& id) {
+        return st.guarded([&](batch_store& s) { return s.get(t, id); });
+      },
+      [&st](list_atom, const domain::tenant& t, const domain::batch_filter& f) {
+        return st.guarded([&](batch_store& s) { return s.list(t, f); });
+      },
+      [&st](items_atom, const domain::tenant& t, const std::string& id,
+            const domain::item_filter& f) {
+        return st.guarded([&](batch_store& s) { return s.items(t, id, f); });
+      },
+      [&st](cancel_atom, const domain::tenant& t, const std::string& id) {
+        return st.guarded([&](batch_store& s) { return s.cancel(t, id); });
+      },
+      [&st](retry_atom, const domain::tenant& t, const std::string& id) {
+        return st.guarded([&](batch_store& s) { return s.retry(t, id); });
+      },
+      [&st](remove_atom, const domain::tenant& t, const std::string& id) {
+        return st.guarded([&](batch_store& s) {
+          s.remove(t, id);
+          return true;
+        });
+      },
+      [&st](claim_atom, std::int32_t n, caf::timespan lease) {
+        return st.guarded([&](batch_store& s) {
+          // The poller claims only for free workers, which start at once.
+          return s.claim(n, duration_cast<milliseconds>(lease),
+                         persistence::claim_mode::start);
+        });
+      },
+      [&st](renew_atom, const std::vector<lease_ref>& leases,
+            caf::timespan lease) {
+        return st.guarded([&](batch_store& s) {
+          return s.renew(leases, duration_cast<milliseconds>(lease));
+        });
+      },
+      [&st](release_atom, const std::vector<lease_ref>& leases) {
+        return st.guarded([&](batch_store& s) { return s.release(leases); });
+      },
+      [&st](resolve_atom, const lease_ref& lease, const domain::tenant& owner,
+            const std::string& after, std::int32_t limit) {
+        return st.guarded([&](batch_store& s) {
+          auto rows = s.resolve_chunk(lease, owner, after, limit);
+          std::vector<domain::resolved_activity> out;
+          out.reserve(rows.size());
+          for (auto& r : rows) {
+            domain::resolved_activity a;
+            a.activity_id = std::move(r.activity_id);
+            if (!r.found) {
+              a.failure = "activity_not_found";
+            } else if (!r.factor_id) {
+              a.failure = r.any_factor ? "unit_mismatch" : "no_emission_factor";
+            } else {
+              a.quantity = std::move(r.quantity);
+              a.unit = std::move(r.unit);
+              a.factor_id = std::move(*r.factor_id);
+              a.scope = r.scope.value_or(0);
+              a.factor_unit = std::move(*r.factor_unit);
+              a.kg_co2e_per_unit = std::move(*r.kg_co2e_per_unit);
+            }
+            out.push_back(std::move(a));
           }
-          out.push_back(std::move(a));
-        }
-        return out;
-      });
-    },
-    [&st](record_atom, const lease_ref& lease, const domain::tenant& owner,
-          const std::vector<domain::item_result>& results, bool finish_batch) {
-      return st.guarded([&](batch_store& s) {
-        std::vector<item_result_row> rows;
-        rows.reserve(results.size());
-        for (const auto& r : results)
-          rows.push_back({r.activity_id, r.succeeded, r.scope,
-                          r.emissions_kg_co2e, r.factor_id, r.error});
-        return s.record_chunk(lease, owner, rows, finish_batch);
-      });
-    },
-    [&st](finish_atom, const lease_ref& lease, std::int32_t kind,
-          const std::string& error) {
-      return st.guarded([&](batch_store& s) {
-        return s.finish(lease, static_cast<finish_kind>(kind), error);
-      });
-    },
-    [&st](defer_atom, const lease_ref& lease, caf::timespan delay,
-          const std::string& error) {
-      return st.guarded([&](batch_store& s) {
-        s.defer(lease, duration_cast<milliseconds>(delay), error);
-        return true;
-      });
-    },
-    [&st](activity_atom, put_atom, const domain::tenant& t,
-          const std::vector<domain::activity>& rows) {
-      return st.guarded(
-        [&](batch_store& s) { return s.upsert_activities(t, rows); });
-    },
-    [&st](activity_atom, get_atom, const domain::tenant& t,
-          const std::string& id) {
-      return st.guarded([&](batch_store& s) { return s.get_activity(t, id); });
-    },
-    [&st](factors_atom, get_atom, const domain::tenant& t,
-          const std::string& activity_type) {
-      return st.guarded([&](batch_store& s) {
-        return s.list_factors(t, activity_type.empty()
-                                   ? std::nullopt
-                                   : std::optional<std::string>(activity_type));
-      });
-    },
-    [&st](factors_atom, put_atom, const domain::tenant& t,
-          const std::vector<domain::emission_factor>& rows) {
-      return st.guarded(
-        [&](batch_store& s) { return s.upsert_factors(t, rows); });
-    },
-    [&st](heartbeat_atom, const std::string& host, std::int32_t pid,
-          const std::string& version) {
-      return st.guarded([&](batch_store& s) {
-        s.heartbeat(host, pid, version);
-        return true;
-      });
-    },
-    [&st](ping_atom) {
-      return st.guarded([&](batch_store& s) {
-        return static_cast<std::int64_t>(s.ping().count());
-      });
-    },
-    [&st](depth_atom) {
-      return st.guarded([&](batch_store& s) { return s.queue_depth(); });
-    },
+          return out;
+        });
+      },
+      [&st](record_atom, const lease_ref& lease, const domain::tenant& owner,
+            const std::vector<domain::item_result>& results,
+            bool finish_batch) {
+        return st.guarded([&](batch_store& s) {
+          std::vector<item_result_row> rows;
+          rows.reserve(results.size());
+          for (const auto& r : results)
+            rows.push_back({r.activity_id, r.succeeded, r.scope,
+                            r.emissions_kg_co2e, r.factor_id, r.error});
+          return s.record_chunk(lease, owner, rows, finish_batch);
+        });
+      },
+      [&st](finish_atom, const lease_ref& lease, std::int32_t kind,
+            const std::string& error) {
+        return st.guarded([&](batch_store& s) {
+          return s.finish(lease, static_cast<finish_kind>(kind), error);
+        });
+      },
+      [&st](defer_atom, const lease_ref& lease, caf::timespan delay,
+            const std::string& error) {
+        return st.guarded([&](batch_store& s) {
+          s.defer(lease, duration_cast<milliseconds>(delay), error);
+          return true;
+        });
+      },
+      [&st](activity_atom, put_atom, const domain::tenant& t,
+            const std::vector<domain::activity>& rows) {
+        return st.guarded(
+            [&](batch_store& s) { return s.upsert_activities(t, rows); });
+      },
+      [&st](activity_atom, get_atom, const domain::tenant& t,
+            const std::string& id) {
+        return st.guarded(
+            [&](batch_store& s) { return s.get_activity(t, id); });
+      },
+      [&st](factors_atom, get_atom, const domain::tenant& t,
+            const std::string& activity_type) {
+        return st.guarded([&](batch_store& s) {
+          return s.list_factors(
+              t, activity_type.empty()
+                     ? std::nullopt
+                     : std::optional<std::string>(activity_type));
+        });
+      },
+      [&st](factors_atom, put_atom, const domain::tenant& t,
+            const std::vector<domain::emission_factor>& rows) {
+        return st.guarded(
+            [&](batch_store& s) { return s.upsert_factors(t, rows); });
+      },
+      [&st](heartbeat_atom, const std::string& host, std::int32_t pid,
+            const std::string& version) {
+        return st.guarded([&](batch_store& s) {
+          s.heartbeat(host, pid, version);
+          return true;
+        });
+      },
+      [&st](ping_atom) {
+        return st.guarded([&](batch_store& s) {
+          return static_cast<std::int64_t>(s.ping().count());
+        });
+      },
+      [&st](depth_atom) {
+        return st.guarded([&](batch_store& s) { return s.queue_depth(); });
+      },
   };
 }
 

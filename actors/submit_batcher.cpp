@@ -25,9 +25,7 @@ struct batcher_state {
   std::int32_t in_flight = 0;
   static inline const char* name = "ogf.submit_batcher";
 
-  const store_actor& store() {
-    return stores[next_store++ % stores.size()];
-  }
+  const store_actor& store() { return stores[next_store++ % stores.size()]; }
 };
 
 using self_ptr = submit_batcher_actor::stateful_pointer<batcher_state>;
@@ -38,10 +36,10 @@ void flush(self_ptr self) {
     std::vector<submit_request> group;
     std::vector<caf::typed_response_promise<submit_outcome>> promises;
     std::int64_t items = 0;
-    while (!st.queue.empty()
-           && static_cast<std::int32_t>(group.size()) < st.cfg.max_group_requests) {
+    while (!st.queue.empty() && static_cast<std::int32_t>(group.size()) <
+                                    st.cfg.max_group_requests) {
       auto n = static_cast<std::int64_t>(
-        st.queue.front().request.activity_ids.size());
+          st.queue.front().request.activity_ids.size());
       if (!group.empty() && items + n > st.cfg.max_group_items)
         break;
       items += n;
@@ -51,27 +49,27 @@ void flush(self_ptr self) {
     }
     ++st.in_flight;
     self->request(st.store(), st.cfg.timeout, submit_atom_v, std::move(group))
-      .then(
-        [self, promises](std::vector<submit_result>& results) mutable {
-          for (std::size_t i = 0; i < promises.size(); ++i) {
-            if (i < results.size() && results[i].outcome)
-              promises[i].deliver(std::move(*results[i].outcome));
-            else if (i < results.size())
-              promises[i].deliver(make_engine_error(results[i].error,
-                                                    results[i].message));
-            else
-              promises[i].deliver(
-                make_engine_error(engine_errc::internal, "result missing"));
-          }
-          --self->state.in_flight;
-          flush(self);
-        },
-        [self, promises](caf::error& err) mutable {
-          for (auto& p : promises)
-            p.deliver(err);
-          --self->state.in_flight;
-          flush(self);
-        });
+        .then(
+            [self, promises](std::vector<submit_result>& results) mutable {
+              for (std::size_t i = 0; i < promises.size(); ++i) {
+                if (i < results.size() && results[i].outcome)
+                  promises[i].deliver(std::move(*results[i].outcome));
+                else if (i < results.size())
+                  promises[i].deliver(
+                      make_engine_error(results[i].error, results[i].message));
+                else
+                  promises[i].deliver(make_engine_error(engine_errc::internal,
+                                                        "result missing"));
+              }
+              --self->state.in_flight;
+              flush(self);
+            },
+            [self, promises](caf::error& err) mutable {
+              for (auto& p : promises)
+                p.deliver(err);
+              --self->state.in_flight;
+              flush(self);
+            });
   }
 }
 
@@ -81,15 +79,15 @@ submit_batcher(self_ptr self, std::vector<store_actor> stores,
   self->state.cfg = cfg;
   self->state.stores = std::move(stores);
   return {
-    [self](submit_atom, submit_request& req) -> caf::result<submit_outcome> {
-      auto& st = self->state;
-      if (req.idempotency_key)
-        return self->delegate(st.store(), submit_atom_v, std::move(req));
-      auto rp = self->make_response_promise<submit_outcome>();
-      st.queue.push_back({std::move(req), rp});
-      flush(self);
-      return rp;
-    },
+      [self](submit_atom, submit_request& req) -> caf::result<submit_outcome> {
+        auto& st = self->state;
+        if (req.idempotency_key)
+          return self->delegate(st.store(), submit_atom_v, std::move(req));
+        auto rp = self->make_response_promise<submit_outcome>();
+        st.queue.push_back({std::move(req), rp});
+        flush(self);
+        return rp;
+      },
   };
 }
 

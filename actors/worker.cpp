@@ -95,37 +95,38 @@ void finish(self_ptr self, finish_kind kind, const std::string& error) {
   st.finishing = kind;
   st.finish_error = error;
   auto g = st.enter(phase::closing);
-  self
-    ->request(st.peers.store, st.cfg.request_timeout, finish_atom_v,
-              st.lease(), static_cast<std::int32_t>(kind), error)
-    .then(
-      [self, g](const domain::batch& b) {
-        if (!self->state.current(g))
-          return;
-        caf::anon_send(self->state.peers.aggregator, done_atom_v, b);
-        log::info("batch finished", {{"batch_id", b.id},
-                                     {"status", domain::to_string(b.status)}});
-        done(self);
-      },
-      [self, g](caf::error& err) {
-        auto& st = self->state;
-        if (!st.current(g))
-          return;
-        auto code = engine_code(err);
-        if (is_transient(code) && st.transient_errors < st.job->max_retries) {
-          // The work is done and recorded; only the final write is missing.
-          // Keep the lease (renewed) and try again rather than leave the
-          // batch to expire.
-          ++st.transient_errors;
-          back_off(self);
-          return;
-        }
-        // Lease lost or database gone for good: whoever holds the batch
-        // next will finish it.
-        log::warn("finish refused", {{"batch_id", st.job->batch_id},
-                                     {"error", to_string(code)}});
-        done(self);
-      });
+  self->request(st.peers.store, st.cfg.request_timeout, finish_atom_v,
+                st.lease(), static_cast<std::int32_t>(kind), error)
+      .then(
+          [self, g](const domain::batch& b) {
+            if (!self->state.current(g))
+              return;
+            caf::anon_send(self->state.peers.aggregator, done_atom_v, b);
+            log::info(
+                "batch finished",
+                {{"batch_id", b.id}, {"status", domain::to_string(b.status)}});
+            done(self);
+          },
+          [self, g](caf::error& err) {
+            auto& st = self->state;
+            if (!st.current(g))
+              return;
+            auto code = engine_code(err);
+            if (is_transient(code) &&
+                st.transient_errors < st.job->max_retries) {
+              // The work is done and recorded; only the final write is missing.
+              // Keep the lease (renewed) and try again rather than leave the
+              // batch to expire.
+              ++st.transient_errors;
+              back_off(self);
+              return;
+            }
+            // Lease lost or database gone for good: whoever holds the batch
+            // next will finish it.
+            log::warn("finish refused", {{"batch_id", st.job->batch_id},
+                                         {"error", to_string(code)}});
+            done(self);
+          });
 }
 
 /// Gives the lease back (graceful stop) without counting an attempt.
@@ -134,15 +135,15 @@ void release(self_ptr self) {
   auto g = st.enter(phase::closing);
   std::vector<lease_ref> leases{st.lease()};
   self->request(st.peers.store, st.cfg.request_timeout, release_atom_v, leases)
-    .then(
-      [self, g](const std::vector<std::string>&) {
-        if (self->state.current(g))
-          done(self);
-      },
-      [self, g](caf::error&) {
-        if (self->state.current(g))
-          done(self);
-      });
+      .then(
+          [self, g](const std::vector<std::string>&) {
+            if (self->state.current(g))
+              done(self);
+          },
+          [self, g](caf::error&) {
+            if (self->state.current(g))
+              done(self);
+          });
 }
 
 /// Handles a failed store/processor step.
@@ -160,25 +161,24 @@ void on_step_error(self_ptr self, const caf::error& err) {
     if (st.transient_errors > st.job->max_retries) {
       auto delay = st.backoff();
       auto g = st.enter(phase::closing);
-      self
-        ->request(st.peers.store, st.cfg.request_timeout, defer_atom_v,
-                  st.lease(), delay, std::string("database unavailable"))
-        .then(
-          [self, g](bool) {
-            if (self->state.current(g))
-              done(self);
-          },
-          [self, g](caf::error&) {
-            if (self->state.current(g))
-              done(self);
-          });
+      self->request(st.peers.store, st.cfg.request_timeout, defer_atom_v,
+                    st.lease(), delay, std::string("database unavailable"))
+          .then(
+              [self, g](bool) {
+                if (self->state.current(g))
+                  done(self);
+              },
+              [self, g](caf::error&) {
+                if (self->state.current(g))
+                  done(self);
+              });
       return;
     }
     back_off(self);
     return;
   }
-  log::error("batch failed", {{"batch_id", st.job->batch_id},
-                              {"error", to_string(code)}});
+  log::error("batch failed",
+             {{"batch_id", st.job->batch_id}, {"error", to_string(code)}});
   finish(self, finish_kind::failed, "internal error");
 }
 
@@ -188,35 +188,34 @@ void record(self_ptr self, std::vector<domain::item_result> results,
             std::string last, bool final_chunk) {
   auto& st = self->state;
   auto g = st.enter(phase::recording);
-  self
-    ->request(st.peers.store, st.cfg.request_timeout, record_atom_v,
-              st.lease(), st.owner, std::move(results), final_chunk)
-    .then(
-      [self, g, last](const persistence::record_outcome& out) {
-        auto& st = self->state;
-        if (!st.current(g))
-          return;
-        st.transient_errors = 0;
-        st.cursor = last;
-        if (out.cancel_requested)
-          st.cancel_requested = true;
-        caf::anon_send(st.peers.aggregator, delta_atom_v,
-                       progress_delta{st.job->batch_id, out.succeeded,
-                                      out.failed, out.emissions_kg_co2e});
-        if (out.finished) {
-          caf::anon_send(st.peers.aggregator, done_atom_v, *out.finished);
-          log::info("batch finished",
-                    {{"batch_id", out.finished->id},
-                     {"status", domain::to_string(out.finished->status)}});
-          done(self);
-          return;
-        }
-        proceed(self);
-      },
-      [self, g](caf::error& err) {
-        if (self->state.current(g))
-          on_step_error(self, err);
-      });
+  self->request(st.peers.store, st.cfg.request_timeout, record_atom_v,
+                st.lease(), st.owner, std::move(results), final_chunk)
+      .then(
+          [self, g, last](const persistence::record_outcome& out) {
+            auto& st = self->state;
+            if (!st.current(g))
+              return;
+            st.transient_errors = 0;
+            st.cursor = last;
+            if (out.cancel_requested)
+              st.cancel_requested = true;
+            caf::anon_send(st.peers.aggregator, delta_atom_v,
+                           progress_delta{st.job->batch_id, out.succeeded,
+                                          out.failed, out.emissions_kg_co2e});
+            if (out.finished) {
+              caf::anon_send(st.peers.aggregator, done_atom_v, *out.finished);
+              log::info("batch finished",
+                        {{"batch_id", out.finished->id},
+                         {"status", domain::to_string(out.finished->status)}});
+              done(self);
+              return;
+            }
+            proceed(self);
+          },
+          [self, g](caf::error& err) {
+            if (self->state.current(g))
+              on_step_error(self, err);
+          });
 }
 
 void compute(self_ptr self, std::vector<domain::resolved_activity> rows) {
@@ -224,39 +223,38 @@ void compute(self_ptr self, std::vector<domain::resolved_activity> rows) {
   auto last = rows.back().activity_id;
   bool final_chunk = static_cast<std::int32_t>(rows.size()) < st.cfg.chunk_size;
   auto g = st.enter(phase::computing);
-  self
-    ->request(st.peers.processor, st.cfg.request_timeout, compute_atom_v,
-              std::move(rows))
-    .then(
-      [self, g, last, final_chunk](std::vector<domain::item_result>& results) {
-        if (self->state.current(g))
-          record(self, std::move(results), last, final_chunk);
-      },
-      [self, g](caf::error& err) {
-        if (self->state.current(g))
-          on_step_error(self, err);
-      });
+  self->request(st.peers.processor, st.cfg.request_timeout, compute_atom_v,
+                std::move(rows))
+      .then(
+          [self, g, last,
+           final_chunk](std::vector<domain::item_result>& results) {
+            if (self->state.current(g))
+              record(self, std::move(results), last, final_chunk);
+          },
+          [self, g](caf::error& err) {
+            if (self->state.current(g))
+              on_step_error(self, err);
+          });
 }
 
 void resolve(self_ptr self) {
   auto& st = self->state;
   auto g = st.enter(phase::resolving);
-  self
-    ->request(st.peers.store, st.cfg.request_timeout, resolve_atom_v,
-              st.lease(), st.owner, st.cursor, st.cfg.chunk_size)
-    .then(
-      [self, g](std::vector<domain::resolved_activity>& rows) {
-        if (!self->state.current(g))
-          return;
-        if (rows.empty())
-          finish(self, finish_kind::done, {});
-        else
-          compute(self, std::move(rows));
-      },
-      [self, g](caf::error& err) {
-        if (self->state.current(g))
-          on_step_error(self, err);
-      });
+  self->request(st.peers.store, st.cfg.request_timeout, resolve_atom_v,
+                st.lease(), st.owner, st.cursor, st.cfg.chunk_size)
+      .then(
+          [self, g](std::vector<domain::resolved_activity>& rows) {
+            if (!self->state.current(g))
+              return;
+            if (rows.empty())
+              finish(self, finish_kind::done, {});
+            else
+              compute(self, std::move(rows));
+          },
+          [self, g](caf::error& err) {
+            if (self->state.current(g))
+              on_step_error(self, err);
+          });
 }
 
 /// Decides the next step of the batch. Between steps is where lease loss,
@@ -289,73 +287,72 @@ worker_actor::behavior_type worker(self_ptr self, worker_config cfg,
   self->state.cfg = cfg;
   self->state.peers = std::move(peers);
   return {
-    [self](run_atom, const claimed_batch& job) {
-      auto& st = self->state;
-      if (st.job || !job.started) {
-        // Never happens by design: the poller hands one batch per idle
-        // worker, claimed straight into processing (claim_mode::start).
-        // Give it back rather than run two at once or a batch whose fence
-        // would refuse every chunk.
-        log::error(st.job ? "worker got a second batch"
-                          : "worker got a batch not claimed to start",
-                   {{"batch_id", job.batch_id}});
-        std::vector<lease_ref> leases{{job.batch_id, job.token}};
-        self
-          ->request(st.peers.store, st.cfg.request_timeout, release_atom_v,
-                    leases)
-          .then([](const std::vector<std::string>&) {}, [](caf::error&) {});
-        return;
-      }
-      st.job = job;
-      st.owner = job.owner;
-      st.cursor.clear();
-      st.transient_errors = 0;
-      st.cancel_requested = false;
-      st.lease_lost = false;
-      st.finishing.reset();
-      caf::anon_send(st.peers.aggregator, start_atom_v, job.batch_id,
-                     job.total_activities);
-      proceed(self);
-    },
-    [self](chunk_atom) {
-      // Only the end of a backoff; a stale one (from an abandoned step) is
-      // ignored unless we happen to wait again, which merely retries early.
-      if (self->state.job && self->state.step == phase::backoff)
+      [self](run_atom, const claimed_batch& job) {
+        auto& st = self->state;
+        if (st.job || !job.started) {
+          // Never happens by design: the poller hands one batch per idle
+          // worker, claimed straight into processing (claim_mode::start).
+          // Give it back rather than run two at once or a batch whose fence
+          // would refuse every chunk.
+          log::error(st.job ? "worker got a second batch"
+                            : "worker got a batch not claimed to start",
+                     {{"batch_id", job.batch_id}});
+          std::vector<lease_ref> leases{{job.batch_id, job.token}};
+          self->request(st.peers.store, st.cfg.request_timeout, release_atom_v,
+                        leases)
+              .then([](const std::vector<std::string>&) {}, [](caf::error&) {});
+          return;
+        }
+        st.job = job;
+        st.owner = job.owner;
+        st.cursor.clear();
+        st.transient_errors = 0;
+        st.cancel_requested = false;
+        st.lease_lost = false;
+        st.finishing.reset();
+        caf::anon_send(st.peers.aggregator, start_atom_v, job.batch_id,
+                       job.total_activities);
         proceed(self);
-    },
-    [self](lost_atom, const std::string& id) {
-      auto& st = self->state;
-      if (!st.job || st.job->batch_id != id)
-        return;
-      // Nothing we could still write would be accepted (the fence refuses
-      // it): stop at once, whatever is in flight - except a final write,
-      // whose answer comes soon and may tell the aggregator the batch ended
-      // (a renew racing a successful finish also reports `lost`).
-      st.lease_lost = true;
-      log::warn("lease lost, stopping", {{"batch_id", id}});
-      if (st.step != phase::closing)
-        done(self);
-    },
-    [self](cancel_atom, const std::string& id) {
-      auto& st = self->state;
-      if (!st.job || st.job->batch_id != id || st.cancel_requested)
-        return;
-      st.cancel_requested = true;
-      // A chunk in the processor (which may be slow, and is not ours) or a
-      // backoff must not delay the stop: abandon it, end the batch now.
-      // Store steps in flight are short (statement timeout) and finish
-      // their write first.
-      if (st.step == phase::computing || st.step == phase::resolving
-          || st.step == phase::backoff)
-        proceed(self);
-    },
-    [self](drain_atom) {
-      auto& st = self->state;
-      st.draining = true;
-      // Finish the chunk in flight; but a backoff may last long.
-      if (st.job && st.step == phase::backoff)
-        proceed(self);
-    },
+      },
+      [self](chunk_atom) {
+        // Only the end of a backoff; a stale one (from an abandoned step) is
+        // ignored unless we happen to wait again, which merely retries early.
+        if (self->state.job && self->state.step == phase::backoff)
+          proceed(self);
+      },
+      [self](lost_atom, const std::string& id) {
+        auto& st = self->state;
+        if (!st.job || st.job->batch_id != id)
+          return;
+        // Nothing we could still write would be accepted (the fence refuses
+        // it): stop at once, whatever is in flight - except a final write,
+        // whose answer comes soon and may tell the aggregator the batch ended
+        // (a renew racing a successful finish also reports `lost`).
+        st.lease_lost = true;
+        log::warn("lease lost, stopping", {{"batch_id", id}});
+        if (st.step != phase::closing)
+          done(self);
+      },
+      [self](cancel_atom, const std::string& id) {
+        auto& st = self->state;
+        if (!st.job || st.job->batch_id != id || st.cancel_requested)
+          return;
+        st.cancel_requested = true;
+        // A chunk in the processor (which may be slow, and is not ours) or a
+        // backoff must not delay the stop: abandon it, end the batch now.
+        // Store steps in flight are short (statement timeout) and finish
+        // their write first.
+        if (st.step == phase::computing || st.step == phase::resolving ||
+            st.step == phase::backoff)
+          proceed(self);
+      },
+      [self](drain_atom) {
+        auto& st = self->state;
+        st.draining = true;
+        // Finish the chunk in flight; but a backoff may last long.
+        if (st.job && st.step == phase::backoff)
+          proceed(self);
+      },
   };
 }
 

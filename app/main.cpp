@@ -1,10 +1,10 @@
 // offgridflow-batch: `serve` (HTTP API + actor engine) and `migrate`.
 // Every flag is also an OGF_<FLAG> environment variable; the flag wins.
 #include <csignal>
-#include <cstdlib>
-#include <malloc.h>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <malloc.h>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -59,24 +59,25 @@ struct usage_error : std::runtime_error {
 milliseconds duration_option(const std::string& name, const std::string& v) {
   auto d = domain::parse_duration(v);
   if (!d)
-    throw usage_error("--" + name + ": '" + v
-                      + "' is not a duration (e.g. 500ms, 30s, 2m)");
+    throw usage_error("--" + name + ": '" + v +
+                      "' is not a duration (e.g. 500ms, 30s, 2m)");
   return *d;
 }
 
 void add_database_options(CLI::App* cmd, database_options& o) {
   cmd->add_option("--database-url", o.database_url,
                   "libpq URL or key=value string; empty = embedded database")
-    ->envname("OGF_DATABASE_URL");
+      ->envname("OGF_DATABASE_URL");
   cmd->add_option("--data-dir", o.data_dir,
                   "embedded PostgreSQL folder (without --database-url)")
-    ->envname("OGF_DATA_DIR")
-    ->capture_default_str();
+      ->envname("OGF_DATA_DIR")
+      ->capture_default_str();
 }
 
 /// The database to use: the given URL, or the embedded server (started).
-std::string resolve_database(const database_options& o,
-                             std::unique_ptr<persistence::embedded_postgres>& pg) {
+std::string
+resolve_database(const database_options& o,
+                 std::unique_ptr<persistence::embedded_postgres>& pg) {
   if (!o.database_url.empty())
     return o.database_url;
   persistence::embedded_postgres_config cfg;
@@ -89,7 +90,7 @@ std::string resolve_database(const database_options& o,
     pqxx::connection admin{pg->connection_string("postgres")};
     pqxx::nontransaction tx{admin};
     if (tx.exec("SELECT 1 FROM pg_database WHERE datname = 'offgridflow'")
-          .empty())
+            .empty())
       tx.exec("CREATE DATABASE offgridflow");
   }
   return pg->connection_string("offgridflow");
@@ -179,8 +180,8 @@ int run_serve(const database_options& db, const serve_options& o) {
     pqxx::connection conn{ec.database_url};
     persistence::migrator m{conn};
     auto n = m.up();
-    log::info("migrations applied", {{"applied", n},
-                                     {"version", m.status().version}});
+    log::info("migrations applied",
+              {{"applied", n}, {"version", m.status().version}});
   }
 
   caf::actor_system_config cfg;
@@ -210,11 +211,11 @@ int run_serve(const database_options& db, const serve_options& o) {
     caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
     return 1;
   }
-  log::info("listening", {{"host", host}, {"port", bound},
-                          {"node_id", ec.node_id}});
+  log::info("listening",
+            {{"host", host}, {"port", bound}, {"node_id", ec.node_id}});
   if (server.admin_port() > 0)
-    log::info("admin listening", {{"host", admin.first},
-                                  {"port", server.admin_port()}});
+    log::info("admin listening",
+              {{"host", admin.first}, {"port", server.admin_port()}});
   std::thread http_thread([&] { server.serve(); });
 
   int sig = 0;
@@ -224,14 +225,13 @@ int run_serve(const database_options& db, const serve_options& o) {
   server.set_stopping();
   {
     caf::scoped_actor self{sys};
-    self
-      ->request(engine, ec.shutdown_timeout + std::chrono::seconds(1),
-                stop_atom_v)
-      .receive(
-        [](bool drained) {
-          log::info("engine drained", {{"released_all", drained}});
-        },
-        [](caf::error&) { log::warn("engine did not drain in time"); });
+    self->request(engine, ec.shutdown_timeout + std::chrono::seconds(1),
+                  stop_atom_v)
+        .receive(
+            [](bool drained) {
+              log::info("engine drained", {{"released_all", drained}});
+            },
+            [](caf::error&) { log::warn("engine did not drain in time"); });
   }
   server.stop();
   http_thread.join();
@@ -274,80 +274,116 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "run the HTTP API and the engine");
   add_database_options(serve, db);
   serve->add_option("--listen", so.listen, "host:port of the HTTP API")
-    ->envname("OGF_LISTEN")->capture_default_str();
+      ->envname("OGF_LISTEN")
+      ->capture_default_str();
   serve->add_option("--workers", so.workers, "concurrent batches (1..256)")
-    ->envname("OGF_WORKERS")->capture_default_str()->check(CLI::Range(1, 256));
-  serve->add_option("--poll-interval", so.poll_interval,
-                    "poll timer (ms/s/m); LISTEN/NOTIFY wakes sooner")
-    ->envname("OGF_POLL_INTERVAL")->capture_default_str();
+      ->envname("OGF_WORKERS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  serve
+      ->add_option("--poll-interval", so.poll_interval,
+                   "poll timer (ms/s/m); LISTEN/NOTIFY wakes sooner")
+      ->envname("OGF_POLL_INTERVAL")
+      ->capture_default_str();
   serve->add_option("--poll-jitter", so.poll_jitter, "± spread of the timer")
-    ->envname("OGF_POLL_JITTER")->capture_default_str();
-  serve->add_option("--max-batches-per-poll", so.max_batches_per_poll,
-                    "most batches claimed at once (1..1000)")
-    ->envname("OGF_MAX_BATCHES_PER_POLL")->capture_default_str()
-    ->check(CLI::Range(1, 1000));
-  serve->add_option("--lease-timeout", so.lease_timeout,
-                    "lease length, renewed every third of it")
-    ->envname("OGF_LEASE_TIMEOUT")->capture_default_str();
-  serve->add_option("--max-retries", so.max_retries,
-                    "default max_retries of batches (0..10)")
-    ->envname("OGF_MAX_RETRIES")->capture_default_str()->check(CLI::Range(0, 10));
+      ->envname("OGF_POLL_JITTER")
+      ->capture_default_str();
+  serve
+      ->add_option("--max-batches-per-poll", so.max_batches_per_poll,
+                   "most batches claimed at once (1..1000)")
+      ->envname("OGF_MAX_BATCHES_PER_POLL")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  serve
+      ->add_option("--lease-timeout", so.lease_timeout,
+                   "lease length, renewed every third of it")
+      ->envname("OGF_LEASE_TIMEOUT")
+      ->capture_default_str();
+  serve
+      ->add_option("--max-retries", so.max_retries,
+                   "default max_retries of batches (0..10)")
+      ->envname("OGF_MAX_RETRIES")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10));
   serve->add_option("--node-id", so.node_id, "node name (default hostname-pid)")
-    ->envname("OGF_NODE_ID");
-  serve->add_option("--shutdown-timeout", so.shutdown_timeout,
-                    "time a graceful stop may take")
-    ->envname("OGF_SHUTDOWN_TIMEOUT")->capture_default_str();
-  serve->add_flag("--no-migrate", so.no_migrate,
-                  "do not apply pending migrations at start")
-    ->envname("OGF_NO_MIGRATE");
-  serve->add_option("--http-threads", so.http_threads,
-                    "HTTP threads = requests run at once (2..1024)")
-    ->envname("OGF_HTTP_THREADS")->capture_default_str()
-    ->check(CLI::Range(2, 1024));
-  serve->add_option("--max-connections", so.max_connections,
-                    "open HTTP connections; more get 503 (16..65536)")
-    ->envname("OGF_MAX_CONNECTIONS")->capture_default_str()
-    ->check(CLI::Range(16, 65536));
-  serve->add_option("--admin-listen", so.admin_listen,
-                    "host:port serving only health and metrics; empty = off")
-    ->envname("OGF_ADMIN_LISTEN");
-  serve->add_option("--max-body-bytes", so.max_body_bytes,
-                    "largest request body, also decompressed")
-    ->envname("OGF_MAX_BODY_BYTES")->capture_default_str()
-    ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
-  serve->add_option("--max-batch-activities", so.max_batch_activities,
-                    "most activity ids per batch (1..100000)")
-    ->envname("OGF_MAX_BATCH_ACTIVITIES")->capture_default_str()
-    ->check(CLI::Range(1, 100000));
-  serve->add_option("--store-connections", so.store_connections,
-                    "database connections of the engine (1..64)")
-    ->envname("OGF_STORE_CONNECTIONS")->capture_default_str()
-    ->check(CLI::Range(1, 64));
-  serve->add_option("--api-connections", so.api_connections,
-                    "database connections for submits and API reads (1..64)")
-    ->envname("OGF_API_CONNECTIONS")->capture_default_str()
-    ->check(CLI::Range(1, 64));
-  serve->add_option("--chunk-size", so.chunk_size,
-                    "activities per chunk (1..10000)")
-    ->envname("OGF_CHUNK_SIZE")->capture_default_str()
-    ->check(CLI::Range(1, 10000));
+      ->envname("OGF_NODE_ID");
+  serve
+      ->add_option("--shutdown-timeout", so.shutdown_timeout,
+                   "time a graceful stop may take")
+      ->envname("OGF_SHUTDOWN_TIMEOUT")
+      ->capture_default_str();
+  serve
+      ->add_flag("--no-migrate", so.no_migrate,
+                 "do not apply pending migrations at start")
+      ->envname("OGF_NO_MIGRATE");
+  serve
+      ->add_option("--http-threads", so.http_threads,
+                   "HTTP threads = requests run at once (2..1024)")
+      ->envname("OGF_HTTP_THREADS")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1024));
+  serve
+      ->add_option("--max-connections", so.max_connections,
+                   "open HTTP connections; more get 503 (16..65536)")
+      ->envname("OGF_MAX_CONNECTIONS")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 65536));
+  serve
+      ->add_option("--admin-listen", so.admin_listen,
+                   "host:port serving only health and metrics; empty = off")
+      ->envname("OGF_ADMIN_LISTEN");
+  serve
+      ->add_option("--max-body-bytes", so.max_body_bytes,
+                   "largest request body, also decompressed")
+      ->envname("OGF_MAX_BODY_BYTES")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
+  serve
+      ->add_option("--max-batch-activities", so.max_batch_activities,
+                   "most activity ids per batch (1..100000)")
+      ->envname("OGF_MAX_BATCH_ACTIVITIES")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  serve
+      ->add_option("--store-connections", so.store_connections,
+                   "database connections of the engine (1..64)")
+      ->envname("OGF_STORE_CONNECTIONS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  serve
+      ->add_option("--api-connections", so.api_connections,
+                   "database connections for submits and API reads (1..64)")
+      ->envname("OGF_API_CONNECTIONS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  serve
+      ->add_option("--chunk-size", so.chunk_size,
+                   "activities per chunk (1..10000)")
+      ->envname("OGF_CHUNK_SIZE")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
   serve->add_option("--log-level", so.log_level, "debug, info, warn or error")
-    ->envname("OGF_LOG_LEVEL")->capture_default_str()
-    ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+      ->envname("OGF_LOG_LEVEL")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
-  auto* migrate = app.add_subcommand("migrate", "apply or roll back migrations");
+  auto* migrate =
+      app.add_subcommand("migrate", "apply or roll back migrations");
   add_database_options(migrate, db);
   migrate->require_subcommand(1);
   migrate->fallthrough(); // `migrate up --data-dir X` reaches migrate's flags
   int down_steps = 1;
   std::string action;
-  migrate->add_subcommand("up", "apply every pending migration")
-    ->callback([&] { action = "up"; });
-  auto* down = migrate->add_subcommand("down", "roll back N migrations (default 1)");
+  migrate->add_subcommand("up", "apply every pending migration")->callback([&] {
+    action = "up";
+  });
+  auto* down =
+      migrate->add_subcommand("down", "roll back N migrations (default 1)");
   down->add_option("N", down_steps, "how many")->check(CLI::Range(1, 100000));
   down->callback([&] { action = "down"; });
-  migrate->add_subcommand("status", "show the schema version")
-    ->callback([&] { action = "status"; });
+  migrate->add_subcommand("status", "show the schema version")->callback([&] {
+    action = "status";
+  });
 
   try {
     app.parse(argc, argv);

@@ -173,8 +173,8 @@ std::string plain_decimal(std::string_view text) {
   return frac_part.empty() ? int_part : int_part + "." + frac_part;
 }
 
-// digits or digits.digits, within max_input_decimal_digits on each side (leading
-// zeros of the integer part are not counted).
+// digits or digits.digits, within max_input_decimal_digits on each side
+// (leading zeros of the integer part are not counted).
 bool is_decimal_text(std::string_view s) {
   auto dot = s.find('.');
   auto int_part = s.substr(0, dot);

@@ -54,12 +54,12 @@ constexpr int reads_per_wakeup = 8;
 /// parked, a worker while queued or busy.
 struct connection {
   int fd = -1;
-  std::string in;            ///< received, not yet consumed
-  std::size_t scanned = 0;   ///< `in` searched for the head's end up to here
-  std::size_t head_end = 0;  ///< where the head ends in `in`, once found
-  std::size_t served = 0;    ///< requests answered on this connection
-  bool reading = false;      ///< a request's first byte has arrived
-  bool lingering = false;    ///< refused: draining input until closed
+  std::string in;           ///< received, not yet consumed
+  std::size_t scanned = 0;  ///< `in` searched for the head's end up to here
+  std::size_t head_end = 0; ///< where the head ends in `in`, once found
+  std::size_t served = 0;   ///< requests answered on this connection
+  bool reading = false;     ///< a request's first byte has arrived
+  bool lingering = false;   ///< refused: draining input until closed
   clock_type::time_point deadline; ///< idle, head or linger deadline
 };
 
@@ -190,7 +190,8 @@ void send_now(int fd, const std::string& bytes) {
 bool wait_for(int fd, short events, milliseconds timeout) {
   pollfd p{fd, events, 0};
   for (;;) {
-    auto n = ::poll(&p, 1, static_cast<int>(std::max<long>(0, timeout.count())));
+    auto n =
+        ::poll(&p, 1, static_cast<int>(std::max<long>(0, timeout.count())));
     if (n < 0 && errno == EINTR)
       continue;
     return n > 0;
@@ -246,8 +247,8 @@ public:
       return static_cast<ssize_t>(n);
     }
     for (;;) {
-      auto left = std::chrono::duration_cast<milliseconds>(
-          read_deadline_ - clock_type::now());
+      auto left = std::chrono::duration_cast<milliseconds>(read_deadline_ -
+                                                           clock_type::now());
       if (left.count() <= 0 ||
           !wait_for(c_.fd, POLLIN, std::min(left, io_timeout_)))
         return -1;
@@ -354,7 +355,8 @@ struct gated_server::machinery {
   std::unordered_map<int, connection_ptr> parked;
 
   machinery(gated_server& s, gate_config c)
-      : server(s), cfg(c), max_connections(usable_connections(c.max_connections)) {
+      : server(s), cfg(c),
+        max_connections(usable_connections(c.max_connections)) {
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     epoll_event ev{};
@@ -443,9 +445,9 @@ struct gated_server::machinery {
     std::vector<epoll_event> events(256);
     auto next_sweep = clock_type::now() + sweep_interval;
     while (!epoll_stop) {
-      auto n = epoll_wait(epoll_fd, events.data(),
-                          static_cast<int>(events.size()),
-                          static_cast<int>(sweep_interval.count()));
+      auto n =
+          epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()),
+                     static_cast<int>(sweep_interval.count()));
       for (int i = 0; i < n; ++i) {
         if (events[i].data.fd == wake_fd) {
           std::uint64_t count;
@@ -613,7 +615,8 @@ struct gated_server::machinery {
       connection_ptr c;
       {
         std::unique_lock<std::mutex> lock{queue_mutex};
-        queue_ready.wait(lock, [this] { return workers_stop || !queue.empty(); });
+        queue_ready.wait(lock,
+                         [this] { return workers_stop || !queue.empty(); });
         if (queue.empty())
           return;
         c = std::move(queue.front());

@@ -7,7 +7,8 @@
 // gated_server keeps that model for the one part where it is needed (running
 // a request) and moves everything else onto a single epoll thread:
 //
-//   accept ──► parked (epoll: idle, or reading a request head) ──► queue ──► worker
+//   accept ──► parked (epoll: idle, or reading a request head) ──► queue ──►
+//   worker
 //                 ▲   │ head + small body complete          (bounded)      │
 //                 │   └─ timeout / too big / full: canned answer, close    │
 //                 └──────────── keep-alive: back to parked ◄───────────────┘
@@ -90,10 +91,10 @@ const char* to_string(refusal r);
 
 /// Connection counts of a gated_server, for metrics and tests.
 struct gate_stats {
-  std::size_t open = 0;    ///< connections held, parked or busy
-  std::size_t parked = 0;  ///< waiting on the epoll thread
-  std::size_t queued = 0;  ///< complete requests waiting for a worker
-  std::size_t busy = 0;    ///< workers running a request
+  std::size_t open = 0;            ///< connections held, parked or busy
+  std::size_t parked = 0;          ///< waiting on the epoll thread
+  std::size_t queued = 0;          ///< complete requests waiting for a worker
+  std::size_t busy = 0;            ///< workers running a request
   std::size_t max_connections = 0; ///< the effective limit
 };
 

@@ -320,7 +320,8 @@ namespace {
 gate_config api_gate(const http_config& cfg) {
   gate_config g;
   g.workers = static_cast<std::size_t>(std::max(cfg.threads, 1));
-  g.max_connections = static_cast<std::size_t>(std::max(cfg.max_connections, 1));
+  g.max_connections =
+      static_cast<std::size_t>(std::max(cfg.max_connections, 1));
   g.max_queued = static_cast<std::size_t>(std::max(cfg.max_queued_requests, 1));
   g.max_head_bytes = cfg.max_header_bytes;
   g.idle_timeout = cfg.keep_alive_timeout;
@@ -380,8 +381,7 @@ void http_server::impl::configure_admin() {
   admin->on_refusal = [this](refusal r) { metrics.connection_refused(r); };
   // GET and HEAD of health and metrics, nothing else: the admin port is for
   // probes and scrapers, and must stay cheap however busy the API is.
-  admin->Get(".*", [this](const httplib::Request& req,
-                          httplib::Response& res) {
+  admin->Get(".*", [this](const httplib::Request& req, httplib::Response& res) {
     try {
       auto found = find_route(req.method, req.path);
       if (found.entry == nullptr ||
@@ -396,9 +396,9 @@ void http_server::impl::configure_admin() {
       api_call call{req, *found.entry, {}, {}, {}};
       handle(call, res);
     } catch (const std::exception& e) {
-      log::error("request failed",
-                 {{"error", e.what()},
-                  {"request_id", current_request.request_id}});
+      log::error(
+          "request failed",
+          {{"error", e.what()}, {"request_id", current_request.request_id}});
       send_error(res, {});
     }
   });
@@ -466,8 +466,7 @@ int bind_listener(gated_server& s, const std::string& host, int port) {
 
 int http_server::bind() {
   impl_->port = -1;
-  impl_->port =
-      bind_listener(impl_->server, impl_->cfg.host, impl_->cfg.port);
+  impl_->port = bind_listener(impl_->server, impl_->cfg.host, impl_->cfg.port);
   if (impl_->admin)
     impl_->admin_port = bind_listener(*impl_->admin, impl_->cfg.admin_host,
                                       impl_->cfg.admin_port);

@@ -94,8 +94,8 @@ struct renew_outcome {
 /// An activity of a chunk with its chosen factor, or why there is none.
 struct resolved_row {
   std::string activity_id;
-  bool found = false;             ///< activity exists
-  std::string quantity;           ///< exact decimal text
+  bool found = false;   ///< activity exists
+  std::string quantity; ///< exact decimal text
   std::string unit;
   std::optional<std::string> factor_id;
   std::optional<std::string> factor_unit;

@@ -25,8 +25,8 @@ namespace ogf::persistence {
 namespace {
 
 constexpr int socket_port = 5432;
-constexpr const char* missing_binaries_hint
-  = "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH, "
+constexpr const char* missing_binaries_hint =
+    "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH, "
     "via pg_config --bindir, or under /usr/lib/postgresql/*/bin; install "
     "Debian's 'postgresql' package (scripts/setup does)";
 
@@ -36,12 +36,13 @@ bool is_root() {
 
 bool has_server_binaries(const fs::path& dir) {
   std::error_code ec;
-  return fs::exists(dir / "initdb", ec) && fs::exists(dir / "pg_ctl", ec)
-         && fs::exists(dir / "postgres", ec);
+  return fs::exists(dir / "initdb", ec) && fs::exists(dir / "pg_ctl", ec) &&
+         fs::exists(dir / "postgres", ec);
 }
 
 std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
     s.pop_back();
   return s;
 }
@@ -77,9 +78,9 @@ postgres_user lookup_postgres_user() {
   auto* pw = getpwnam("postgres");
   if (pw == nullptr)
     throw embedded_postgres_error(
-      "running as root, but there is no 'postgres' system user to run the "
-      "embedded PostgreSQL server as (PostgreSQL refuses to run as root); "
-      "install Debian's 'postgresql' package, which creates it");
+        "running as root, but there is no 'postgres' system user to run the "
+        "embedded PostgreSQL server as (PostgreSQL refuses to run as root); "
+        "install Debian's 'postgresql' package, which creates it");
   return {pw->pw_uid, pw->pw_gid};
 }
 
@@ -88,9 +89,9 @@ void hand_to_postgres(const fs::path& path) {
     return;
   auto user = lookup_postgres_user();
   if (chown(path.c_str(), user.uid, user.gid) != 0)
-    throw embedded_postgres_error("cannot hand " + path.string()
-                                  + " to the postgres user: "
-                                  + std::strerror(errno));
+    throw embedded_postgres_error(
+        "cannot hand " + path.string() +
+        " to the postgres user: " + std::strerror(errno));
 }
 
 /// As root the server runs as `postgres`, which must be able to walk down to
@@ -102,14 +103,16 @@ void check_reachable_by_postgres(const fs::path& dir) {
   for (auto p = dir.parent_path(); !p.empty(); p = p.parent_path()) {
     struct stat st {};
     if (stat(p.c_str(), &st) == 0) {
-      bool ok = (st.st_mode & S_IXOTH) != 0
-                || (st.st_uid == user.uid && (st.st_mode & S_IXUSR) != 0)
-                || (st.st_gid == user.gid && (st.st_mode & S_IXGRP) != 0);
+      bool ok = (st.st_mode & S_IXOTH) != 0 ||
+                (st.st_uid == user.uid && (st.st_mode & S_IXUSR) != 0) ||
+                (st.st_gid == user.gid && (st.st_mode & S_IXGRP) != 0);
       if (!ok)
         throw embedded_postgres_error(
-          "the postgres user (PostgreSQL refuses to run as root) cannot reach "
-          "data dir " + dir.string() + ": folder " + p.string()
-          + " is not traversable; chmod o+x it or use another --data-dir");
+            "the postgres user (PostgreSQL refuses to run as root) cannot "
+            "reach "
+            "data dir " +
+            dir.string() + ": folder " + p.string() +
+            " is not traversable; chmod o+x it or use another --data-dir");
     }
     if (p == p.root_path())
       break;
@@ -120,12 +123,11 @@ void make_private_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
-    throw embedded_postgres_error("data dir " + dir.string()
-                                  + " cannot be created: " + ec.message());
+    throw embedded_postgres_error("data dir " + dir.string() +
+                                  " cannot be created: " + ec.message());
   if (chmod(dir.c_str(), 0700) != 0)
-    throw embedded_postgres_error("data dir " + dir.string()
-                                  + " is not writable: "
-                                  + std::strerror(errno));
+    throw embedded_postgres_error("data dir " + dir.string() +
+                                  " is not writable: " + std::strerror(errno));
   hand_to_postgres(dir);
 }
 
@@ -179,8 +181,8 @@ command_result run_command(const std::vector<std::string>& argv,
     for (int fd = 3; fd < 1024; ++fd)
       close(fd);
     if (user) {
-      if (setgroups(0, nullptr) != 0 || setgid(user->gid) != 0
-          || setuid(user->uid) != 0)
+      if (setgroups(0, nullptr) != 0 || setgid(user->gid) != 0 ||
+          setuid(user->uid) != 0)
         _exit(126);
     }
     // Keep PostgreSQL's own messages in one predictable language.
@@ -223,7 +225,8 @@ fs::path embedded_postgres::find_bin_dir() {
       }
   }
   // 2. pg_config --bindir
-  for (const char* pg_config : {"/usr/bin/pg_config", "/usr/local/bin/pg_config"}) {
+  for (const char* pg_config :
+       {"/usr/bin/pg_config", "/usr/local/bin/pg_config"}) {
     std::error_code ec;
     if (!fs::exists(pg_config, ec))
       continue;
@@ -250,7 +253,7 @@ fs::path embedded_postgres::find_bin_dir() {
 }
 
 embedded_postgres::embedded_postgres(embedded_postgres_config cfg)
-  : cfg_(std::move(cfg)) {
+    : cfg_(std::move(cfg)) {
   std::error_code ec;
   data_dir_ = fs::absolute(cfg_.data_dir, ec).lexically_normal();
   if (ec)
@@ -277,13 +280,12 @@ void embedded_postgres::take_lock() {
   auto lock_path = data_dir_ / "offgridflow.lock";
   lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd_ < 0)
-    throw embedded_postgres_error("data dir " + data_dir_.string()
-                                  + " is not writable: "
-                                  + std::strerror(errno));
+    throw embedded_postgres_error("data dir " + data_dir_.string() +
+                                  " is not writable: " + std::strerror(errno));
   if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
     throw embedded_postgres_error(
-      "data dir " + data_dir_.string()
-      + " is in use by another offgridflow-batch process; stop it first or "
+        "data dir " + data_dir_.string() +
+        " is in use by another offgridflow-batch process; stop it first or "
         "use another --data-dir");
 }
 
@@ -298,13 +300,14 @@ void embedded_postgres::init_cluster() {
                         "--locale=C", "--no-sync"},
                        true);
   if (r.exit_code != 0)
-    throw embedded_postgres_error("initdb failed in " + pgdata.string() + ": "
-                                  + r.output);
+    throw embedded_postgres_error("initdb failed in " + pgdata.string() + ": " +
+                                  r.output);
   std::ofstream conf(pgdata / "postgresql.conf", std::ios::app);
   conf << "\n# Written by offgridflow-batch: per-start settings live here.\n"
        << "include_if_exists = 'offgridflow.conf'\n";
   if (!conf)
-    throw embedded_postgres_error("cannot write " + (pgdata / "postgresql.conf").string());
+    throw embedded_postgres_error("cannot write " +
+                                  (pgdata / "postgresql.conf").string());
 }
 
 void embedded_postgres::write_settings() {
@@ -324,8 +327,8 @@ void embedded_postgres::write_settings() {
     };
     conf << "listen_addresses = ''\n"
          << "port = " << socket_port << "\n"
-         << "unix_socket_directories = " << quote(socket_dir_for(data_dir_).string())
-         << "\n";
+         << "unix_socket_directories = "
+         << quote(socket_dir_for(data_dir_).string()) << "\n";
     for (const auto& [name, value] : cfg_.settings)
       conf << name << " = " << quote(value) << "\n";
     if (!conf)
@@ -371,10 +374,11 @@ void embedded_postgres::start() {
     std::vector<std::string> lines;
     while (std::getline(in, line))
       lines.push_back(line);
-    for (auto i = lines.size() > 8 ? lines.size() - 8 : 0; i < lines.size(); ++i)
+    for (auto i = lines.size() > 8 ? lines.size() - 8 : 0; i < lines.size();
+         ++i)
       tail += lines[i] + "\n";
-    throw embedded_postgres_error("PostgreSQL did not start in " + pgdata.string()
-                                  + ": " + r.output + tail);
+    throw embedded_postgres_error("PostgreSQL did not start in " +
+                                  pgdata.string() + ": " + r.output + tail);
   }
   running_ = true;
 }
@@ -390,20 +394,23 @@ void embedded_postgres::stop_existing(const fs::path& data_dir) {
   auto pgdata = fs::absolute(data_dir) / "pgdata";
   if (postmaster_pid(pgdata) == 0)
     return;
-  auto r = run_command({(find_bin_dir() / "pg_ctl").string(), "-D",
-                        pgdata.string(), "-m", "fast", "-w", "-t", "60", "stop"},
-                       true);
+  auto r =
+      run_command({(find_bin_dir() / "pg_ctl").string(), "-D", pgdata.string(),
+                   "-m", "fast", "-w", "-t", "60", "stop"},
+                  true);
   if (r.exit_code != 0 && postmaster_pid(pgdata) != 0)
-    throw embedded_postgres_error("PostgreSQL in " + pgdata.string()
-                                  + " did not stop: " + r.output);
+    throw embedded_postgres_error("PostgreSQL in " + pgdata.string() +
+                                  " did not stop: " + r.output);
 }
 
-std::string embedded_postgres::connection_string(const std::string& dbname) const {
+std::string
+embedded_postgres::connection_string(const std::string& dbname) const {
   return connection_string_for(data_dir_, dbname);
 }
 
-std::string embedded_postgres::connection_string_for(const fs::path& data_dir,
-                                                     const std::string& dbname) {
+std::string
+embedded_postgres::connection_string_for(const fs::path& data_dir,
+                                         const std::string& dbname) {
   auto dir = fs::absolute(data_dir).lexically_normal();
   if (!dir.has_filename())
     dir = dir.parent_path();
@@ -413,8 +420,8 @@ std::string embedded_postgres::connection_string_for(const fs::path& data_dir,
       host += '\\';
     host += c;
   }
-  return "host='" + host + "' port="
-         + std::to_string(socket_port) + " user=postgres dbname=" + dbname;
+  return "host='" + host + "' port=" + std::to_string(socket_port) +
+         " user=postgres dbname=" + dbname;
 }
 
 } // namespace ogf::persistence

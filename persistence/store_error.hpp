@@ -13,13 +13,13 @@ namespace ogf {
 /// Why an engine request failed.
 enum class engine_errc : std::uint8_t {
   none = 0,
-  not_found,      ///< unknown id, or another tenant's
-  invalid_state,  ///< the batch's status does not allow the action
-  conflict,       ///< idempotency key reused with a different request
-  lease_lost,     ///< the fencing token no longer holds
-  unavailable,    ///< database unreachable, timed out, read-only; retryable
-  validation,     ///< the database refused a value (should be caught earlier)
-  internal,       ///< a bug
+  not_found,     ///< unknown id, or another tenant's
+  invalid_state, ///< the batch's status does not allow the action
+  conflict,      ///< idempotency key reused with a different request
+  lease_lost,    ///< the fencing token no longer holds
+  unavailable,   ///< database unreachable, timed out, read-only; retryable
+  validation,    ///< the database refused a value (should be caught earlier)
+  internal,      ///< a bug
 };
 
 /// Name of a code, for logs and metrics labels.
@@ -33,8 +33,7 @@ inline bool is_transient(engine_errc code) {
 /// Thrown inside persistence/ and caught by the owning actor.
 struct store_exception : std::runtime_error {
   store_exception(engine_errc code, const std::string& what)
-    : std::runtime_error(what), code(code) {
-  }
+      : std::runtime_error(what), code(code) {}
   engine_errc code;
 };
 

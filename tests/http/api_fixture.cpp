@@ -234,8 +234,8 @@ void check_no_leak(const reply& r) {
       "violates", "duplicate key", "relation \"", "sqlstate", "SQLSTATE",
       "postgres", "batch_jobs", "batch_items", "pqxx",
       // exceptions and stack traces
-      "::", "terminate", "what()", "EXCEPTION", "exception", "std::",
-      "Backtrace", "backtrace", "Stack trace", "#0 0x", "Aborted",
+      "::", "terminate", "what()", "EXCEPTION", "exception",
+      "std::", "Backtrace", "backtrace", "Stack trace", "#0 0x", "Aborted",
       // file paths
       "/work/", "/usr/", "/tmp/", "/home/", "/root/", "/var/", ".cpp", ".hpp",
       ".sql", ".so"};

@@ -213,9 +213,10 @@ TEST_CASE("metrics expose requests by route template and the engine's "
   // The worker reports the end to the aggregator just after the commit the
   // poll saw: wait for the count rather than race it.
   REQUIRE(ogf::testing::wait_until([&] {
-    return api.get("/metrics", tenant_ids{}).body.find(
-             "ogf_batches_finished_total{status=\"completed\"} 1")
-           != std::string::npos;
+    return api.get("/metrics", tenant_ids{})
+               .body.find(
+                   "ogf_batches_finished_total{status=\"completed\"} 1") !=
+           std::string::npos;
   }));
   auto r = api.get("/metrics", tenant_ids{});
   REQUIRE(r.status == 200);
@@ -235,14 +236,14 @@ TEST_CASE("metrics expose requests by route template and the engine's "
   CHECK(text.find("ogf_http_request_duration_seconds_bucket{route=\"/api/v1/"
                   "batches/{id}\",le=\"0.005\"}") != std::string::npos);
   CHECK(text.find("ogf_batches_submitted_total 1") != std::string::npos);
-  CHECK(text.find("ogf_batches_finished_total{status=\"completed\"} 1")
-        != std::string::npos);
-  CHECK(text.find("ogf_batches_finished_total{status=\"failed\"} 0")
-        != std::string::npos);
-  CHECK(text.find("ogf_activities_processed_total{result=\"succeeded\"} 1")
-        != std::string::npos);
-  CHECK(text.find("ogf_activities_processed_total{result=\"failed\"} 0")
-        != std::string::npos);
+  CHECK(text.find("ogf_batches_finished_total{status=\"completed\"} 1") !=
+        std::string::npos);
+  CHECK(text.find("ogf_batches_finished_total{status=\"failed\"} 0") !=
+        std::string::npos);
+  CHECK(text.find("ogf_activities_processed_total{result=\"succeeded\"} 1") !=
+        std::string::npos);
+  CHECK(text.find("ogf_activities_processed_total{result=\"failed\"} 0") !=
+        std::string::npos);
   CHECK(text.find("ogf_workers_total 2") != std::string::npos);
   for (const char* name :
        {"ogf_workers_busy ", "ogf_queue_depth ", "ogf_lease_renewals_total ",

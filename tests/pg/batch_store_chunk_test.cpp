@@ -440,8 +440,7 @@ TEST_CASE("the last chunk can finish the batch in the same transaction") {
   auto lease = started(store, {"a1", "a2"});
   auto first = store.record_chunk(lease, tenant_a, {ok_row("a1", "1.5")});
   CHECK_FALSE(first.finished);
-  auto last = store.record_chunk(lease, tenant_a, {ok_row("a2", "2.25")},
-                                 true);
+  auto last = store.record_chunk(lease, tenant_a, {ok_row("a2", "2.25")}, true);
   REQUIRE(last.finished);
   CHECK(last.finished->status == batch_status::completed);
   CHECK(last.finished->total_emissions_kg_co2e == "3.75");
@@ -454,8 +453,8 @@ TEST_CASE("the last chunk can finish the batch in the same transaction") {
 
   // A last chunk with a failed item ends the batch failed.
   auto lease2 = started(store, {"b1"});
-  auto out = store.record_chunk(
-    lease2, tenant_a, {failed_row("b1", "no_emission_factor")}, true);
+  auto out = store.record_chunk(lease2, tenant_a,
+                                {failed_row("b1", "no_emission_factor")}, true);
   REQUIRE(out.finished);
   CHECK(out.finished->status == batch_status::failed);
   CHECK(out.finished->error);

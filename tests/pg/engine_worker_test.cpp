@@ -29,8 +29,7 @@ void check_totals_match_items(const test_database& db) {
                    "batch_items i WHERE i.batch_id = b.id AND i.status = "
                    "'succeeded') OR total_emissions_kg_co2e <> (SELECT "
                    "coalesce(sum(emissions_kg_co2e), 0) FROM batch_items i "
-                   "WHERE i.batch_id = b.id)")
-        == 0);
+                   "WHERE i.batch_id = b.id)") == 0);
 }
 
 } // namespace
@@ -50,27 +49,28 @@ TEST_CASE("the poller never claims more batches than free workers") {
   auto held = [&] {
     pqxx::read_transaction tx{probe};
     return tx
-      .exec1("SELECT count(*) FROM batch_jobs WHERE lease_owner = 'node-a' "
-             "AND status IN ('queued', 'processing')")[0]
-      .as<std::int64_t>();
+        .exec1("SELECT count(*) FROM batch_jobs WHERE lease_owner = 'node-a' "
+               "AND status IN ('queued', 'processing')")[0]
+        .as<std::int64_t>();
   };
   REQUIRE(wait_until(
-    [&] {
-      max_held = std::max(max_held, held());
-      return count_status(db, "completed") == 12;
-    },
-    15s, 5ms));
+      [&] {
+        max_held = std::max(max_held, held());
+        return count_status(db, "completed") == 12;
+      },
+      15s, 5ms));
 
   CHECK(log->max_in_flight() <= 3);
   CHECK(log->max_in_flight() >= 2); // the test did make batches overlap
   CHECK_FALSE(log->same_batch_twice);
   CHECK(max_held <= 3);
   CHECK(max_held >= 2);
-  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") ==
+        0);
   check_totals_match_items(db);
   for (const auto& id : ids)
-    CHECK(f.ask<domain::batch>(get_atom_v, acme, id).total_emissions_kg_co2e
-          == expected_emissions(10));
+    CHECK(f.ask<domain::batch>(get_atom_v, acme, id).total_emissions_kg_co2e ==
+          expected_emissions(10));
   auto stats = f.ask<engine_stats>(stats_atom_v);
   CHECK(stats.batches_claimed == 12);
   CHECK(stats.busy_workers == 0);
@@ -87,11 +87,11 @@ TEST_CASE("a cancelled processing batch ends cancelled within two seconds "
   auto id = submit_batches(f, 1, 40).front(); // 8 chunks of 5
 
   REQUIRE(wait_until(
-    [&] {
-      return f.ask<domain::batch>(get_atom_v, acme, id).processed_activities
-             >= 10;
-    },
-    10s, 5ms));
+      [&] {
+        return f.ask<domain::batch>(get_atom_v, acme, id)
+                   .processed_activities >= 10;
+      },
+      10s, 5ms));
   // From now on a chunk takes far longer than the 2 s a cancel may take:
   // the worker must not wait for the compute in flight.
   log->delay_ms = 5000;
@@ -103,14 +103,14 @@ TEST_CASE("a cancelled processing batch ends cancelled within two seconds "
   CHECK_FALSE(out.immediate);
   CHECK(out.batch.cancel_requested);
   REQUIRE(wait_until(
-    [&] {
-      return f.ask<domain::batch>(get_atom_v, acme, id).status
-             == domain::batch_status::cancelled;
-    },
-    5s, 5ms));
+      [&] {
+        return f.ask<domain::batch>(get_atom_v, acme, id).status ==
+               domain::batch_status::cancelled;
+      },
+      5s, 5ms));
   auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  clock_type::now() - t0)
-                  .count();
+                     clock_type::now() - t0)
+                     .count();
   CHECK(took_ms <= 2000);
   log->delay_ms = 0;
 
@@ -128,23 +128,24 @@ TEST_CASE("a cancelled processing batch ends cancelled within two seconds "
                  "'succeeded' ORDER BY activity_id"))
       succeeded_before.push_back(r[0].as<std::string>());
   }
-  CHECK(static_cast<std::int64_t>(succeeded_before.size())
-        == cancelled.succeeded_activities);
+  CHECK(static_cast<std::int64_t>(succeeded_before.size()) ==
+        cancelled.succeeded_activities);
 
   auto retried = f.ask<domain::batch>(retry_atom_v, acme, id);
   CHECK(retried.status == domain::batch_status::pending);
   CHECK(retried.retry_count == 1);
   REQUIRE(wait_until(
-    [&] {
-      return f.ask<domain::batch>(get_atom_v, acme, id).status
-             == domain::batch_status::completed;
-    },
-    10s, 5ms));
+      [&] {
+        return f.ask<domain::batch>(get_atom_v, acme, id).status ==
+               domain::batch_status::completed;
+      },
+      10s, 5ms));
   auto done = f.ask<domain::batch>(get_atom_v, acme, id);
   CHECK(done.succeeded_activities == 40);
   CHECK(done.processed_activities == 40);
   CHECK(done.total_emissions_kg_co2e == expected_emissions(40));
-  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") ==
+        0);
   check_totals_match_items(db);
   auto seen_after = log->seen_copy();
   for (const auto& a : succeeded_before) {
@@ -161,17 +162,17 @@ TEST_CASE("a worker whose lease is taken over stops at once, and the batch "
   log->delay_ms = 50;
   auto cfg = test_engine_config(db, "node-a");
   cfg.workers = 1;
-  cfg.lease_timeout = 900ms;  // renewed every 300 ms
+  cfg.lease_timeout = 900ms; // renewed every 300 ms
   cfg.poll_interval = 200ms; // nothing notifies about an expired lease
   engine_fixture f{cfg, spy_factory(log)};
   auto id = submit_batches(f, 1, 30).front();
 
   REQUIRE(wait_until(
-    [&] {
-      return f.ask<domain::batch>(get_atom_v, acme, id).processed_activities
-             >= 5;
-    },
-    10s, 5ms));
+      [&] {
+        return f.ask<domain::batch>(get_atom_v, acme, id)
+                   .processed_activities >= 5;
+      },
+      10s, 5ms));
   // The next chunk stays in the processor far longer than a renew period.
   log->delay_ms = 5000;
   auto computes = log->compute_count();
@@ -185,11 +186,11 @@ TEST_CASE("a worker whose lease is taken over stops at once, and the batch "
   // The renewer notices within a renew period and the worker stops without
   // waiting for the processor.
   REQUIRE(wait_until(
-    [&] { return f.ask<engine_stats>(stats_atom_v).busy_workers == 0; }, 3s,
-    5ms));
+      [&] { return f.ask<engine_stats>(stats_atom_v).busy_workers == 0; }, 3s,
+      5ms));
   auto stopped_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      clock_type::now() - stolen_at)
-                      .count();
+                        clock_type::now() - stolen_at)
+                        .count();
   CHECK(stopped_ms < 1500);
   CHECK(f.ask<engine_stats>(stats_atom_v).leases_lost == 1);
   CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log") == recorded);
@@ -197,16 +198,17 @@ TEST_CASE("a worker whose lease is taken over stops at once, and the batch "
 
   // The thief never finishes; after its lease expires this node reclaims.
   REQUIRE(wait_until(
-    [&] {
-      return f.ask<domain::batch>(get_atom_v, acme, id).status
-             == domain::batch_status::completed;
-    },
-    10s, 10ms));
+      [&] {
+        return f.ask<domain::batch>(get_atom_v, acme, id).status ==
+               domain::batch_status::completed;
+      },
+      10s, 10ms));
   auto b = f.ask<domain::batch>(get_atom_v, acme, id);
   CHECK(b.succeeded_activities == 30);
   CHECK(b.total_emissions_kg_co2e == expected_emissions(30));
   CHECK(scalar(db, "SELECT lease_expiries FROM batch_jobs") == 1);
-  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") ==
+        0);
   CHECK(scalar(db, "SELECT sum(items) FROM batch_chunk_log") == 30);
   check_totals_match_items(db);
 }
@@ -223,19 +225,21 @@ TEST_CASE("a worker killed mid-batch is restarted and the batch completes "
   auto id = submit_batches(f, 1, 30).front(); // 6 chunks of 5
 
   REQUIRE(wait_until(
-    [&] {
-      return f.ask<domain::batch>(get_atom_v, acme, id).status
-             == domain::batch_status::completed;
-    },
-    10s, 5ms));
+      [&] {
+        return f.ask<domain::batch>(get_atom_v, acme, id).status ==
+               domain::batch_status::completed;
+      },
+      10s, 5ms));
   CHECK(log->killed_a_worker);
   auto b = f.ask<domain::batch>(get_atom_v, acme, id);
   CHECK(b.succeeded_activities == 30);
   CHECK(b.processed_activities == 30);
   CHECK(b.failed_activities == 0);
   CHECK(b.total_emissions_kg_co2e == expected_emissions(30));
-  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") == 0);
-  CHECK(scalar(db, "SELECT coalesce(sum(items), 0) FROM batch_chunk_log") == 30);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") ==
+        0);
+  CHECK(scalar(db, "SELECT coalesce(sum(items), 0) FROM batch_chunk_log") ==
+        30);
   check_totals_match_items(db);
   // Released, not expired: the restart gave the batch back at once.
   CHECK(scalar(db, "SELECT lease_expiries FROM batch_jobs") == 0);
@@ -244,8 +248,8 @@ TEST_CASE("a worker killed mid-batch is restarted and the batch completes "
   CHECK(stats.workers == 2);
   // The pool still works at full size.
   auto more = submit_batches(f, 2, 5);
-  REQUIRE(wait_until(
-    [&] { return count_status(db, "completed") == 3; }, 10s, 5ms));
+  REQUIRE(
+      wait_until([&] { return count_status(db, "completed") == 3; }, 10s, 5ms));
   auto health = f.ask<health_report>(health_atom_v);
   CHECK(health.database_ok);
   CHECK_FALSE(health.degraded);
@@ -274,8 +278,8 @@ void check_heard(listener_log& heard, const std::string& id) {
   // scheduling noise), except the final progress that goes with done.
   for (std::size_t i = 1; i + 1 < events.size(); ++i) {
     auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(
-                 events[i].at - events[i - 1].at)
-                 .count();
+                   events[i].at - events[i - 1].at)
+                   .count();
     INFO("gap before progress message " << i << " of " << events.size());
     CHECK(gap >= 200);
   }
@@ -294,26 +298,25 @@ TEST_CASE("a batch that crashes every worker that takes it ends failed "
   auto ids = submit_batches(f, 3, 10); // b0 (max_retries 3), b1, b2
 
   REQUIRE(wait_until(
-    [&] {
-      return domain::is_terminal(
-        f.ask<domain::batch>(get_atom_v, acme, ids[0]).status);
-    },
-    10s, 5ms));
+      [&] {
+        return domain::is_terminal(
+            f.ask<domain::batch>(get_atom_v, acme, ids[0]).status);
+      },
+      10s, 5ms));
   auto poison = f.ask<domain::batch>(get_atom_v, acme, ids[0]);
   CHECK(poison.status == domain::batch_status::failed);
   REQUIRE(poison.error);
   CHECK(poison.error->find("crashed") != std::string::npos);
   CHECK(poison.processed_activities == 0);
   CHECK(log->workers_killed == 4); // first run + 3 retries
-  REQUIRE(wait_until(
-    [&] { return count_status(db, "completed") == 2; }, 10s, 5ms));
+  REQUIRE(
+      wait_until([&] { return count_status(db, "completed") == 2; }, 10s, 5ms));
   auto stats = f.ask<engine_stats>(stats_atom_v);
   CHECK(stats.worker_restarts == 4);
   CHECK(stats.workers == 2);
   CHECK(stats.busy_workers == 0);
   CHECK(scalar(db, "SELECT count(*) FROM batch_jobs WHERE lease_owner IS NOT "
-                   "NULL")
-        == 0);
+                   "NULL") == 0);
 }
 
 TEST_CASE("progress listeners hear non-decreasing counts at most four "
@@ -335,16 +338,16 @@ TEST_CASE("progress listeners hear non-decreasing counts at most four "
   f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts);
   auto id = f.ask<persistence::submit_outcome>(submit_atom_v,
                                                make_submit(ids_of(acts)))
-              .batch.id;
+                .batch.id;
   REQUIRE(f.ask<bool>(subscribe_atom_v, acme, id, first_listener));
   // A second subscriber joins right after a push to the first: it must
   // not make the first hear more than 4 a second.
   REQUIRE(wait_until(
-    [&] {
-      std::lock_guard<std::mutex> guard{first->mutex};
-      return first->progress.size() >= 2;
-    },
-    10s, 1ms));
+      [&] {
+        std::lock_guard<std::mutex> guard{first->mutex};
+        return first->progress.size() >= 2;
+      },
+      10s, 1ms));
   REQUIRE(f.ask<bool>(subscribe_atom_v, acme, id, second_listener));
   REQUIRE(wait_until([&] { return first->has_done() && second->has_done(); },
                      15s, 5ms));
@@ -376,7 +379,7 @@ TEST_CASE("a listener subscribed on one node hears done for a batch another "
   a.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts);
   auto id = a.ask<persistence::submit_outcome>(submit_atom_v,
                                                make_submit(ids_of(acts)))
-              .batch.id;
+                .batch.id;
   auto heard = std::make_shared<listener_log>();
   auto listener = spawn_recording_listener(a.system(), heard);
   a.adopt(listener);
@@ -387,15 +390,14 @@ TEST_CASE("a listener subscribed on one node hears done for a batch another "
   CHECK(heard->done->status == domain::batch_status::completed);
   CHECK(heard->done->processed_activities == 25);
   CHECK(scalar(db, "SELECT count(DISTINCT node_id) FROM batch_chunk_log "
-                   "WHERE batch_id = " + sql_literal(id))
-        == 1);
-  CHECK(text(db, "SELECT min(node_id) FROM batch_chunk_log WHERE batch_id = "
-                   + sql_literal(id))
-        == "node-b");
+                   "WHERE batch_id = " +
+                       sql_literal(id)) == 1);
+  CHECK(text(db, "SELECT min(node_id) FROM batch_chunk_log WHERE batch_id = " +
+                     sql_literal(id)) == "node-b");
   CHECK_FALSE(heard->progress_after_done);
   for (std::size_t i = 1; i < heard->progress.size(); ++i)
-    CHECK(heard->progress[i].progress.processed
-          >= heard->progress[i - 1].progress.processed);
+    CHECK(heard->progress[i].progress.processed >=
+          heard->progress[i - 1].progress.processed);
 }
 
 TEST_CASE("a graceful stop waits for a claim in flight and releases what it "
@@ -413,40 +415,38 @@ TEST_CASE("a graceful stop waits for a claim in flight and releases what it "
   lock_tx.exec("LOCK TABLE batch_jobs IN SHARE ROW EXCLUSIVE MODE");
   execute(db, "NOTIFY ogf_batches"); // wake the poller: it claims
   REQUIRE(wait_until(
-    [&] {
-      return scalar(db, "SELECT count(*) FROM pg_stat_activity WHERE datname "
-                        "= current_database() AND wait_event_type = 'Lock'")
-             > 0;
-    },
-    5s, 5ms));
+      [&] {
+        return scalar(db,
+                      "SELECT count(*) FROM pg_stat_activity WHERE datname "
+                      "= current_database() AND wait_event_type = 'Lock'") > 0;
+      },
+      5s, 5ms));
   // A batch the blocked claim will find once the lock is gone.
   auto id = lock_tx
-              .exec1("INSERT INTO batch_jobs (org_id, workspace_id, "
-                     "total_activities) VALUES ('acme', 'main', 1) RETURNING "
-                     "id::text")[0]
-              .as<std::string>();
-  lock_tx.exec("INSERT INTO batch_items (batch_id, activity_id) VALUES ("
-               + sql_literal(id) + ", 'c_0000')");
+                .exec1("INSERT INTO batch_jobs (org_id, workspace_id, "
+                       "total_activities) VALUES ('acme', 'main', 1) RETURNING "
+                       "id::text")[0]
+                .as<std::string>();
+  lock_tx.exec("INSERT INTO batch_items (batch_id, activity_id) VALUES (" +
+               sql_literal(id) + ", 'c_0000')");
 
-  auto stopping = std::async(std::launch::async,
-                             [&] { return f.ask<bool>(stop_atom_v); });
+  auto stopping =
+      std::async(std::launch::async, [&] { return f.ask<bool>(stop_atom_v); });
   // The drain must not end while the claim is still out.
-  bool returned_early =
-    stopping.wait_for(500ms) == std::future_status::ready;
+  bool returned_early = stopping.wait_for(500ms) == std::future_status::ready;
   lock_tx.commit();
   CHECK_FALSE(returned_early);
   CHECK(stopping.get());
   f.kill();
   // Whatever the claim took was given back, not left leased to node-a.
   CHECK(scalar(db, "SELECT count(*) FROM batch_jobs WHERE lease_owner IS NOT "
-                   "NULL OR status <> 'pending'")
-        == 0);
+                   "NULL OR status <> 'pending'") == 0);
 }
 
 TEST_CASE("an engine told to exit, with any reason, ends every actor it "
           "spawned") {
-  for (auto reason : {caf::exit_reason::user_shutdown,
-                      caf::exit_reason::normal}) {
+  for (auto reason :
+       {caf::exit_reason::user_shutdown, caf::exit_reason::normal}) {
     INFO("exit reason " << to_string(reason));
     test_database db;
     engine_fixture f{test_engine_config(db, "node-a")};
@@ -454,16 +454,16 @@ TEST_CASE("an engine told to exit, with any reason, ends every actor it "
     f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts);
     auto id = f.ask<persistence::submit_outcome>(submit_atom_v,
                                                  make_submit(ids_of(acts)))
-                .batch.id;
+                  .batch.id;
     REQUIRE(wait_until(
-      [&] {
-        return f.ask<domain::batch>(get_atom_v, acme, id).status
-               == domain::batch_status::completed;
-      },
-      10s, 5ms));
+        [&] {
+          return f.ask<domain::batch>(get_atom_v, acme, id).status ==
+                 domain::batch_status::completed;
+        },
+        10s, 5ms));
     caf::anon_send_exit(f.engine(), reason);
     bool ended = wait_until(
-      [&] { return f.system().registry().running() == 0; }, 5s, 10ms);
+        [&] { return f.system().registry().running() == 0; }, 5s, 10ms);
     CHECK(ended);
     if (!ended) {
       // Some actor lives on (a self-tick): the fixture would wait for it
@@ -490,12 +490,14 @@ TEST_CASE("a batch whose NOTIFY the store coalesced away still starts "
   std::int64_t submitted = 0;
   for (int round = 0; round < 100; ++round) {
     INFO("round " << round);
-    f.ask<persistence::submit_outcome>(submit_atom_v, make_submit(ids_of(acts)));
+    f.ask<persistence::submit_outcome>(submit_atom_v,
+                                       make_submit(ids_of(acts)));
     std::this_thread::sleep_for(std::chrono::microseconds(500 * (round % 9)));
-    f.ask<persistence::submit_outcome>(submit_atom_v, make_submit(ids_of(acts)));
+    f.ask<persistence::submit_outcome>(submit_atom_v,
+                                       make_submit(ids_of(acts)));
     submitted += 2;
     REQUIRE(wait_until(
-      [&] { return count_status(db, "completed") == submitted; }, 2s, 2ms));
+        [&] { return count_status(db, "completed") == submitted; }, 2s, 2ms));
     // Let the next round's first submit notify again (> 5 ms later).
     std::this_thread::sleep_for(10ms);
   }
@@ -511,24 +513,28 @@ TEST_CASE("an engine without its database answers unavailable and reports "
   {
     engine_fixture f{cfg};
     auto acts = make_activities("u", 2);
-    CHECK(f.ask_error<persistence::submit_outcome>(submit_atom_v, make_submit(ids_of(acts)))
-          == engine_errc::unavailable);
-    CHECK(f.ask_error<domain::batch>(get_atom_v, acme,
-                      std::string("00000000-0000-0000-0000-000000000000"))
-          == engine_errc::unavailable);
-    CHECK(f.ask_error<persistence::batch_page>(list_atom_v, acme, domain::batch_filter{})
-          == engine_errc::unavailable);
-    CHECK(f.ask_error<std::int64_t>(activity_atom_v, put_atom_v, acme, acts)
-          == engine_errc::unavailable);
+    CHECK(f.ask_error<persistence::submit_outcome>(submit_atom_v,
+                                                   make_submit(ids_of(acts))) ==
+          engine_errc::unavailable);
+    CHECK(f.ask_error<domain::batch>(
+              get_atom_v, acme,
+              std::string("00000000-0000-0000-0000-000000000000")) ==
+          engine_errc::unavailable);
+    CHECK(f.ask_error<persistence::batch_page>(list_atom_v, acme,
+                                               domain::batch_filter{}) ==
+          engine_errc::unavailable);
+    CHECK(f.ask_error<std::int64_t>(activity_atom_v, put_atom_v, acme, acts) ==
+          engine_errc::unavailable);
     auto health = f.ask<health_report>(health_atom_v);
     CHECK_FALSE(health.database_ok);
     CHECK_FALSE(health.degraded); // nothing crashed
     // Still unavailable a while later (store backoff, listener retrying),
     // and the engine still answers.
     std::this_thread::sleep_for(1200ms);
-    CHECK(f.ask_error<domain::batch>(get_atom_v, acme,
-                      std::string("00000000-0000-0000-0000-000000000000"))
-          == engine_errc::unavailable);
+    CHECK(f.ask_error<domain::batch>(
+              get_atom_v, acme,
+              std::string("00000000-0000-0000-0000-000000000000")) ==
+          engine_errc::unavailable);
     CHECK_FALSE(f.ask<health_report>(health_atom_v).database_ok);
     CHECK(f.ask<engine_stats>(stats_atom_v).workers == cfg.workers);
   } // kill: every actor ends, nothing ticks on

@@ -45,14 +45,13 @@ TEST_CASE("submit_many writes every batch with its items in one transaction "
     const auto& b = out[i].outcome->batch;
     CHECK(b.owner == reqs[i].owner);
     CHECK(b.priority == reqs[i].priority);
-    CHECK(b.total_activities
-          == static_cast<std::int64_t>(reqs[i].activity_ids.size()));
+    CHECK(b.total_activities ==
+          static_cast<std::int64_t>(reqs[i].activity_ids.size()));
     CHECK(b.metadata["tag"] == reqs[i].metadata_json.substr(9, 1));
     CHECK(b.status == batch_status::pending);
     CHECK_FALSE(out[i].outcome->replayed);
-    CHECK(q.number("SELECT count(*) FROM batch_items WHERE batch_id = "
-                   + q.quote(b.id) + "::uuid")
-          == b.total_activities);
+    CHECK(q.number("SELECT count(*) FROM batch_items WHERE batch_id = " +
+                   q.quote(b.id) + "::uuid") == b.total_activities);
     CHECK(store.get(reqs[i].owner, b.id).id == b.id);
   }
   // One transaction: every row carries the same inserting transaction id.
@@ -92,8 +91,8 @@ TEST_CASE("concurrent submits through the engine share transactions and all "
     done.push_back(std::async(std::launch::async, [&, t] {
       int ok = 0;
       for (int i = 0; i < per_thread; ++i) {
-        auto r = group_request(tenant_a, 2,
-                               "t" + std::to_string(t) + "i" + std::to_string(i));
+        auto r = group_request(
+            tenant_a, 2, "t" + std::to_string(t) + "i" + std::to_string(i));
         auto out = f.ask<submit_outcome>(submit_atom_v, r);
         ok += out.batch.total_activities == 2 ? 1 : 0;
       }
@@ -105,7 +104,8 @@ TEST_CASE("concurrent submits through the engine share transactions and all "
   CHECK(ok == threads * per_thread);
   sql q{db};
   CHECK(q.number("SELECT count(*) FROM batch_jobs") == threads * per_thread);
-  CHECK(q.number("SELECT count(*) FROM batch_items") == threads * per_thread * 2);
+  CHECK(q.number("SELECT count(*) FROM batch_items") ==
+        threads * per_thread * 2);
   // Group commit happened: fewer transactions than submits.
   auto transactions = q.number("SELECT count(DISTINCT xmin::text) FROM "
                                "batch_jobs");

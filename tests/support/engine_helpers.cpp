@@ -130,8 +130,8 @@ namespace {
 using results = std::vector<domain::item_result>;
 
 /// The spy's own interface: the processor's, plus its delayed replies.
-using spy_actor = processor_actor::extend<
-  caf::reacts_to<spy_reply_atom, std::uint64_t>>;
+using spy_actor =
+    processor_actor::extend<caf::reacts_to<spy_reply_atom, std::uint64_t>>;
 
 struct pending_reply {
   caf::typed_response_promise<results> promise;
@@ -161,55 +161,55 @@ spy_actor::behavior_type spy(spy_actor::stateful_pointer<spy_state> self,
                              std::shared_ptr<spy_log> log) {
   self->state.log = std::move(log);
   return {
-    [self](compute_atom, const std::vector<domain::resolved_activity>& chunk)
-      -> caf::result<results> {
-      auto& log = *self->state.log;
-      auto key = chunk.empty() ? std::string{}
-                               : batch_key_of(chunk.front().activity_id);
-      std::int64_t n = 0;
-      {
-        std::lock_guard<std::mutex> guard{log.mutex};
-        n = ++log.computes;
-        log.last_compute_start = std::chrono::steady_clock::now();
-        for (const auto& a : chunk)
-          ++log.seen[a.activity_id];
-        if (++log.in_flight[key] > 1)
-          log.same_batch_twice = true;
-        log.max_batches_in_flight = std::max(log.max_batches_in_flight,
-                                             log.in_flight.size());
-      }
-      if (n == log.kill_sender_on_compute.load()
-          || (!log.kill_senders_of_batch.empty()
-              && key == log.kill_senders_of_batch)) {
-        log.killed_a_worker = true;
-        ++log.workers_killed;
-        leave(log, key);
-        self->send_exit(self->current_sender(),
-                        caf::make_error(caf::sec::runtime_error,
-                                        "the test kills this worker"));
-        return caf::make_error(caf::sec::runtime_error, "worker killed");
-      }
-      auto value = domain::calculate_chunk(chunk);
-      auto delay = std::chrono::milliseconds(log.delay_ms.load());
-      if (delay.count() <= 0) {
-        leave(log, key);
-        return value;
-      }
-      auto promise = self->make_response_promise<results>();
-      auto id = self->state.next_id++;
-      self->state.pending.emplace(id,
-                                  pending_reply{promise, std::move(value), key});
-      self->delayed_send(self, delay, spy_reply_atom_v, id);
-      return promise;
-    },
-    [self](spy_reply_atom, std::uint64_t id) {
-      auto it = self->state.pending.find(id);
-      if (it == self->state.pending.end())
-        return;
-      leave(*self->state.log, it->second.batch_key);
-      it->second.promise.deliver(std::move(it->second.value));
-      self->state.pending.erase(it);
-    },
+      [self](compute_atom, const std::vector<domain::resolved_activity>& chunk)
+          -> caf::result<results> {
+        auto& log = *self->state.log;
+        auto key = chunk.empty() ? std::string{}
+                                 : batch_key_of(chunk.front().activity_id);
+        std::int64_t n = 0;
+        {
+          std::lock_guard<std::mutex> guard{log.mutex};
+          n = ++log.computes;
+          log.last_compute_start = std::chrono::steady_clock::now();
+          for (const auto& a : chunk)
+            ++log.seen[a.activity_id];
+          if (++log.in_flight[key] > 1)
+            log.same_batch_twice = true;
+          log.max_batches_in_flight =
+              std::max(log.max_batches_in_flight, log.in_flight.size());
+        }
+        if (n == log.kill_sender_on_compute.load() ||
+            (!log.kill_senders_of_batch.empty() &&
+             key == log.kill_senders_of_batch)) {
+          log.killed_a_worker = true;
+          ++log.workers_killed;
+          leave(log, key);
+          self->send_exit(self->current_sender(),
+                          caf::make_error(caf::sec::runtime_error,
+                                          "the test kills this worker"));
+          return caf::make_error(caf::sec::runtime_error, "worker killed");
+        }
+        auto value = domain::calculate_chunk(chunk);
+        auto delay = std::chrono::milliseconds(log.delay_ms.load());
+        if (delay.count() <= 0) {
+          leave(log, key);
+          return value;
+        }
+        auto promise = self->make_response_promise<results>();
+        auto id = self->state.next_id++;
+        self->state.pending.emplace(
+            id, pending_reply{promise, std::move(value), key});
+        self->delayed_send(self, delay, spy_reply_atom_v, id);
+        return promise;
+      },
+      [self](spy_reply_atom, std::uint64_t id) {
+        auto it = self->state.pending.find(id);
+        if (it == self->state.pending.end())
+          return;
+        leave(*self->state.log, it->second.batch_key);
+        it->second.promise.deliver(std::move(it->second.value));
+        self->state.pending.erase(it);
+      },
   };
 }
 
@@ -218,24 +218,24 @@ struct listener_state {
   static inline const char* name = "ogf.test.listener";
 };
 
-progress_listener_actor::behavior_type
-recording_listener(progress_listener_actor::stateful_pointer<listener_state> self,
-                   std::shared_ptr<listener_log> log) {
+progress_listener_actor::behavior_type recording_listener(
+    progress_listener_actor::stateful_pointer<listener_state> self,
+    std::shared_ptr<listener_log> log) {
   self->state.log = std::move(log);
   return {
-    [self](progress_atom, const domain::batch_progress& p) {
-      auto& log = *self->state.log;
-      std::lock_guard<std::mutex> guard{log.mutex};
-      if (log.done)
-        log.progress_after_done = true;
-      log.progress.push_back({std::chrono::steady_clock::now(), p});
-    },
-    [self](done_atom, const domain::batch& b) {
-      auto& log = *self->state.log;
-      std::lock_guard<std::mutex> guard{log.mutex};
-      log.done = b;
-      log.done_at = std::chrono::steady_clock::now();
-    },
+      [self](progress_atom, const domain::batch_progress& p) {
+        auto& log = *self->state.log;
+        std::lock_guard<std::mutex> guard{log.mutex};
+        if (log.done)
+          log.progress_after_done = true;
+        log.progress.push_back({std::chrono::steady_clock::now(), p});
+      },
+      [self](done_atom, const domain::batch& b) {
+        auto& log = *self->state.log;
+        std::lock_guard<std::mutex> guard{log.mutex};
+        log.done = b;
+        log.done_at = std::chrono::steady_clock::now();
+      },
   };
 }
 
@@ -246,13 +246,15 @@ processor_actor spawn_spy_processor(caf::actor_system& sys,
   return sys.spawn(spy, std::move(log));
 }
 
-progress_listener_actor spawn_recording_listener(
-  caf::actor_system& sys, std::shared_ptr<listener_log> log) {
+progress_listener_actor
+spawn_recording_listener(caf::actor_system& sys,
+                         std::shared_ptr<listener_log> log) {
   return sys.spawn(recording_listener, std::move(log));
 }
 
 processor_factory spy_factory(std::shared_ptr<spy_log> log) {
-  return [log](caf::actor_system& sys) { return spawn_spy_processor(sys, log); };
+  return
+      [log](caf::actor_system& sys) { return spawn_spy_processor(sys, log); };
 }
 
 std::vector<std::string> submit_batches(engine_fixture& f, int batches,
@@ -264,19 +266,19 @@ std::vector<std::string> submit_batches(engine_fixture& f, int batches,
     per_batch.push_back(ids_of(acts));
     all.insert(all.end(), acts.begin(), acts.end());
   }
-  REQUIRE(f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, all)
-          == static_cast<std::int64_t>(all.size()));
+  REQUIRE(f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, all) ==
+          static_cast<std::int64_t>(all.size()));
   std::vector<std::string> out;
   for (const auto& ids : per_batch)
     out.push_back(
-      f.ask<persistence::submit_outcome>(submit_atom_v, make_submit(ids))
-        .batch.id);
+        f.ask<persistence::submit_outcome>(submit_atom_v, make_submit(ids))
+            .batch.id);
   return out;
 }
 
 std::int64_t count_status(const test_database& db, const std::string& status) {
-  return scalar(db, "SELECT count(*) FROM batch_jobs WHERE status = "
-                      + sql_literal(status));
+  return scalar(db, "SELECT count(*) FROM batch_jobs WHERE status = " +
+                        sql_literal(status));
 }
 
 } // namespace ogf::testing

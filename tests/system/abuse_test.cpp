@@ -143,8 +143,9 @@ long rss_kib(pid_t pid) {
 /// GET on a new connection; the whole raw answer.
 std::string raw_get(int port, const std::string& path) {
   client_socket s{port};
-  if (!s.ok() || !s.send_all("GET " + path +
-                             " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+  if (!s.ok() ||
+      !s.send_all("GET " + path +
+                  " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
     return {};
   return s.read_all(5s);
 }
@@ -233,12 +234,11 @@ TEST_CASE("under 500 slow connections, random bytes, cut-off requests and "
   auto admin_port = free_port();
   child_process server({server_binary(), "serve", "--listen",
                         "127.0.0.1:" + std::to_string(port), "--admin-listen",
-                        "127.0.0.1:" + std::to_string(admin_port),
-                        "--data-dir", (dir.path / "data").string(),
-                        "--log-level", "warn"},
+                        "127.0.0.1:" + std::to_string(admin_port), "--data-dir",
+                        (dir.path / "data").string(), "--log-level", "warn"},
                        {}, (dir.path / "serve.log").string());
-  REQUIRE(wait_until([&] { return timed_health(port).first == 200; }, 90s,
-                     100ms));
+  REQUIRE(
+      wait_until([&] { return timed_health(port).first == 200; }, 90s, 100ms));
   REQUIRE(timed_health(admin_port).first == 200);
 
   // Warm up: every pool thread runs a few requests, so that the baseline
@@ -390,8 +390,8 @@ TEST_CASE("under 500 slow connections, random bytes, cut-off requests and "
 
   WARN("health probes: " << watch.probes << ", worst on the API port "
                          << watch.worst_api.count() << " ms, on the admin port "
-                         << watch.worst_admin.count() << " ms; "
-                         << rounds << " rounds of garbage, " << answers_4xx
+                         << watch.worst_admin.count() << " ms; " << rounds
+                         << " rounds of garbage, " << answers_4xx
                          << " 4xx answers, " << closed_without_answer
                          << " closed without one");
   for (const auto& f : watch.failures)
@@ -405,10 +405,14 @@ TEST_CASE("under 500 slow connections, random bytes, cut-off requests and "
   // the refusals were counted.
   auto metrics = raw_get(admin_port, "/metrics");
   INFO(metrics.substr(0, 200));
-  CHECK(metric(metrics,
-               R"(ogf_http_connections_refused_total{reason="head_timeout"})") >=
-        400);
-  CHECK(metric(metrics, R"(ogf_http_connections_refused_total{reason="head_too_large"})") >= 1);
+  CHECK(
+      metric(metrics,
+             R"(ogf_http_connections_refused_total{reason="head_timeout"})") >=
+      400);
+  CHECK(metric(
+            metrics,
+            R"(ogf_http_connections_refused_total{reason="head_too_large"})") >=
+        1);
   CHECK(wait_until(
       [&] {
         auto m = raw_get(admin_port, "/metrics");

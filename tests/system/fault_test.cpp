@@ -97,20 +97,25 @@ struct node {
   std::unique_ptr<child_process> proc;
 };
 
-std::unique_ptr<node> start_node(const scenario_cluster& c, const std::string& id,
+std::unique_ptr<node> start_node(const scenario_cluster& c,
+                                 const std::string& id,
                                  const std::string& lease = "2s") {
   auto n = std::make_unique<node>();
   n->id = id;
   n->port = free_port();
-  std::vector<std::string> args{server_binary(), "serve", "--listen",
-                                "127.0.0.1:" + std::to_string(n->port),
-                                "--database-url", c.url(), "--node-id", id,
-                                "--lease-timeout", lease, "--poll-interval",
-                                "300ms", "--poll-jitter", "100ms",
-                                "--chunk-size", "100", "--workers", "2"};
+  std::vector<std::string> args{
+      server_binary(),   "serve",
+      "--listen",        "127.0.0.1:" + std::to_string(n->port),
+      "--database-url",  c.url(),
+      "--node-id",       id,
+      "--lease-timeout", lease,
+      "--poll-interval", "300ms",
+      "--poll-jitter",   "100ms",
+      "--chunk-size",    "100",
+      "--workers",       "2"};
   n->proc = std::make_unique<child_process>(
-    args, std::map<std::string, std::string>{},
-    (c.dir / (id + ".log")).string());
+      args, std::map<std::string, std::string>{},
+      (c.dir / (id + ".log")).string());
   return n;
 }
 
@@ -131,8 +136,7 @@ std::int64_t scalar(const std::string& url, const std::string& sql) {
 bool all_completed(const std::string& url, int batches) {
   try {
     return scalar(url, "SELECT count(*) FROM batch_jobs WHERE status = "
-                       "'completed'")
-           == batches;
+                       "'completed'") == batches;
   } catch (...) {
     return false;
   }
@@ -142,44 +146,40 @@ bool all_completed(const std::string& url, int batches) {
 void check_invariants(const std::string& url, int batches) {
   INFO("every batch completed");
   CHECK(scalar(url, "SELECT count(*) FROM batch_jobs WHERE status = "
-                    "'completed'")
-        == batches);
+                    "'completed'") == batches);
   INFO("succeeded = items, nothing failed");
-  CHECK(scalar(url, "SELECT count(*) FROM batch_jobs b WHERE "
-                    "succeeded_activities <> total_activities OR "
-                    "total_activities <> (SELECT count(*) FROM batch_items i "
-                    "WHERE i.batch_id = b.id AND i.status = 'succeeded')")
-        == 0);
+  CHECK(scalar(url,
+               "SELECT count(*) FROM batch_jobs b WHERE "
+               "succeeded_activities <> total_activities OR "
+               "total_activities <> (SELECT count(*) FROM batch_items i "
+               "WHERE i.batch_id = b.id AND i.status = 'succeeded')") == 0);
   INFO("total = exact sum of the items");
   CHECK(scalar(url, "SELECT count(*) FROM batch_jobs b WHERE "
                     "total_emissions_kg_co2e <> (SELECT sum(emissions_kg_co2e) "
-                    "FROM batch_items i WHERE i.batch_id = b.id)")
-        == 0);
+                    "FROM batch_items i WHERE i.batch_id = b.id)") == 0);
   INFO("no item result written twice");
-  CHECK(scalar(url, "SELECT count(*) FROM batch_items WHERE attempts <> 1")
-        == 0);
+  CHECK(scalar(url, "SELECT count(*) FROM batch_items WHERE attempts <> 1") ==
+        0);
   INFO("one node per lease token");
   CHECK(scalar(url, "SELECT count(*) FROM (SELECT batch_id, lease_token FROM "
                     "batch_chunk_log GROUP BY 1, 2 HAVING count(DISTINCT "
-                    "node_id) > 1) x")
-        == 0);
+                    "node_id) > 1) x") == 0);
   INFO("no write under an old token after a newer token wrote");
   CHECK(scalar(url, "SELECT count(*) FROM batch_chunk_log a JOIN "
                     "batch_chunk_log b ON a.batch_id = b.batch_id AND "
                     "a.lease_token < b.lease_token AND a.recorded_at > "
-                    "b.recorded_at")
-        == 0);
+                    "b.recorded_at") == 0);
   INFO("chunk counts add up to the items");
-  CHECK(scalar(url, "SELECT coalesce(sum(items), 0) FROM batch_chunk_log")
-        == scalar(url, "SELECT count(*) FROM batch_items"));
+  CHECK(scalar(url, "SELECT coalesce(sum(items), 0) FROM batch_chunk_log") ==
+        scalar(url, "SELECT count(*) FROM batch_items"));
 }
 
 /// Waits until `n` has recorded at least one chunk.
 bool node_working(const std::string& url, const std::string& n) {
   try {
-    return scalar(url, "SELECT count(*) FROM batch_chunk_log WHERE node_id = '"
-                         + n + "'")
-           > 0;
+    return scalar(url,
+                  "SELECT count(*) FROM batch_chunk_log WHERE node_id = '" + n +
+                      "'") > 0;
   } catch (...) {
     return false;
   }
@@ -193,10 +193,12 @@ TEST_CASE("kill -9 of a node mid-work: the others take its batches over "
   int batches = seed(c.url());
   auto a = start_node(c, "node-a");
   auto b = start_node(c, "node-b");
-  REQUIRE(wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
+  REQUIRE(
+      wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
   a->proc->signal(SIGKILL);
   REQUIRE(a->proc->wait(10s));
-  REQUIRE(wait_until([&] { return all_completed(c.url(), batches); }, 90s, 50ms));
+  REQUIRE(
+      wait_until([&] { return all_completed(c.url(), batches); }, 90s, 50ms));
   check_invariants(c.url(), batches);
   b->proc->signal(SIGTERM);
   CHECK(b->proc->wait(30s) == 0);
@@ -208,12 +210,14 @@ TEST_CASE("a frozen node writes nothing for the batches it lost and gives "
   int batches = seed(c.url());
   auto a = start_node(c, "node-a");
   auto b = start_node(c, "node-b");
-  REQUIRE(wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
+  REQUIRE(
+      wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
   a->proc->signal(SIGSTOP);
   // Longer than the 2 s lease: node-b reclaims what node-a held.
   std::this_thread::sleep_for(4s);
   a->proc->signal(SIGCONT);
-  REQUIRE(wait_until([&] { return all_completed(c.url(), batches); }, 90s, 50ms));
+  REQUIRE(
+      wait_until([&] { return all_completed(c.url(), batches); }, 90s, 50ms));
   check_invariants(c.url(), batches);
   CHECK(health(a->port) == 200); // it survived and serves on
   for (auto* n : {a.get(), b.get()}) {
@@ -229,12 +233,14 @@ TEST_CASE("a PostgreSQL restart under load: nodes survive, health is 503 "
   int batches = seed(c.url());
   auto a = start_node(c, "node-a");
   auto b = start_node(c, "node-b");
-  REQUIRE(wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
+  REQUIRE(
+      wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
   c.pg->stop();
   CHECK(wait_until([&] { return health(a->port) == 503; }, 10s, 50ms));
   c.pg->start();
   CHECK(wait_until([&] { return health(a->port) == 200; }, 30s, 100ms));
-  REQUIRE(wait_until([&] { return all_completed(c.url(), batches); }, 120s, 100ms));
+  REQUIRE(
+      wait_until([&] { return all_completed(c.url(), batches); }, 120s, 100ms));
   check_invariants(c.url(), batches);
   for (auto* n : {a.get(), b.get()}) {
     CHECK(n->proc->wait(0ms) == std::nullopt); // still running
@@ -249,7 +255,8 @@ TEST_CASE("SIGTERM under load: the node exits 0, releases its leases and the "
   int batches = seed(c.url());
   // A long lease: only a release lets node-b take the work early.
   auto a = start_node(c, "node-a", "60s");
-  REQUIRE(wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
+  REQUIRE(
+      wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
   auto b = start_node(c, "node-b", "60s");
   REQUIRE(wait_until([&] { return health(b->port) == 200; }, 30s, 50ms));
   auto t0 = std::chrono::steady_clock::now();
@@ -258,9 +265,9 @@ TEST_CASE("SIGTERM under load: the node exits 0, releases its leases and the "
   REQUIRE(code);
   CHECK(*code == 0);
   CHECK(scalar(c.url(), "SELECT count(*) FROM batch_jobs WHERE lease_owner = "
-                        "'node-a'")
-        == 0);
-  REQUIRE(wait_until([&] { return all_completed(c.url(), batches); }, 50s, 50ms));
+                        "'node-a'") == 0);
+  REQUIRE(
+      wait_until([&] { return all_completed(c.url(), batches); }, 50s, 50ms));
   CHECK(std::chrono::steady_clock::now() - t0 < 50s); // well under 60 s
   check_invariants(c.url(), batches);
   b->proc->signal(SIGTERM);
@@ -301,8 +308,7 @@ TEST_CASE("a read-only database refuses submits with 503 without writing "
   // Nothing half-written: every stored batch has all its items.
   CHECK(scalar(c.url(), "SELECT count(*) FROM batch_jobs b WHERE "
                         "total_activities <> (SELECT count(*) FROM "
-                        "batch_items i WHERE i.batch_id = b.id)")
-        == 0);
+                        "batch_items i WHERE i.batch_id = b.id)") == 0);
   {
     pqxx::connection conn{c.url()};
     pqxx::nontransaction tx{conn};
@@ -311,12 +317,12 @@ TEST_CASE("a read-only database refuses submits with 503 without writing "
     tx.exec("SELECT pg_reload_conf()");
   }
   CHECK(wait_until(
-    [&] {
-      auto r = cli.Post("/api/v1/batches", h, R"({"activity_ids": ["x"]})",
-                        "application/json");
-      return r && r->status == 201;
-    },
-    10s, 100ms));
+      [&] {
+        auto r = cli.Post("/api/v1/batches", h, R"({"activity_ids": ["x"]})",
+                          "application/json");
+        return r && r->status == 201;
+      },
+      10s, 100ms));
   a->proc->signal(SIGTERM);
   CHECK(a->proc->wait(30s) == 0);
 }
@@ -339,7 +345,8 @@ TEST_CASE("a table lock stalls the database: submits get 503, work waits "
   scenario_cluster c;
   int batches = seed(c.url(), 8);
   auto a = start_node(c, "node-a");
-  REQUIRE(wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
+  REQUIRE(
+      wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
   auto connections = [&] {
     return scalar(c.url(), "SELECT count(*) FROM pg_stat_activity WHERE "
                            "application_name = 'offgridflow-batch'");
@@ -377,7 +384,8 @@ TEST_CASE("a table lock stalls the database: submits get 503, work waits "
     std::this_thread::sleep_for(3s); // longer than the lease: leases lapse
     tx.commit();
   }
-  REQUIRE(wait_until([&] { return all_completed(c.url(), batches); }, 90s, 50ms));
+  REQUIRE(
+      wait_until([&] { return all_completed(c.url(), batches); }, 90s, 50ms));
   check_invariants(c.url(), batches);
   auto r = cli.Post("/api/v1/batches", h, R"({"activity_ids": ["a000001"]})",
                     "application/json");
@@ -386,8 +394,8 @@ TEST_CASE("a table lock stalls the database: submits get 503, work waits "
   // Back to where it started: nothing leaked while the database stalled.
   CHECK(wait_until([&] { return connections() <= connections_before; }, 10s,
                    100ms));
-  CHECK(wait_until(
-    [&] { return threads_of(a->proc->pid()) <= threads_before; }, 10s, 100ms));
+  CHECK(wait_until([&] { return threads_of(a->proc->pid()) <= threads_before; },
+                   10s, 100ms));
   a->proc->signal(SIGTERM);
   CHECK(a->proc->wait(30s) == 0);
 }

@@ -88,8 +88,8 @@ TEST_CASE("a second serve on the same data dir fails with a clear error and "
   auto code = second.wait(30s);
   REQUIRE(code);
   CHECK(*code == 1);
-  CHECK(second.output().find("in use by another offgridflow-batch process")
-        != std::string::npos);
+  CHECK(second.output().find("in use by another offgridflow-batch process") !=
+        std::string::npos);
   CHECK(health_status(port) == 200);
   first.signal(SIGTERM);
   CHECK(first.wait(30s) == 0);
@@ -129,9 +129,11 @@ TEST_CASE("unknown flags exit 2 with a one-line error and every level has "
   CHECK(out.find("--no-such-flag") != std::string::npos);
   CHECK(std::count(out.begin(), out.end(), '\n') == 1);
 
-  for (auto args : std::vector<std::vector<std::string>>{
-         {"--help"}, {"serve", "--help"}, {"migrate", "--help"},
-         {"migrate", "down", "--help"}}) {
+  for (auto args :
+       std::vector<std::vector<std::string>>{{"--help"},
+                                             {"serve", "--help"},
+                                             {"migrate", "--help"},
+                                             {"migrate", "down", "--help"}}) {
     args.insert(args.begin(), server_binary());
     child_process help(args, {}, (dir.path / "help.log").string());
     CHECK(help.wait(10s) == 0);
@@ -144,15 +146,14 @@ TEST_CASE("OGF_ environment variables configure serve and flags win over "
   temp_dir dir;
   auto env_port = free_port();
   auto flag_port = free_port();
-  child_process server(
-    {server_binary(), "serve", "--listen",
-     "127.0.0.1:" + std::to_string(flag_port)},
-    {{"OGF_LISTEN", "127.0.0.1:" + std::to_string(env_port)},
-     {"OGF_DATA_DIR", (dir.path / "data").string()},
-     {"OGF_WORKERS", "3"}},
-    (dir.path / "serve.log").string());
-  REQUIRE(wait_until([&] { return health_status(flag_port) == 200; }, 60s,
-                     100ms));
+  child_process server({server_binary(), "serve", "--listen",
+                        "127.0.0.1:" + std::to_string(flag_port)},
+                       {{"OGF_LISTEN", "127.0.0.1:" + std::to_string(env_port)},
+                        {"OGF_DATA_DIR", (dir.path / "data").string()},
+                        {"OGF_WORKERS", "3"}},
+                       (dir.path / "serve.log").string());
+  REQUIRE(
+      wait_until([&] { return health_status(flag_port) == 200; }, 60s, 100ms));
   CHECK(health_status(env_port) == 0);
   httplib::Client cli("127.0.0.1", flag_port);
   auto res = cli.Get("/api/v1/health");
@@ -175,11 +176,14 @@ TEST_CASE("migrate up, status and down work on the embedded database") {
   };
   auto up = run({"migrate", "up"});
   CHECK(up.first == 0);
-  CHECK(up.second.find("applied 2 migration(s); version 2") != std::string::npos);
+  CHECK(up.second.find("applied 2 migration(s); version 2") !=
+        std::string::npos);
   auto status = run({"migrate", "status"});
   CHECK(status.first == 0);
-  CHECK(status.second.find("version 2, latest 2, pending 0") != std::string::npos);
+  CHECK(status.second.find("version 2, latest 2, pending 0") !=
+        std::string::npos);
   auto down = run({"migrate", "down", "2"});
   CHECK(down.first == 0);
-  CHECK(down.second.find("rolled back 2 migration(s); version 0") != std::string::npos);
+  CHECK(down.second.find("rolled back 2 migration(s); version 0") !=
+        std::string::npos);
 }

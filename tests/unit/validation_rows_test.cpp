@@ -452,10 +452,11 @@ TEST_CASE("a CSV metadata cell nested deeper than 64 levels is refused "
   CHECK(r.error().details["row"] == 1);
   CHECK(r.error().message.find("64 levels") != std::string::npos);
   // 64 levels in all are still metadata.
-  auto fits = "\"{\"\"a\"\":" + std::string(63, '[') + std::string(63, ']') +
-              "}\"";
-  CHECK(parse_activities_csv(csv_header + "m1,diesel,1,L,GB,2026-01-01,"
-                                          "2026-01-02," +
+  auto fits =
+      "\"{\"\"a\"\":" + std::string(63, '[') + std::string(63, ']') + "}\"";
+  CHECK(parse_activities_csv(csv_header +
+                                 "m1,diesel,1,L,GB,2026-01-01,"
+                                 "2026-01-02," +
                                  fits + "\n",
                              known_units));
 }
