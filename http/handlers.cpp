@@ -162,19 +162,30 @@ http_server::impl::batch_id_of(const api_call& call, httplib::Response& res) {
 // -- health and metrics -------------------------------------------------------
 
 void http_server::impl::get_health(api_call&, httplib::Response& res) {
+  // The engine bounds the ping (5 s: past it the database counts as
+  // unreachable); this only guards against an engine that does not answer.
   auto [report, err] =
-      ask_within<health_report>(std::chrono::milliseconds(3000), health_atom_v);
+      ask_within<health_report>(std::chrono::milliseconds(7000), health_atom_v);
   auto uptime =
       std::chrono::duration<double>(clock_type::now() - started).count();
+  // 503 only for an unreachable database, a stopping node or a node whose
+  // core actors died: a slow database is "degraded" with 200, so that a
+  // load balancer does not pull healthy nodes when load is highest.
   bool ok = report && report->database_ok && !stopping.load() &&
             !report->stopping && !report->degraded;
+  std::string database = "unavailable";
+  if (report && report->database_ok)
+    database = std::chrono::microseconds(report->database_latency_us) <
+                       degraded_latency
+                   ? "ok"
+                   : "degraded";
   json body = {
       {"status", ok ? "ok" : "unavailable"},
       {"version", cfg.version},
       {"uptime_seconds", uptime},
       {"node_id", cfg.node_id},
       {"database",
-       {{"status", report && report->database_ok ? "ok" : "unavailable"},
+       {{"status", database},
         {"latency_ms",
          report ? static_cast<double>(report->database_latency_us) / 1000.0
                 : 0.0}}},
@@ -191,7 +202,7 @@ void http_server::impl::get_health(api_call&, httplib::Response& res) {
 }
 
 void http_server::impl::get_metrics(api_call&, httplib::Response& res) {
-  auto timeout = std::chrono::milliseconds(3000);
+  auto timeout = std::chrono::milliseconds(7000);
   auto [stats, stats_err] = ask_within<engine_stats>(timeout, stats_atom_v);
   auto [health, health_err] = ask_within<health_report>(timeout, health_atom_v);
   metrics.observe_connections(server.stats());

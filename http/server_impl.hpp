@@ -30,6 +30,10 @@ namespace ogf::http {
 
 using clock_type = std::chrono::steady_clock;
 
+/// A health ping slower than this reports the database as "degraded"
+/// (still 200): it answers, but far slower than its usual millisecond.
+inline constexpr std::chrono::milliseconds degraded_latency{500};
+
 /// One routed request, as handlers see it.
 struct api_call {
   const httplib::Request& req;

@@ -568,7 +568,8 @@ void batch_store::connect() {
     if (cfg_.lock_timeout.count() > 0)
       tx.exec("SET lock_timeout = " +
               std::to_string(cfg_.lock_timeout.count()));
-    tx.exec("SET application_name = " + tx.quote("offgridflow-batch"));
+    tx.exec_params("SELECT set_config('application_name', $1, false)",
+                   cfg_.application_name);
     // The database (or PGDATESTYLE / PGOPTIONS in the environment) may set
     // other defaults; the store relies on these two:
     // - dates are read as text and must come out as YYYY-MM-DD;

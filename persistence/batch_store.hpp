@@ -164,6 +164,8 @@ public:
   // -- batches, user side -------------------------------------------------
 
   submit_outcome submit(const submit_request& req);
+  /// Shown in pg_stat_activity; a fixed name per role of connection.
+  std::string application_name = "offgridflow-batch";
 
   /// Group commit: many submits (without idempotency keys) in one
   /// transaction and one statement — one fsync for all of them. If the

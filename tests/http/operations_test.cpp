@@ -5,9 +5,13 @@
 #include <regex>
 #include <sstream>
 
+#include <csignal>
+#include <future>
+
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <pqxx/pqxx>
 
 #include "http/api_fixture.hpp"
 
@@ -127,6 +131,69 @@ TEST_CASE("every engine failure maps to its status and code and never leaks "
           "the engine's message") {
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", 2);
+namespace {
+
+/// Stops the PostgreSQL backend `pid` (SIGSTOP) until destroyed: a database
+/// that has the query but does not answer, as under heavy load or a hung
+/// disk.
+struct stalled_backend {
+  pid_t pid;
+  explicit stalled_backend(pid_t p) : pid(p) {
+    REQUIRE(kill(pid, SIGSTOP) == 0);
+  }
+  ~stalled_backend() { kill(pid, SIGCONT); }
+};
+
+pid_t health_backend(const api_fixture& api) {
+  pqxx::connection c{api.db().url()};
+  pqxx::nontransaction tx{c};
+  auto r = tx.exec("SELECT pid FROM pg_stat_activity WHERE application_name = "
+                   "'offgridflow-batch-health' AND datname = "
+                   "current_database()");
+  REQUIRE(r.size() == 1);
+  return r[0][0].as<int>();
+}
+
+} // namespace
+
+TEST_CASE("health tells a slow database (200, degraded, its latency) from an "
+          "unreachable one (503), and recovers") {
+  api_fixture api;
+  REQUIRE(api.get("/api/v1/health", tenant_ids{}).status == 200);
+  auto backend = health_backend(api);
+  {
+    // Answers after 1.5 s: slow, but there.
+    stalled_backend stall{backend};
+    auto resume = std::async(std::launch::async, [&] {
+      std::this_thread::sleep_for(1500ms);
+      kill(backend, SIGCONT);
+    });
+    auto r = api.get("/api/v1/health", tenant_ids{});
+    resume.get();
+    REQUIRE(r.status == 200);
+    auto h = r.json();
+    CHECK(h["status"] == "ok");
+    CHECK(h["database"]["status"] == "degraded");
+    CHECK(h["database"]["latency_ms"].get<double>() >= 1000.0);
+  }
+  {
+    // No answer within the 5 s bound: unreachable.
+    stalled_backend stall{backend};
+    auto r = api.get("/api/v1/health", tenant_ids{});
+    REQUIRE(r.status == 503);
+    auto h = r.json();
+    CHECK(h["status"] == "unavailable");
+    CHECK(h["database"]["status"] == "unavailable");
+    CHECK_FALSE(r.header("Retry-After").empty());
+  }
+  CHECK(wait_until(
+      [&] {
+        auto r = api.get("/api/v1/health", tenant_ids{});
+        return r.status == 200 && r.json()["database"]["status"] == "ok";
+      },
+      20s, 100ms));
+}
+
   caf::actor_system sys{cfg};
   // What a careless store might say.
   std::string leaky = "ERROR:  syntax error at or near \"SELECT\" (pqxx "
