@@ -79,19 +79,20 @@ struct http_metrics::impl {
                 "status")
           .Register(registry);
   mirrored_counter finished_completed{
-    &finished_family.Add({{"status", "completed"}})};
-  mirrored_counter finished_failed{&finished_family.Add({{"status", "failed"}})};
+      &finished_family.Add({{"status", "completed"}})};
+  mirrored_counter finished_failed{
+      &finished_family.Add({{"status", "failed"}})};
   mirrored_counter finished_cancelled{
-    &finished_family.Add({{"status", "cancelled"}})};
+      &finished_family.Add({{"status", "cancelled"}})};
   prometheus::Family<prometheus::Counter>& activities_family =
       BuildCounter()
           .Name("ogf_activities_processed_total")
           .Help("Activities whose result this node recorded, by result")
           .Register(registry);
   mirrored_counter activities_succeeded{
-    &activities_family.Add({{"result", "succeeded"}})};
+      &activities_family.Add({{"result", "succeeded"}})};
   mirrored_counter activities_failed{
-    &activities_family.Add({{"result", "failed"}})};
+      &activities_family.Add({{"result", "failed"}})};
   mirrored_counter renewals{&BuildCounter()
                                  .Name("ogf_lease_renewals_total")
                                  .Help("Lease renewal statements of this node")
