@@ -37,6 +37,8 @@ struct engine_state {
   submit_batcher_actor batcher;
   aggregator_actor aggregator;
   renewer_actor renewer;
+  std::shared_ptr<batcher_counters> batcher_counts =
+      std::make_shared<batcher_counters>();
   poller_actor poller;
   listener_actor listener;
   bool stopping = false;
@@ -114,7 +116,9 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
     self->link_to(st.processor);
   st.health_store = spawn_store(sys, health_store_config_of(cfg));
   self->link_to(st.health_store);
-  st.batcher = spawn_submit_batcher(sys, st.api_stores);
+  batcher_config bc;
+  bc.counters = st.batcher_counts;
+  st.batcher = spawn_submit_batcher(sys, st.api_stores, bc);
   self->link_to(st.batcher);
   st.aggregator = spawn_aggregator(sys, st.stores[0]);
   self->link_to(st.aggregator);
@@ -365,6 +369,9 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
 std::string engine_config::validate() const {
   if (database_url.empty())
     return "database_url is required";
+                  s.submits_committed = self->state.batcher_counts->submits;
+                  s.submit_transactions =
+                      self->state.batcher_counts->transactions;
   if (workers < 1 || workers > 256)
     return "workers must be in 1..256";
   if (store_connections < 1 || store_connections > 64)

@@ -61,6 +61,8 @@ struct engine_stats {
   std::int64_t lease_renewals = 0;
   std::int64_t leases_lost = 0;
   std::int64_t store_errors = 0;
+  std::int64_t submits_committed = 0;   ///< through the submit batcher
+  std::int64_t submit_transactions = 0; ///< the group commits they took
   std::int64_t worker_restarts = 0;
   std::int32_t subscribers = 0;
 };

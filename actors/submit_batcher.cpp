@@ -62,6 +62,13 @@ void flush(self_ptr self) {
                                                         "result missing"));
               }
               --self->state.in_flight;
+              if (auto& c = self->state.cfg.counters) {
+                std::int64_t committed = 0;
+                for (const auto& r : results)
+                  committed += r.outcome ? 1 : 0;
+                c->submits += committed;
+                c->transactions += committed > 0 ? 1 : 0;
+              }
               flush(self);
             },
             [self, promises](caf::error& err) mutable {

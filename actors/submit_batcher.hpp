@@ -7,11 +7,21 @@
 // artificial delay is ever added.
 #pragma once
 
+#include <atomic>
+#include <memory>
+
 #include <caf/actor_system.hpp>
 
 #include "actors/interfaces.hpp"
 
 namespace ogf {
+
+/// What the batcher has committed, for metrics (submits per transaction
+/// is how well group commit works). Written by the batcher only.
+struct batcher_counters {
+  std::atomic<std::int64_t> submits{0};      ///< committed submits
+  std::atomic<std::int64_t> transactions{0}; ///< group transactions
+};
 
 struct batcher_config {
   /// Groups committing at the same time. Default 2, range 1..64.
@@ -22,6 +32,8 @@ struct batcher_config {
   std::int64_t max_group_items = 50000;
   /// Timeout of one group's transaction. Default 30 s.
   caf::timespan timeout = std::chrono::seconds(30);
+  /// Where to count commits; may be null.
+  std::shared_ptr<batcher_counters> counters;
 };
 
 /// Submits with an Idempotency-Key bypass grouping (their key check is a

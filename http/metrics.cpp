@@ -103,6 +103,20 @@ struct http_metrics::impl {
                                     .Help("Leases this node found lost")
                                     .Register(registry)
                                     .Add({})};
+  mirrored_counter submit_transactions{
+      &BuildCounter()
+           .Name("ogf_submit_transactions_total")
+           .Help("Group-commit transactions of submits without an "
+                 "Idempotency-Key (compare with ogf_submits_committed_total)")
+           .Register(registry)
+           .Add({})};
+  mirrored_counter submits_committed{
+      &BuildCounter()
+           .Name("ogf_submits_committed_total")
+           .Help("Submits without an Idempotency-Key committed by group "
+                 "commit")
+           .Register(registry)
+           .Add({})};
   mirrored_counter store_errors{
       &BuildCounter()
            .Name("ogf_store_errors_total")
@@ -180,6 +194,8 @@ std::string http_metrics::render(const std::optional<engine_stats>& stats,
       impl_->renewals.update(stats->lease_renewals);
       impl_->leases_lost.update(stats->leases_lost);
       impl_->store_errors.update(stats->store_errors);
+      impl_->submit_transactions.update(stats->submit_transactions);
+      impl_->submits_committed.update(stats->submits_committed);
     }
     if (health && health->database_ok)
       impl_->queue_depth.Set(static_cast<double>(health->queue_depth));

@@ -258,7 +258,10 @@ TEST_CASE("a worker killed mid-batch is restarted and the batch completes "
 namespace {
 
 /// Checks what one listener heard of batch `id` (150 activities).
-void check_heard(listener_log& heard, const std::string& id) {
+/// `subscribed`: when the test subscribed `heard` (before any push to it
+/// could be sent).
+void check_heard(listener_log& heard, const std::string& id,
+                 std::chrono::steady_clock::time_point subscribed) {
   std::lock_guard<std::mutex> guard{heard.mutex};
   REQUIRE(heard.done);
   CHECK(heard.done->id == id);
@@ -274,15 +277,15 @@ void check_heard(listener_log& heard, const std::string& id) {
     CHECK(events[i].progress.batch_id == id);
   }
   CHECK(events.back().progress.processed == 150);
-  // At most 4 a second: pushes at least 250 ms apart (200 ms allows for
-  // scheduling noise), except the final progress that goes with done.
-  for (std::size_t i = 1; i + 1 < events.size(); ++i) {
-    auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   events[i].at - events[i - 1].at)
-                   .count();
-    INFO("gap before progress message " << i << " of " << events.size());
-    CHECK(gap >= 200);
-  }
+  // At most 4 a second (CONTRACT), counted over the whole subscription
+  // rather than as gaps between arrivals: on a busy machine a late message
+  // and an on-time one arrive close together although they were sent 250
+  // ms apart. Every push was sent after `subscribed` and before `done`
+  // arrived, so the span measured here is at least the sender's; the final
+  // progress that goes with done is not throttled, hence the + 2.
+  auto span = std::chrono::duration<double>(heard.done_at - subscribed).count();
+  INFO(events.size() << " progress messages in " << span << " s");
+  CHECK(static_cast<double>(events.size()) <= 4.0 * span + 2.0);
 }
 
 } // namespace
@@ -339,6 +342,7 @@ TEST_CASE("progress listeners hear non-decreasing counts at most four "
   auto id = f.ask<persistence::submit_outcome>(submit_atom_v,
                                                make_submit(ids_of(acts)))
                 .batch.id;
+  auto first_subscribed = std::chrono::steady_clock::now();
   REQUIRE(f.ask<bool>(subscribe_atom_v, acme, id, first_listener));
   // A second subscriber joins right after a push to the first: it must
   // not make the first hear more than 4 a second.
@@ -348,14 +352,15 @@ TEST_CASE("progress listeners hear non-decreasing counts at most four "
         return first->progress.size() >= 2;
       },
       10s, 1ms));
+  auto second_subscribed = std::chrono::steady_clock::now();
   REQUIRE(f.ask<bool>(subscribe_atom_v, acme, id, second_listener));
   REQUIRE(wait_until([&] { return first->has_done() && second->has_done(); },
                      15s, 5ms));
   // Anything late would arrive right after done.
   std::this_thread::sleep_for(300ms);
 
-  check_heard(*first, id);
-  check_heard(*second, id);
+  check_heard(*first, id, first_subscribed);
+  check_heard(*second, id, second_subscribed);
   CHECK(f.ask<engine_stats>(stats_atom_v).subscribers == 0);
 }
 
