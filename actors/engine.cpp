@@ -27,18 +27,20 @@ constexpr auto restart_window = seconds(60);
 
 struct engine_state {
   engine_config cfg;
-  std::vector<store_actor> stores;     ///< engine side: poller, workers, ...
-  std::vector<store_actor> api_stores; ///< submits and user requests
+  std::vector<store_actor> stores;      ///< engine side: poller, workers, ...
+  std::vector<store_actor> api_stores;  ///< submits and user requests
+  std::vector<store_actor> bulk_stores; ///< activity and factor uploads
   /// A connection of its own for health and metrics, so that a stalled or
   /// busy pool cannot delay them: short statement and lock timeouts.
   store_actor health_store;
   std::size_t next_store = 0;
+  std::size_t next_bulk_store = 0;
   processor_actor processor;
   submit_batcher_actor batcher;
-  aggregator_actor aggregator;
-  renewer_actor renewer;
   std::shared_ptr<batcher_counters> batcher_counts =
       std::make_shared<batcher_counters>();
+  aggregator_actor aggregator;
+  renewer_actor renewer;
   poller_actor poller;
   listener_actor listener;
   bool stopping = false;
@@ -49,6 +51,11 @@ struct engine_state {
   /// Spreads user requests over the API store pool.
   const store_actor& store() {
     return api_stores[next_store++ % api_stores.size()];
+  }
+
+  /// Spreads uploads over the bulk pool.
+  const store_actor& bulk_store() {
+    return bulk_stores[next_bulk_store++ % bulk_stores.size()];
   }
 };
 
@@ -77,6 +84,7 @@ persistence::store_config health_store_config_of(const engine_config& cfg) {
   auto hc = store_config_of(cfg);
   hc.statement_timeout = health_ping_bound;
   hc.lock_timeout = milliseconds(200);
+  hc.application_name = "offgridflow-batch-health";
   return hc;
 }
 
@@ -86,11 +94,27 @@ void note_restart(self_ptr self) {
   st.restarts.push_back(now);
   while (!st.restarts.empty() && now - st.restarts.front() > restart_window)
     st.restarts.pop_front();
-  hc.application_name = "offgridflow-batch-health";
   if (static_cast<int>(st.restarts.size()) > max_restarts) {
     st.degraded = true;
     log::error("restart intensity exceeded, node degraded");
   }
+}
+
+/// Cancels through the API pool and, when the batch is processing (here or
+/// on another node), tells this node's workers at once.
+caf::result<persistence::cancel_outcome>
+cancel(self_ptr self, const domain::tenant& t, const std::string& id,
+       const persistence::deadline& until) {
+  auto rp = self->make_response_promise<persistence::cancel_outcome>();
+  self->request(self->state.store(), seconds(30), cancel_atom_v, t, id, until)
+      .then(
+          [self, rp](persistence::cancel_outcome& out) mutable {
+            if (!out.immediate)
+              self->send(self->state.poller, cancel_atom_v, out.batch.id);
+            rp.deliver(std::move(out));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
 }
 
 /// Error for requests arriving during a graceful stop.
@@ -110,6 +134,10 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   for (int i = 0; i < cfg.api_connections; ++i) {
     st.api_stores.push_back(spawn_store(sys, sc));
     self->link_to(st.api_stores.back());
+  }
+  for (int i = 0; i < cfg.bulk_connections; ++i) {
+    st.bulk_stores.push_back(spawn_store(sys, sc));
+    self->link_to(st.bulk_stores.back());
   }
   st.processor = cfg.processor ? cfg.processor : spawn_emissions_processor(sys);
   if (!cfg.processor)
@@ -147,11 +175,12 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   log::info("engine started", {{"node_id", cfg.node_id},
                                {"workers", cfg.workers},
                                {"store_connections", cfg.store_connections},
-                               {"api_connections", cfg.api_connections}});
+                               {"api_connections", cfg.api_connections},
+                               {"bulk_connections", cfg.bulk_connections}});
 
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
-    for (auto* pool : {&st.stores, &st.api_stores})
+    for (auto* pool : {&st.stores, &st.api_stores, &st.bulk_stores})
       for (auto& s : *pool) {
         if (s.address() == msg.source) {
           note_restart(self);
@@ -224,25 +253,30 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
       },
       [self](cancel_atom, const domain::tenant& t, const std::string& id)
           -> caf::result<persistence::cancel_outcome> {
-        auto rp = self->make_response_promise<persistence::cancel_outcome>();
-        self->request(self->state.store(), seconds(30), cancel_atom_v, t, id)
-            .then(
-                [self, rp](persistence::cancel_outcome& out) mutable {
-                  if (!out.immediate) // processing here or elsewhere: tell
-                                      // workers
-                    self->send(self->state.poller, cancel_atom_v, out.batch.id);
-                  rp.deliver(std::move(out));
-                },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-        return rp;
+        return cancel(self, t, id, {});
+      },
+      [self](cancel_atom, const domain::tenant& t, const std::string& id,
+             const persistence::deadline& until)
+          -> caf::result<persistence::cancel_outcome> {
+        return cancel(self, t, id, until);
       },
       [self](retry_atom, const domain::tenant& t,
              const std::string& id) -> caf::result<domain::batch> {
-        return self->delegate(self->state.store(), retry_atom_v, t, id);
+        return self->delegate(self->state.store(), retry_atom_v, t, id,
+                              persistence::deadline{});
+      },
+      [self](retry_atom, const domain::tenant& t, const std::string& id,
+             const persistence::deadline& until) -> caf::result<domain::batch> {
+        return self->delegate(self->state.store(), retry_atom_v, t, id, until);
       },
       [self](remove_atom, const domain::tenant& t,
              const std::string& id) -> caf::result<bool> {
-        return self->delegate(self->state.store(), remove_atom_v, t, id);
+        return self->delegate(self->state.store(), remove_atom_v, t, id,
+                              persistence::deadline{});
+      },
+      [self](remove_atom, const domain::tenant& t, const std::string& id,
+             const persistence::deadline& until) -> caf::result<bool> {
+        return self->delegate(self->state.store(), remove_atom_v, t, id, until);
       },
       [self](subscribe_atom, const domain::tenant& t, const std::string& id,
              progress_listener_actor listener) -> caf::result<bool> {
@@ -256,8 +290,14 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
       },
       [self](activity_atom, put_atom a, const domain::tenant& t,
              std::vector<domain::activity>& rows) -> caf::result<std::int64_t> {
-        return self->delegate(self->state.store(), activity_atom_v, a, t,
-                              std::move(rows));
+        return self->delegate(self->state.bulk_store(), activity_atom_v, a, t,
+                              std::move(rows), persistence::deadline{});
+      },
+      [self](activity_atom, put_atom a, const domain::tenant& t,
+             std::vector<domain::activity>& rows,
+             const persistence::deadline& until) -> caf::result<std::int64_t> {
+        return self->delegate(self->state.bulk_store(), activity_atom_v, a, t,
+                              std::move(rows), until);
       },
       [self](activity_atom, get_atom g, const domain::tenant& t,
              const std::string& id) -> caf::result<domain::activity> {
@@ -271,8 +311,14 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
       [self](factors_atom, put_atom p, const domain::tenant& t,
              std::vector<domain::emission_factor>& rows)
           -> caf::result<std::int64_t> {
-        return self->delegate(self->state.store(), factors_atom_v, p, t,
-                              std::move(rows));
+        return self->delegate(self->state.bulk_store(), factors_atom_v, p, t,
+                              std::move(rows), persistence::deadline{});
+      },
+      [self](factors_atom, put_atom p, const domain::tenant& t,
+             std::vector<domain::emission_factor>& rows,
+             const persistence::deadline& until) -> caf::result<std::int64_t> {
+        return self->delegate(self->state.bulk_store(), factors_atom_v, p, t,
+                              std::move(rows), until);
       },
       [self](health_atom) -> caf::result<health_report> {
         auto rp = self->make_response_promise<health_report>();
@@ -323,6 +369,9 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
         self->request(self->state.poller, seconds(5), stats_atom_v)
             .then(
                 [self, rp](engine_stats s) mutable {
+                  s.submits_committed = self->state.batcher_counts->submits;
+                  s.submit_transactions =
+                      self->state.batcher_counts->transactions;
                   self->request(self->state.renewer, seconds(5), stats_atom_v)
                       .then(
                           [self, rp, s](std::int64_t renewals,
@@ -369,15 +418,14 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
 std::string engine_config::validate() const {
   if (database_url.empty())
     return "database_url is required";
-                  s.submits_committed = self->state.batcher_counts->submits;
-                  s.submit_transactions =
-                      self->state.batcher_counts->transactions;
   if (workers < 1 || workers > 256)
     return "workers must be in 1..256";
   if (store_connections < 1 || store_connections > 64)
     return "store_connections must be in 1..64";
   if (api_connections < 1 || api_connections > 64)
     return "api_connections must be in 1..64";
+  if (bulk_connections < 1 || bulk_connections > 64)
+    return "bulk_connections must be in 1..64";
   if (chunk_size < 1 || chunk_size > 10000)
     return "chunk_size must be in 1..10000";
   if (poll_interval < milliseconds(10) || poll_interval > hours(1))

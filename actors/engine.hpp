@@ -35,6 +35,11 @@ struct engine_config {
   /// row locks). Default 2, range 1..64. Besides these: one LISTEN
   /// connection and one for health.
   std::int32_t api_connections = 2;
+  /// Database connections for activity and factor uploads (up to 10,000
+  /// rows, megabytes each), so that bulk uploads queue behind each other
+  /// and never in front of another tenant's submit or read. Default 1,
+  /// range 1..64.
+  std::int32_t bulk_connections = 1;
   /// Activities per chunk. Default 500, range 1..10000.
   std::int32_t chunk_size = 500;
   /// Poll timer; LISTEN/NOTIFY wakes the poller sooner. Default 30 s,

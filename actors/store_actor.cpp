@@ -82,15 +82,20 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
             const domain::item_filter& f) {
         return st.guarded([&](batch_store& s) { return s.items(t, id, f); });
       },
-      [&st](cancel_atom, const domain::tenant& t, const std::string& id) {
-        return st.guarded([&](batch_store& s) { return s.cancel(t, id); });
+      [&st](cancel_atom, const domain::tenant& t, const std::string& id,
+            const deadline& until) {
+        return st.guarded(
+            [&](batch_store& s) { return s.cancel(t, id, until); });
       },
-      [&st](retry_atom, const domain::tenant& t, const std::string& id) {
-        return st.guarded([&](batch_store& s) { return s.retry(t, id); });
+      [&st](retry_atom, const domain::tenant& t, const std::string& id,
+            const deadline& until) {
+        return st.guarded(
+            [&](batch_store& s) { return s.retry(t, id, until); });
       },
-      [&st](remove_atom, const domain::tenant& t, const std::string& id) {
+      [&st](remove_atom, const domain::tenant& t, const std::string& id,
+            const deadline& until) {
         return st.guarded([&](batch_store& s) {
-          s.remove(t, id);
+          s.remove(t, id, until);
           return true;
         });
       },
@@ -162,9 +167,10 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
         });
       },
       [&st](activity_atom, put_atom, const domain::tenant& t,
-            const std::vector<domain::activity>& rows) {
-        return st.guarded(
-            [&](batch_store& s) { return s.upsert_activities(t, rows); });
+            const std::vector<domain::activity>& rows, const deadline& until) {
+        return st.guarded([&](batch_store& s) {
+          return s.upsert_activities(t, rows, until);
+        });
       },
       [&st](activity_atom, get_atom, const domain::tenant& t,
             const std::string& id) {
@@ -181,9 +187,10 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
         });
       },
       [&st](factors_atom, put_atom, const domain::tenant& t,
-            const std::vector<domain::emission_factor>& rows) {
+            const std::vector<domain::emission_factor>& rows,
+            const deadline& until) {
         return st.guarded(
-            [&](batch_store& s) { return s.upsert_factors(t, rows); });
+            [&](batch_store& s) { return s.upsert_factors(t, rows, until); });
       },
       [&st](heartbeat_atom, const std::string& host, std::int32_t pid,
             const std::string& version) {

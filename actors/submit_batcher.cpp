@@ -38,6 +38,15 @@ void flush(self_ptr self) {
     std::int64_t items = 0;
     while (!st.queue.empty() && static_cast<std::int32_t>(group.size()) <
                                     st.cfg.max_group_requests) {
+      if (st.queue.front().request.until.passed()) {
+        // Its caller gave up waiting: never start it (the store would
+        // refuse it too, but only after a round trip).
+        st.queue.front().promise.deliver(make_engine_error(
+            engine_errc::unavailable,
+            "the request waited past its deadline; nothing was written"));
+        st.queue.pop_front();
+        continue;
+      }
       auto n = static_cast<std::int64_t>(
           st.queue.front().request.activity_ids.size());
       if (!group.empty() && items + n > st.cfg.max_group_items)
@@ -47,10 +56,19 @@ void flush(self_ptr self) {
       promises.push_back(std::move(st.queue.front().promise));
       st.queue.pop_front();
     }
+    if (group.empty())
+      continue;
     ++st.in_flight;
     self->request(st.store(), st.cfg.timeout, submit_atom_v, std::move(group))
         .then(
             [self, promises](std::vector<submit_result>& results) mutable {
+              if (auto& c = self->state.cfg.counters) {
+                std::int64_t committed = 0;
+                for (const auto& r : results)
+                  committed += r.outcome ? 1 : 0;
+                c->submits += committed;
+                c->transactions += committed > 0 ? 1 : 0;
+              }
               for (std::size_t i = 0; i < promises.size(); ++i) {
                 if (i < results.size() && results[i].outcome)
                   promises[i].deliver(std::move(*results[i].outcome));
@@ -62,13 +80,6 @@ void flush(self_ptr self) {
                                                         "result missing"));
               }
               --self->state.in_flight;
-              if (auto& c = self->state.cfg.counters) {
-                std::int64_t committed = 0;
-                for (const auto& r : results)
-                  committed += r.outcome ? 1 : 0;
-                c->submits += committed;
-                c->transactions += committed > 0 ? 1 : 0;
-              }
               flush(self);
             },
             [self, promises](caf::error& err) mutable {

@@ -47,6 +47,8 @@ struct serve_options {
   int max_batch_activities = 10000;
   int store_connections = 4;
   int api_connections = 2;
+  int bulk_connections = 1;
+  std::string request_timeout = "10s";
   int chunk_size = 500;
   std::string log_level = "info";
 };
@@ -151,6 +153,7 @@ int run_serve(const database_options& db, const serve_options& o) {
   ec.workers = o.workers;
   ec.store_connections = o.store_connections;
   ec.api_connections = o.api_connections;
+  ec.bulk_connections = o.bulk_connections;
   ec.chunk_size = o.chunk_size;
   ec.poll_interval = duration_option("poll-interval", o.poll_interval);
   ec.poll_jitter = duration_option("poll-jitter", o.poll_jitter);
@@ -161,6 +164,10 @@ int run_serve(const database_options& db, const serve_options& o) {
   ec.database_url = "unset"; // validated below with the real URL
   if (auto problem = ec.validate(); !problem.empty())
     throw usage_error(problem);
+  auto request_timeout = duration_option("request-timeout", o.request_timeout);
+  if (request_timeout < milliseconds(100) ||
+      request_timeout > std::chrono::minutes(10))
+    throw usage_error("--request-timeout must be in 100ms..10m");
   auto [host, port] = split_listen(o.listen);
   std::pair<std::string, int> admin;
   if (!o.admin_listen.empty())
@@ -200,6 +207,10 @@ int run_serve(const database_options& db, const serve_options& o) {
   hc.max_body_bytes = o.max_body_bytes;
   hc.max_batch_activities = o.max_batch_activities;
   hc.default_max_retries = o.max_retries;
+  hc.request_timeout = request_timeout;
+  // A commit's own round trip is milliseconds; half the timeout is ample
+  // with short test timeouts, 5 s with the usual ones.
+  hc.commit_grace = std::min(milliseconds(5000), request_timeout / 2);
   hc.node_id = ec.node_id;
   hc.version = OGF_VERSION;
   http::http_server server{sys, engine, hc};
@@ -356,6 +367,19 @@ int main(int argc, char** argv) {
       ->envname("OGF_API_CONNECTIONS")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  serve
+      ->add_option("--bulk-connections", so.bulk_connections,
+                   "database connections for activity and factor uploads "
+                   "(1..64)")
+      ->envname("OGF_BULK_CONNECTIONS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  serve
+      ->add_option("--request-timeout", so.request_timeout,
+                   "how long a request waits for the engine before 503; a "
+                   "write not committed by then is not written (100ms..10m)")
+      ->envname("OGF_REQUEST_TIMEOUT")
+      ->capture_default_str();
   serve
       ->add_option("--chunk-size", so.chunk_size,
                    "activities per chunk (1..10000)")

@@ -29,6 +29,13 @@ http_error from_engine_error(const caf::error& err, std::string_view subject,
             "Idempotency-Key was already used with a different request body",
             nullptr};
   case engine_errc::unavailable:
+    // A write dropped at its deadline says so: a client may retry it
+    // without creating a duplicate.
+    if (engine_message(err).rfind("the request waited past its deadline", 0) ==
+        0)
+      return {503, "unavailable",
+              "the request waited too long; nothing was written; retry later",
+              nullptr};
     return {503, "unavailable",
             "the service is temporarily unavailable; retry later", nullptr};
   case engine_errc::validation:

@@ -247,8 +247,9 @@ void http_server::impl::submit_batch(api_call& call, httplib::Response& res) {
   req.max_retries = parsed->max_retries;
   req.metadata_json =
       parsed->metadata.dump(-1, ' ', false, json::error_handler_t::replace);
+  req.until = write_deadline();
   auto [out, err] =
-      ask<persistence::submit_outcome>(submit_atom_v, std::move(req));
+      ask_write<persistence::submit_outcome>(submit_atom_v, std::move(req));
   if (!out)
     return reply_engine_error(res, err, "batch", "submit");
   if (!out->replayed)
@@ -300,7 +301,8 @@ void http_server::impl::delete_batch(api_call& call, httplib::Response& res) {
   auto id = batch_id_of(call, res);
   if (!id)
     return;
-  auto [removed, err] = ask<bool>(remove_atom_v, call.tenant, *id);
+  auto [removed, err] =
+      ask_write<bool>(remove_atom_v, call.tenant, *id, write_deadline());
   if (!removed)
     return reply_engine_error(res, err, "batch", "delete");
   res.status = 204;
@@ -347,8 +349,8 @@ void http_server::impl::cancel_batch(api_call& call, httplib::Response& res) {
   auto id = batch_id_of(call, res);
   if (!id)
     return;
-  auto [out, err] =
-      ask<persistence::cancel_outcome>(cancel_atom_v, call.tenant, *id);
+  auto [out, err] = ask_write<persistence::cancel_outcome>(
+      cancel_atom_v, call.tenant, *id, write_deadline());
   if (!out)
     return reply_engine_error(res, err, "batch", "cancel");
   send_json(res, out->immediate ? 200 : 202, domain::to_json(out->batch));
@@ -358,7 +360,8 @@ void http_server::impl::retry_batch(api_call& call, httplib::Response& res) {
   auto id = batch_id_of(call, res);
   if (!id)
     return;
-  auto [batch, err] = ask<domain::batch>(retry_atom_v, call.tenant, *id);
+  auto [batch, err] = ask_write<domain::batch>(retry_atom_v, call.tenant, *id,
+                                               write_deadline());
   if (!batch)
     return reply_engine_error(res, err, "batch", "retry");
   send_json(res, 200, domain::to_json(*batch));
@@ -498,8 +501,9 @@ void http_server::impl::upsert_activities(api_call& call,
       return send_error(res, from_input_error(parsed.error()));
     rows = std::move(*parsed);
   }
-  auto [count, err] = ask<std::int64_t>(activity_atom_v, put_atom_v,
-                                        call.tenant, std::move(*rows));
+  auto [count, err] =
+      ask_write<std::int64_t>(activity_atom_v, put_atom_v, call.tenant,
+                              std::move(*rows), write_deadline());
   if (!count)
     return reply_engine_error(res, err, "activity", "upsert");
   send_json(res, 200, {{"upserted", *count}});
@@ -547,8 +551,9 @@ void http_server::impl::upsert_factors(api_call& call, httplib::Response& res) {
   auto parsed = domain::parse_factors_json(*body, is_known_unit);
   if (!parsed)
     return send_error(res, from_input_error(parsed.error()));
-  auto [count, err] = ask<std::int64_t>(factors_atom_v, put_atom_v, call.tenant,
-                                        std::move(*parsed));
+  auto [count, err] =
+      ask_write<std::int64_t>(factors_atom_v, put_atom_v, call.tenant,
+                              std::move(*parsed), write_deadline());
   if (!count)
     return reply_engine_error(res, err, "emission factor", "upsert");
   send_json(res, 200, {{"upserted", *count}});

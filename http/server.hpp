@@ -57,7 +57,14 @@ struct http_config {
   /// max_retries of batches that do not say. Default 3.
   int default_max_retries = 3;
   /// How long a handler waits for the engine before 503. Default 10 s.
+  /// A write (submit, upload, cancel, retry, delete) not committed within
+  /// it is dropped or rolled back by the engine, so a 503 for a write
+  /// means that nothing was written.
   std::chrono::milliseconds request_timeout{10000};
+  /// How much longer than request_timeout a handler waits for a write that
+  /// reached its commit just in time (the commit's own round trip). Default
+  /// 5 s.
+  std::chrono::milliseconds commit_grace{5000};
   /// A connection without a byte of a next request for this long is
   /// closed (also a new one that sends nothing). Default 2 s. A graceful
   /// stop closes idle connections at once.

@@ -94,6 +94,21 @@ struct http_server::impl {
     return ask_within<R>(cfg.request_timeout, std::forward<Ts>(xs)...);
   }
 
+  /// The deadline of a write starting now: the engine drops it, or rolls
+  /// it back, once the request timeout has passed.
+  persistence::deadline write_deadline() const {
+    return persistence::deadline::in(cfg.request_timeout);
+  }
+
+  /// For a write carrying write_deadline(): waits past the deadline by the
+  /// commit grace, so that a write that reached its commit in time is
+  /// answered with its outcome, never with a 503 that hides a commit.
+  template <class R, class... Ts>
+  std::pair<std::optional<R>, caf::error> ask_write(Ts&&... xs) {
+    return ask_within<R>(cfg.request_timeout + cfg.commit_grace,
+                         std::forward<Ts>(xs)...);
+  }
+
   // -- transport (server.cpp) ---------------------------------------------
 
   void configure();

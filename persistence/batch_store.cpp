@@ -523,7 +523,16 @@ pqxx::row exec_checked1(pqxx::transaction_base& tx, const char* name,
                         rows[0][0].as<std::string>());
 }
 
+/// Why a write whose caller gave up was not made.
+constexpr const char* expired_message =
+    "the request waited past its deadline; nothing was written";
+
 } // namespace
+
+void check_deadline(const deadline& d) {
+  if (d.passed())
+    throw store_exception(engine_errc::unavailable, expired_message);
+}
 
 std::string to_pg_array(const std::vector<std::string>& values) {
   std::string out = "{";
@@ -617,6 +626,7 @@ void batch_store::maybe_notify(pqxx::transaction_base& tx) {
 }
 
 submit_outcome batch_store::submit(const submit_request& req) {
+  check_deadline(req.until);
   pqxx::work tx{*conn_};
   const auto& t = req.owner;
   if (req.idempotency_key)
@@ -645,6 +655,7 @@ submit_outcome batch_store::submit(const submit_request& req) {
   auto b = read_batch(inserted[0]);
   exec_checked(tx, "insert_items", b.id, to_pg_array(req.activity_ids));
   maybe_notify(tx);
+  check_deadline(req.until);
   tx.commit();
   return {std::move(b), false};
 }
@@ -672,66 +683,97 @@ std::string random_uuid() {
 std::vector<submit_result>
 batch_store::submit_many(const std::vector<submit_request>& reqs) {
   std::vector<submit_result> out(reqs.size());
-  if (reqs.empty())
-    return out;
-  std::vector<std::string> ids, orgs, wss, prios, maxrs, totals, metas,
-      item_batches, item_ids;
-  for (const auto& r : reqs) {
-    ids.push_back(random_uuid());
-    orgs.push_back(r.owner.org_id);
-    wss.push_back(r.owner.workspace_id);
-    prios.push_back(std::to_string(r.priority));
-    maxrs.push_back(std::to_string(r.max_retries));
-    totals.push_back(std::to_string(r.activity_ids.size()));
-    metas.push_back(r.metadata_json);
-    for (const auto& a : r.activity_ids) {
-      item_batches.push_back(ids.back());
-      item_ids.push_back(a);
-    }
+  auto expire = [&](std::size_t i) {
+    out[i].error = engine_errc::unavailable;
+    out[i].message = expired_message;
+  };
+  // The requests still to write: those whose callers still wait.
+  std::vector<std::size_t> live;
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    if (reqs[i].until.passed())
+      expire(i);
+    else
+      live.push_back(i);
   }
-  try {
-    pqxx::work tx{*conn_};
-    auto rows =
-        exec_checked(tx, "insert_batches", to_pg_array(ids), to_pg_array(orgs),
-                     to_pg_array(wss), to_pg_array(prios), to_pg_array(maxrs),
-                     to_pg_array(totals), to_pg_array(metas),
-                     to_pg_array(item_batches), to_pg_array(item_ids));
-    maybe_notify(tx);
-    tx.commit();
-    std::unordered_map<std::string, std::size_t> index;
-    for (std::size_t i = 0; i < ids.size(); ++i)
-      index.emplace(ids[i], i);
-    for (const auto& row : rows) {
-      auto b = read_batch(row);
-      auto it = index.find(b.id);
-      if (it != index.end())
-        out[it->second].outcome = submit_outcome{std::move(b), false};
-    }
-    for (auto& r : out)
-      if (!r.outcome) {
-        r.error = engine_errc::internal;
-        r.message = "batch missing from the group insert";
+  bool refused = false;
+  while (!live.empty() && !refused) {
+    std::vector<std::string> ids, orgs, wss, prios, maxrs, totals, metas,
+        item_batches, item_ids;
+    for (auto i : live) {
+      const auto& r = reqs[i];
+      ids.push_back(random_uuid());
+      orgs.push_back(r.owner.org_id);
+      wss.push_back(r.owner.workspace_id);
+      prios.push_back(std::to_string(r.priority));
+      maxrs.push_back(std::to_string(r.max_retries));
+      totals.push_back(std::to_string(r.activity_ids.size()));
+      metas.push_back(r.metadata_json);
+      for (const auto& a : r.activity_ids) {
+        item_batches.push_back(ids.back());
+        item_ids.push_back(a);
       }
-    return out;
-  } catch (...) {
-    std::string message;
-    bool reconnect = false;
-    auto code =
-        classify_exception(std::current_exception(), message, reconnect);
-    if (code != engine_errc::validation)
-      throw; // the whole group failed for a reason every member shares
+    }
+    try {
+      pqxx::work tx{*conn_};
+      auto rows = exec_checked(
+          tx, "insert_batches", to_pg_array(ids), to_pg_array(orgs),
+          to_pg_array(wss), to_pg_array(prios), to_pg_array(maxrs),
+          to_pg_array(totals), to_pg_array(metas), to_pg_array(item_batches),
+          to_pg_array(item_ids));
+      maybe_notify(tx);
+      // Right before the commit: a member whose caller gave up meanwhile is
+      // left out, and the others are written again without it.
+      std::vector<std::size_t> still;
+      for (auto i : live) {
+        if (reqs[i].until.passed())
+          expire(i);
+        else
+          still.push_back(i);
+      }
+      if (still.size() != live.size()) {
+        tx.abort();
+        live = std::move(still);
+        continue;
+      }
+      tx.commit();
+      std::unordered_map<std::string, std::size_t> index;
+      for (std::size_t k = 0; k < ids.size(); ++k)
+        index.emplace(ids[k], live[k]);
+      for (const auto& row : rows) {
+        auto b = read_batch(row);
+        auto it = index.find(b.id);
+        if (it != index.end())
+          out[it->second].outcome = submit_outcome{std::move(b), false};
+      }
+      for (auto i : live)
+        if (!out[i].outcome) {
+          out[i].error = engine_errc::internal;
+          out[i].message = "batch missing from the group insert";
+        }
+      return out;
+    } catch (...) {
+      std::string message;
+      bool reconnect = false;
+      auto code =
+          classify_exception(std::current_exception(), message, reconnect);
+      if (code != engine_errc::validation)
+        throw; // the whole group failed for a reason every member shares
+      refused = true;
+    }
   }
   // One request holds a value the database refuses: find it by trying each
   // alone, so the others still go through.
-  for (std::size_t i = 0; i < reqs.size(); ++i) {
-    try {
-      out[i].outcome = submit(reqs[i]);
-    } catch (...) {
-      bool reconnect = false;
-      out[i].error = classify_exception(std::current_exception(),
-                                        out[i].message, reconnect);
-      if (reconnect)
-        throw;
+  if (refused) {
+    for (auto i : live) {
+      try {
+        out[i].outcome = submit(reqs[i]);
+      } catch (...) {
+        bool reconnect = false;
+        out[i].error = classify_exception(std::current_exception(),
+                                          out[i].message, reconnect);
+        if (reconnect)
+          throw;
+      }
     }
   }
   return out;
@@ -812,8 +854,10 @@ item_page batch_store::items(const tenant& t, const std::string& id,
   return page;
 }
 
-cancel_outcome batch_store::cancel(const tenant& t, const std::string& id) {
+cancel_outcome batch_store::cancel(const tenant& t, const std::string& id,
+                                   const deadline& until) {
   require_uuid(id);
+  check_deadline(until);
   pqxx::work tx{*conn_};
   auto rows = exec_checked(tx, "cancel_batch", id, t.org_id, t.workspace_id);
   if (rows.empty())
@@ -826,28 +870,35 @@ cancel_outcome batch_store::cancel(const tenant& t, const std::string& id) {
     tx.exec_params("SELECT pg_notify($1, $2)", std::string(cancel_channel),
                    b.id);
   }
+  check_deadline(until);
   tx.commit();
   return {std::move(b), immediate};
 }
 
-batch batch_store::retry(const tenant& t, const std::string& id) {
+batch batch_store::retry(const tenant& t, const std::string& id,
+                         const deadline& until) {
   require_uuid(id);
+  check_deadline(until);
   pqxx::work tx{*conn_};
   auto rows = exec_checked(tx, "retry_batch", id, t.org_id, t.workspace_id);
   if (rows.empty())
     explain_refusal(tx, t, id);
   auto b = read_batch(rows[0]);
   maybe_notify(tx);
+  check_deadline(until);
   tx.commit();
   return b;
 }
 
-void batch_store::remove(const tenant& t, const std::string& id) {
+void batch_store::remove(const tenant& t, const std::string& id,
+                         const deadline& until) {
   require_uuid(id);
+  check_deadline(until);
   pqxx::work tx{*conn_};
   auto rows = exec_checked(tx, "delete_batch", id, t.org_id, t.workspace_id);
   if (rows.empty())
     explain_refusal(tx, t, id);
+  check_deadline(until);
   tx.commit();
 }
 
@@ -1032,7 +1083,9 @@ void batch_store::defer(const lease_ref& lease, milliseconds delay,
 
 std::int64_t
 batch_store::upsert_activities(const tenant& t,
-                               const std::vector<domain::activity>& rows) {
+                               const std::vector<domain::activity>& rows,
+                               const deadline& until) {
+  check_deadline(until);
   std::vector<std::string> ids, types, quantities, units, regions, starts, ends,
       metas;
   for (const auto& a : rows) {
@@ -1051,6 +1104,7 @@ batch_store::upsert_activities(const tenant& t,
                         to_pg_array(quantities), to_pg_array(units),
                         to_pg_array(regions), to_pg_array(starts),
                         to_pg_array(ends), to_pg_array(metas));
+  check_deadline(until);
   tx.commit();
   return static_cast<std::int64_t>(r.affected_rows());
 }
@@ -1103,7 +1157,9 @@ batch_store::list_factors(const tenant& t,
 
 std::int64_t
 batch_store::upsert_factors(const tenant& t,
-                            const std::vector<domain::emission_factor>& rows) {
+                            const std::vector<domain::emission_factor>& rows,
+                            const deadline& until) {
+  check_deadline(until);
   std::vector<std::string> ids, types, scopes, regions, units, values, froms,
       sources;
   for (const auto& f : rows) {
@@ -1122,6 +1178,7 @@ batch_store::upsert_factors(const tenant& t,
                         to_pg_array(scopes), to_pg_array(regions),
                         to_pg_array(units), to_pg_array(values),
                         to_pg_array(froms), to_pg_array(sources));
+  check_deadline(until);
   tx.commit();
   return static_cast<std::int64_t>(r.affected_rows());
 }

@@ -20,6 +20,26 @@
 
 namespace ogf::persistence {
 
+/// When the caller of a write stops waiting for its answer. A write whose
+/// deadline has passed is dropped before it starts, and rolled back if the
+/// deadline passes before its commit: a caller that gave up (and told its
+/// client "nothing was written, retry") must not see the write appear
+/// later. The default is no deadline (embedders that wait for every reply).
+struct deadline {
+  std::chrono::steady_clock::time_point at =
+      std::chrono::steady_clock::time_point::max();
+
+  /// The deadline `d` from now.
+  static deadline in(std::chrono::steady_clock::duration d) {
+    return {std::chrono::steady_clock::now() + d};
+  }
+  bool passed() const { return std::chrono::steady_clock::now() >= at; }
+};
+
+/// Throws store_exception(unavailable) when `d` has passed: called before a
+/// write starts and right before its commit.
+void check_deadline(const deadline& d);
+
 /// A validated submit, as the store writes it.
 struct submit_request {
   domain::tenant owner;
@@ -29,6 +49,7 @@ struct submit_request {
   std::string metadata_json = "{}";
   std::optional<std::string> idempotency_key;
   std::string request_hash; ///< hash of the canonical request body
+  deadline until;           ///< not committed after this; default none
 };
 
 /// Result of submit: the batch, and whether an earlier identical submit with
@@ -143,6 +164,8 @@ struct store_config {
   std::chrono::milliseconds lock_timeout{0};
   /// At most one NOTIFY per this interval (NOTIFY serialises commits).
   std::chrono::milliseconds notify_interval{5};
+  /// Shown in pg_stat_activity; a fixed name per role of connection.
+  std::string application_name = "offgridflow-batch";
 };
 
 /// The channel pollers LISTEN on.
@@ -164,23 +187,26 @@ public:
   // -- batches, user side -------------------------------------------------
 
   submit_outcome submit(const submit_request& req);
-  /// Shown in pg_stat_activity; a fixed name per role of connection.
-  std::string application_name = "offgridflow-batch";
 
   /// Group commit: many submits (without idempotency keys) in one
   /// transaction and one statement — one fsync for all of them. If the
   /// group is refused as a whole (a bad value in one request), each request
   /// is retried alone so that only the bad one fails. Results are in input
-  /// order.
+  /// order. A request whose deadline has passed is left out (unavailable);
+  /// if one passes during the transaction, it is rolled back and written
+  /// again without that request.
   std::vector<submit_result>
   submit_many(const std::vector<submit_request>& reqs);
   domain::batch get(const domain::tenant& t, const std::string& id);
   batch_page list(const domain::tenant& t, const domain::batch_filter& f);
   item_page items(const domain::tenant& t, const std::string& id,
                   const domain::item_filter& f);
-  cancel_outcome cancel(const domain::tenant& t, const std::string& id);
-  domain::batch retry(const domain::tenant& t, const std::string& id);
-  void remove(const domain::tenant& t, const std::string& id);
+  cancel_outcome cancel(const domain::tenant& t, const std::string& id,
+                        const deadline& until = {});
+  domain::batch retry(const domain::tenant& t, const std::string& id,
+                      const deadline& until = {});
+  void remove(const domain::tenant& t, const std::string& id,
+              const deadline& until = {});
 
   // -- batches, engine side -----------------------------------------------
 
@@ -228,13 +254,15 @@ public:
   // -- activities and factors ---------------------------------------------
 
   std::int64_t upsert_activities(const domain::tenant& t,
-                                 const std::vector<domain::activity>& rows);
+                                 const std::vector<domain::activity>& rows,
+                                 const deadline& until = {});
   domain::activity get_activity(const domain::tenant& t, const std::string& id);
   std::vector<domain::emission_factor>
   list_factors(const domain::tenant& t,
                const std::optional<std::string>& activity_type);
   std::int64_t upsert_factors(const domain::tenant& t,
-                              const std::vector<domain::emission_factor>& rows);
+                              const std::vector<domain::emission_factor>& rows,
+                              const deadline& until = {});
 
   // -- nodes and health ---------------------------------------------------
 

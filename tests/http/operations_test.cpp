@@ -44,6 +44,25 @@ ogf::engine_actor::behavior_type failing_engine(ogf::engine_actor::pointer,
             const std::string&) -> caf::result<domain::batch> { return err; },
       [err](remove_atom, const domain::tenant&,
             const std::string&) -> caf::result<bool> { return err; },
+      [err](cancel_atom, const domain::tenant&, const std::string&,
+            const persistence::deadline&)
+          -> caf::result<persistence::cancel_outcome> { return err; },
+      [err](retry_atom, const domain::tenant&, const std::string&,
+            const persistence::deadline&) -> caf::result<domain::batch> {
+        return err;
+      },
+      [err](remove_atom, const domain::tenant&, const std::string&,
+            const persistence::deadline&) -> caf::result<bool> { return err; },
+      [err](activity_atom, put_atom, const domain::tenant&,
+            const std::vector<domain::activity>&,
+            const persistence::deadline&) -> caf::result<std::int64_t> {
+        return err;
+      },
+      [err](factors_atom, put_atom, const domain::tenant&,
+            const std::vector<domain::emission_factor>&,
+            const persistence::deadline&) -> caf::result<std::int64_t> {
+        return err;
+      },
       [err](subscribe_atom, const domain::tenant&, const std::string&,
             const progress_listener_actor&) -> caf::result<bool> {
         return err;
@@ -112,25 +131,6 @@ TEST_CASE("health answers 200 without tenant headers") {
   CHECK(h["uptime_seconds"].is_number());
 }
 
-TEST_CASE("during a graceful stop submits and health answer 503 with "
-          "Retry-After while reads go on") {
-  api_fixture api;
-  auto b = api.submit({"x"});
-  api.server().set_stopping();
-  auto r = api.post_json("/api/v1/batches", {{"activity_ids", {"y"}}});
-  check_error(r, 503, "unavailable");
-  auto health = api.get("/api/v1/health", tenant_ids{});
-  CHECK(health.status == 503);
-  CHECK(health.json()["status"] == "unavailable");
-  CHECK_FALSE(health.header("Retry-After").empty());
-  CHECK(api.get("/api/v1/batches/" + b["id"].get<std::string>()).status == 200);
-  CHECK(api.get("/api/v1/batches").json()["batches"].size() == 1);
-}
-
-TEST_CASE("every engine failure maps to its status and code and never leaks "
-          "the engine's message") {
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", 2);
 namespace {
 
 /// Stops the PostgreSQL backend `pid` (SIGSTOP) until destroyed: a database
@@ -194,6 +194,25 @@ TEST_CASE("health tells a slow database (200, degraded, its latency) from an "
       20s, 100ms));
 }
 
+TEST_CASE("during a graceful stop submits and health answer 503 with "
+          "Retry-After while reads go on") {
+  api_fixture api;
+  auto b = api.submit({"x"});
+  api.server().set_stopping();
+  auto r = api.post_json("/api/v1/batches", {{"activity_ids", {"y"}}});
+  check_error(r, 503, "unavailable");
+  auto health = api.get("/api/v1/health", tenant_ids{});
+  CHECK(health.status == 503);
+  CHECK(health.json()["status"] == "unavailable");
+  CHECK_FALSE(health.header("Retry-After").empty());
+  CHECK(api.get("/api/v1/batches/" + b["id"].get<std::string>()).status == 200);
+  CHECK(api.get("/api/v1/batches").json()["batches"].size() == 1);
+}
+
+TEST_CASE("every engine failure maps to its status and code and never leaks "
+          "the engine's message") {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
   caf::actor_system sys{cfg};
   // What a careless store might say.
   std::string leaky = "ERROR:  syntax error at or near \"SELECT\" (pqxx "
