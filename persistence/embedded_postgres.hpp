@@ -61,8 +61,9 @@ public:
   std::string connection_string(const std::string& dbname = "postgres") const;
 
   /// Connection string of a server already running in `data_dir`.
-  static std::string connection_string_for(const std::filesystem::path& data_dir,
-                                           const std::string& dbname);
+  static std::string
+  connection_string_for(const std::filesystem::path& data_dir,
+                        const std::string& dbname);
 
   /// Folder of the server binaries (initdb, pg_ctl, pg_dump, ...).
   static std::filesystem::path find_bin_dir();

@@ -299,7 +299,10 @@ TEST_CASE("a NUL byte is refused as a validation error and writes nothing") {
     CHECK(errc_of([&] { store.upsert_factors(tenant_a, {fa}); }) ==
           engine_errc::validation);
     // Only the built-in factors of migration 002 remain.
-    CHECK(q.number("SELECT count(*) FROM emission_factors WHERE org_id IS NOT NULL") == 0);
+    CHECK(
+        q.number(
+            "SELECT count(*) FROM emission_factors WHERE org_id IS NOT NULL") ==
+        0);
   }
   SECTION("in a tenant or a lookup id") {
     CHECK(errc_of([&] {
@@ -400,7 +403,9 @@ TEST_CASE("database refusals are classified as validation errors, not as "
   CHECK(q.number("SELECT count(*) FROM batch_jobs") == 0);
   CHECK(q.number("SELECT count(*) FROM activities") == 0);
   // Only the built-in factors of migration 002 remain.
-    CHECK(q.number("SELECT count(*) FROM emission_factors WHERE org_id IS NOT NULL") == 0);
+  CHECK(q.number(
+            "SELECT count(*) FROM emission_factors WHERE org_id IS NOT NULL") ==
+        0);
 }
 
 TEST_CASE("a statement that times out waiting for a lock is unavailable and "

@@ -17,14 +17,14 @@ namespace {
 std::string schema_dump(const test_database& db) {
   auto pg_dump = persistence::embedded_postgres::find_bin_dir() / "pg_dump";
   auto r = persistence::run_command(
-    {pg_dump.string(), "--schema-only", "--no-owner", "-d", db.url()}, false);
+      {pg_dump.string(), "--schema-only", "--no-owner", "-d", db.url()}, false);
   REQUIRE(r.exit_code == 0);
   // Comment lines and the per-run random \restrict key (pg_dump 15.14+)
   // differ between two dumps of the same schema.
   return std::regex_replace(
-    r.output, std::regex("^(--|\\\\restrict|\\\\unrestrict).*$",
-                         std::regex::multiline),
-    "");
+      r.output,
+      std::regex("^(--|\\\\restrict|\\\\unrestrict).*$", std::regex::multiline),
+      "");
 }
 
 std::int64_t count(pqxx::connection& c, const std::string& sql) {
@@ -52,8 +52,7 @@ TEST_CASE("migrations go up to latest, down to zero and up again to the same "
   CHECK(m.down(-1) == static_cast<int>(all.size()));
   CHECK(m.status().version == 0);
   CHECK(count(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = "
-                    "'public' AND tablename <> 'schema_migrations'")
-        == 0);
+                    "'public' AND tablename <> 'schema_migrations'") == 0);
 
   CHECK(m.up() == static_cast<int>(all.size()));
   CHECK(schema_dump(db) == first);
@@ -79,8 +78,9 @@ TEST_CASE("a failed migration leaves the database dirty and refuses to go on") {
   test_database db{false};
   pqxx::connection conn{db.url()};
   auto migrations = persistence::embedded_migrations();
-  migrations.push_back({999, "broken", "CREATE TABLE ok_table (x int); "
-                                       "SELECT no_such_function();",
+  migrations.push_back({999, "broken",
+                        "CREATE TABLE ok_table (x int); "
+                        "SELECT no_such_function();",
                         "DROP TABLE ok_table;"});
   persistence::migrator m{conn, migrations};
   CHECK_THROWS_AS(m.up(), persistence::migration_error);
@@ -89,8 +89,7 @@ TEST_CASE("a failed migration leaves the database dirty and refuses to go on") {
   CHECK(st.dirty);
   // The failed migration's own statements were rolled back with it.
   CHECK(count(conn, "SELECT count(*) FROM pg_tables WHERE tablename = "
-                    "'ok_table'")
-        == 0);
+                    "'ok_table'") == 0);
   try {
     m.up();
     FAIL("a dirty database must refuse further migrations");
@@ -109,11 +108,11 @@ TEST_CASE("two nodes migrating at once apply every migration exactly once") {
   auto a = std::async(std::launch::async, run);
   auto b = std::async(std::launch::async, run);
   auto applied = a.get() + b.get();
-  CHECK(applied
-        == static_cast<int>(persistence::embedded_migrations().size()));
+  CHECK(applied == static_cast<int>(persistence::embedded_migrations().size()));
   pqxx::connection conn{db.url()};
   persistence::migrator m{conn};
-  CHECK(m.status().version == persistence::embedded_migrations().back().version);
+  CHECK(m.status().version ==
+        persistence::embedded_migrations().back().version);
 }
 
 TEST_CASE("the SQL units table matches the migrations' intent") {
