@@ -321,14 +321,21 @@ const std::pair<const char*, const char*> queries[] = {
      " RETURNING b.cancel_requested) "
      "SELECT (SELECT count(*) FROM fence), s.ok, s.bad, s.kg::text,"
      " coalesce((SELECT cancel_requested FROM bump), false) FROM sums s"},
+    // A user's cancel wins over how the worker meant to end the batch: a
+    // 202 to the cancel promised `cancelled`, and the worker may not have
+    // heard of it yet (the last chunk was in flight). cancel_requested is
+    // read here under the fence's row lock (record_chunk's, or this
+    // statement's own), so a cancel either committed before and is seen, or
+    // waits and then finds the batch terminal (409).
     {"finish",
      "UPDATE batch_jobs b SET"
-     " status = CASE WHEN $4 = 'cancelled' THEN 'cancelled'"
+     " status = CASE WHEN $4 = 'cancelled' OR b.cancel_requested"
+     "  THEN 'cancelled'"
      "  WHEN $4 = 'failed' OR b.failed_activities > 0"
      "   OR b.processed_activities < b.total_activities THEN 'failed'"
      "  ELSE 'completed' END,"
-     " error = CASE WHEN $4 = 'failed' THEN $5"
-     "  WHEN $4 = 'cancelled' THEN NULL"
+     " error = CASE WHEN $4 = 'cancelled' OR b.cancel_requested THEN NULL"
+     "  WHEN $4 = 'failed' THEN $5"
      "  WHEN b.failed_activities > 0 THEN b.failed_activities::text"
      "   || ' of ' || b.total_activities::text || ' activities failed'"
      "  WHEN b.processed_activities < b.total_activities THEN"
