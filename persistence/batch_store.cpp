@@ -33,9 +33,12 @@ using std::chrono::milliseconds;
 /// runs, prepared once per connection.
 const std::pair<const char*, const char*> queries[] = {
     // Frees an idempotency key older than 24 h, so it can be used again.
+    // The old batch keeps showing its key; only its uniqueness lapses (the
+    // unique index covers live keys only, migration 003).
     {"expire_idempotency_key",
-     "UPDATE batch_jobs SET idempotency_key = NULL "
+     "UPDATE batch_jobs SET idempotency_expired = true "
      "WHERE org_id = $1 AND workspace_id = $2 AND idempotency_key = $3 "
+     "AND NOT idempotency_expired "
      "AND created_at < now() - interval '24 hours'"},
     // The batch row; on a concurrent or earlier insert with the same key,
     // nothing (the caller then reads the existing row).
@@ -45,7 +48,8 @@ const std::pair<const char*, const char*> queries[] = {
      "total_activities, metadata, idempotency_key, request_hash) "
      "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) "
      "ON CONFLICT (org_id, workspace_id, idempotency_key) "
-     "WHERE idempotency_key IS NOT NULL DO NOTHING "
+     "WHERE idempotency_key IS NOT NULL AND NOT idempotency_expired "
+     "DO NOTHING "
      "RETURNING " OGF_BATCH_COLUMNS},
     // Group commit: the batch rows (ids made by the caller, so results map
     // back by id) and all their items in one statement.
@@ -68,7 +72,8 @@ const std::pair<const char*, const char*> queries[] = {
                      "SELECT $1::uuid, a FROM unnest($2::text[]) AS a"},
     {"find_by_key",
      "SELECT " OGF_BATCH_COLUMNS ", b.request_hash FROM batch_jobs b "
-     "WHERE b.org_id = $1 AND b.workspace_id = $2 AND b.idempotency_key = $3"},
+     "WHERE b.org_id = $1 AND b.workspace_id = $2 AND b.idempotency_key = $3 "
+     "AND NOT b.idempotency_expired"},
     {"get_batch",
      "SELECT " OGF_BATCH_COLUMNS " FROM batch_jobs b "
      "WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3"},

@@ -95,8 +95,29 @@ TEST_CASE("an idempotency key older than 24 hours may be used again") {
   auto again = store.submit(keyed(tenant_a, "k", "hash-2"));
   CHECK_FALSE(again.replayed);
   CHECK(again.batch.id != first.id);
-  // The old batch is kept, without its key.
-  CHECK_FALSE(store.get(tenant_a, first.id).idempotency_key);
+  // The old batch is kept with its key: only the key's uniqueness lapsed.
+  CHECK(store.get(tenant_a, first.id).idempotency_key ==
+        std::optional<std::string>("k"));
+  CHECK(again.batch.idempotency_key == std::optional<std::string>("k"));
+  // The key now belongs to the new batch: a repeat replays it, another body
+  // is a conflict (the old batch's body no longer counts).
+  auto repeat = store.submit(keyed(tenant_a, "k", "hash-2"));
+  CHECK(repeat.replayed);
+  CHECK(repeat.batch.id == again.batch.id);
+  CHECK(errc_of([&] { store.submit(keyed(tenant_a, "k", "hash-1")); }) ==
+        engine_errc::conflict);
+  // Listing shows both batches with the key.
+  domain::batch_filter f;
+  auto page = store.list(tenant_a, f);
+  REQUIRE(page.batches.size() == 2);
+  for (const auto& b : page.batches)
+    CHECK(b.idempotency_key == std::optional<std::string>("k"));
+  // Expiring again later frees the key once more; all three keep it.
+  q.exec("UPDATE batch_jobs SET created_at = now() - interval '25 hours'");
+  auto third = store.submit(keyed(tenant_a, "k", "hash-1"));
+  CHECK_FALSE(third.replayed);
+  CHECK(q.number("SELECT count(*) FROM batch_jobs WHERE idempotency_key = "
+                 "'k'") == 3);
 }
 
 namespace {
