@@ -119,6 +119,7 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
           for (auto& r : rows) {
             domain::resolved_activity a;
             a.activity_id = std::move(r.activity_id);
+            a.activity_version = r.activity_version;
             if (!r.found) {
               a.failure = "activity_not_found";
             } else if (!r.factor_id) {
@@ -144,7 +145,8 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
           rows.reserve(results.size());
           for (const auto& r : results)
             rows.push_back({r.activity_id, r.succeeded, r.scope,
-                            r.emissions_kg_co2e, r.factor_id, r.error});
+                            r.emissions_kg_co2e, r.factor_id, r.error,
+                            r.activity_version});
           return s.record_chunk(lease, owner, rows, finish_batch);
         });
       },

@@ -6,3 +6,4 @@ ALTER TABLE batch_jobs DROP COLUMN idempotency_expired;
 CREATE UNIQUE INDEX batch_jobs_idempotency_idx
   ON batch_jobs (org_id, workspace_id, idempotency_key)
   WHERE idempotency_key IS NOT NULL;
+ALTER TABLE activities DROP COLUMN version;

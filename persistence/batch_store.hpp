@@ -102,6 +102,9 @@ struct resolved_row {
   std::optional<std::string> kg_co2e_per_unit;
   std::optional<int> scope;
   bool any_factor = false; ///< a factor of the type exists for region/GLOBAL
+  /// The activity's version as read (0 when not found): record_chunk
+  /// writes the activity's latest result only while it is unchanged.
+  std::int64_t activity_version = 0;
 };
 
 /// One computed item result to record.
@@ -112,6 +115,9 @@ struct item_result_row {
   std::optional<std::string> emissions_kg_co2e;
   std::optional<std::string> factor_id;
   std::optional<std::string> error;
+  /// resolved_row::activity_version of the inputs; the activity's latest
+  /// result is written only if its version still equals it (0 never does).
+  std::int64_t activity_version = 0;
 };
 
 /// What record_chunk wrote: only items newly finished in this call count.
