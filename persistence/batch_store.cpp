@@ -6,6 +6,8 @@
 #include <random>
 #include <unordered_map>
 
+#include <poll.h>
+
 namespace ogf::persistence {
 
 namespace {
@@ -621,6 +623,29 @@ bool batch_store::connected() const {
   return conn_ && conn_->is_open();
 }
 
+bool batch_store::usable() {
+  if (!connected())
+    return false;
+  try {
+    // libpq's socket is non-blocking: get_notifs (PQconsumeInput) only
+    // takes what already arrived. A server ending the connection sends a
+    // FATAL and then closes: the first read takes the message (libpq files
+    // it as a notice), the next one meets EOF, marks the connection bad and
+    // throws. An idle healthy connection has nothing to read: one poll.
+    for (int round = 0; round < 4; ++round) {
+      pollfd p{conn_->sock(), POLLIN, 0};
+      if (::poll(&p, 1, 0) <= 0)
+        break;
+      conn_->get_notifs();
+      if (!connected())
+        return false;
+    }
+  } catch (const std::exception&) {
+    return false;
+  }
+  return connected();
+}
+
 void batch_store::prepare_all() {
   for (const auto& [name, sql] : queries)
     conn_->prepare(name, sql);
@@ -751,8 +776,8 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
       bool reconnect = false;
       out[i].error = classify_exception(std::current_exception(),
                                         out[i].message, reconnect);
-      if (reconnect)
-        throw;
+      if (reconnect) // earlier members may be committed: not retryable
+        throw store_exception(out[i].error, out[i].message);
     }
   }
   return out;

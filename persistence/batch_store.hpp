@@ -167,6 +167,14 @@ public:
 
   bool connected() const;
 
+  /// Whether the connection is still usable, found without a round trip:
+  /// reads what the server sent while the connection sat idle. A server
+  /// that ended it (a restart, pg_terminate_backend, an idle timeout) sent
+  /// its FATAL and closed the socket, which shows here, so the owner can
+  /// replace the connection before a request runs on it rather than fail
+  /// the request. A connection cut silently (network) shows only when used.
+  bool usable();
+
   // -- batches, user side -------------------------------------------------
 
   submit_outcome submit(const submit_request& req);

@@ -26,6 +26,16 @@ const char* to_string(engine_errc code) {
   return "internal";
 }
 
+bool broke_before_commit(std::exception_ptr ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const pqxx::broken_connection&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 engine_errc classify_exception(std::exception_ptr ep, std::string& message,
                                bool& needs_reconnect) {
   needs_reconnect = false;

@@ -540,3 +540,53 @@ TEST_CASE("an engine without its database answers unavailable and reports "
   } // kill: every actor ends, nothing ticks on
   CHECK(clock_type::now() - t0 < 10s);
 }
+
+TEST_CASE("after the database ends every connection, the next requests "
+          "succeed on fresh connections instead of answering unavailable") {
+  test_database db;
+  auto cfg = test_engine_config(db, "node-a");
+  engine_fixture f{cfg};
+  auto acts = make_activities("r", 3);
+  REQUIRE(f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts) == 3);
+  auto first = f.ask<persistence::submit_outcome>(submit_atom_v,
+                                                  make_submit(ids_of(acts)));
+  auto id = first.batch.id;
+  auto status_of = [&](const std::string& batch) {
+    return text(db, "SELECT status FROM batch_jobs WHERE id = " +
+                        sql_literal(batch) + "::uuid");
+  };
+  REQUIRE(wait_until([&] { return status_of(id) == "completed"; }));
+  // Every API connection is open and has been used.
+  for (int i = 0; i < 2 * cfg.api_connections; ++i)
+    REQUIRE(f.ask<domain::batch>(get_atom_v, acme, id).id == id);
+  REQUIRE(f.ask<health_report>(health_atom_v).database_ok);
+
+  // As in a restart (or an operator's pg_terminate_backend): the server
+  // ends every connection of the engine while they sit idle.
+  const std::string others =
+      "FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+      "pg_backend_pid() AND backend_type = 'client backend'";
+  auto pids = text(db, "SELECT string_agg(pid::text, ',') " + others);
+  REQUIRE(scalar(db, "SELECT count(*) " + others) >= cfg.api_connections + 1);
+  execute(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+              "WHERE pid IN (" +
+                  pids + ")");
+  REQUIRE(wait_until([&] {
+    return scalar(db, "SELECT count(*) FROM pg_stat_activity WHERE pid IN (" +
+                          pids + ")") == 0;
+  }));
+
+  // The database is up: no request may fail because its pooled connection
+  // was found broken only when used.
+  for (int i = 0; i < 2 * cfg.api_connections + 1; ++i)
+    CHECK(f.ask_error<domain::batch>(get_atom_v, acme, id) ==
+          engine_errc::none);
+  CHECK(f.ask<health_report>(health_atom_v).database_ok);
+  CHECK(f.ask_error<persistence::batch_page>(
+            list_atom_v, acme, domain::batch_filter{}) == engine_errc::none);
+  CHECK(f.ask_error<std::int64_t>(activity_atom_v, put_atom_v, acme, acts) ==
+        engine_errc::none);
+  auto second = f.ask<persistence::submit_outcome>(submit_atom_v,
+                                                   make_submit(ids_of(acts)));
+  CHECK(wait_until([&] { return status_of(second.batch.id) == "completed"; }));
+}
