@@ -590,3 +590,37 @@ TEST_CASE("after the database ends every connection, the next requests "
                                                    make_submit(ids_of(acts)));
   CHECK(wait_until([&] { return status_of(second.batch.id) == "completed"; }));
 }
+
+TEST_CASE("a cancel the worker has not heard of when it records the last "
+          "chunk ends the batch cancelled, and the node counts it cancelled") {
+  test_database db;
+  auto log = std::make_shared<spy_log>();
+  log->delay_ms = 500;
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 1;
+  cfg.lease_timeout = 30s; // no renewal (every 10 s) reports the cancel
+  engine_fixture f{cfg, spy_factory(log)};
+  auto id = submit_batches(f, 1, 3).front(); // one chunk, the last
+  REQUIRE(wait_until([&] { return log->compute_count() >= 1; }, 10s, 2ms));
+  // The cancel lands while the chunk is computed; its NOTIFY has not reached
+  // the worker, which records the chunk and finishes the batch in one go.
+  execute(db, "UPDATE batch_jobs SET cancel_requested = true WHERE id = " +
+                  sql_literal(id) + "::uuid");
+  REQUIRE(wait_until(
+      [&] {
+        auto b = f.ask<domain::batch>(get_atom_v, acme, id);
+        return b.completed_at.has_value();
+      },
+      10s, 5ms));
+  auto b = f.ask<domain::batch>(get_atom_v, acme, id);
+  CHECK(b.status == domain::batch_status::cancelled);
+  CHECK(b.succeeded_activities == 3); // the last chunk's results are kept
+  CHECK(b.total_emissions_kg_co2e == expected_emissions(3));
+  CHECK(log->compute_count() == 1);
+  REQUIRE(wait_until(
+      [&] { return f.ask<engine_stats>(stats_atom_v).batches_finished == 1; },
+      5s, 5ms));
+  auto stats = f.ask<engine_stats>(stats_atom_v);
+  CHECK(stats.batches_cancelled == 1);
+  CHECK(stats.batches_completed == 0);
+}
