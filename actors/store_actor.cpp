@@ -21,40 +21,61 @@ struct store_state {
   milliseconds backoff{100};
   static inline const char* name = "ogf.store";
 
+  /// A usable store: the current one, or a new connection (with backoff
+  /// between failed attempts). False when the database is unreachable.
+  bool ensure_store() {
+    if (store && !store->usable()) {
+      // Closed by the server while idle (a restart, a terminated backend):
+      // replace it now, so that the request does not fail on it.
+      log::info("database connection closed by the server, reconnecting");
+      store.reset();
+      next_connect_attempt = steady_clock::now();
+    }
+    if (store)
+      return true;
+    auto now = steady_clock::now();
+    if (now < next_connect_attempt)
+      return false;
+    try {
+      store = std::make_unique<batch_store>(cfg);
+      backoff = milliseconds{100};
+      return true;
+    } catch (...) {
+      next_connect_attempt = now + backoff;
+      backoff = std::min(backoff * 2, milliseconds{5000});
+      return false;
+    }
+  }
+
   /// Runs `f(store)`; every exception becomes a caf::error here, at the
   /// boundary, and a broken connection is dropped for a later reconnect.
+  /// A connection found broken before anything was committed (the server
+  /// ended it while this actor was deciding to use it) costs no failed
+  /// request: `f` runs once more on a new connection.
   template <class F>
   auto guarded(F&& f)
       -> caf::result<decltype(f(std::declval<batch_store&>()))> {
-    if (!store) {
-      auto now = steady_clock::now();
-      if (now < next_connect_attempt)
+    for (int attempt = 0;; ++attempt) {
+      if (!ensure_store())
         return make_engine_error(engine_errc::unavailable,
                                  "database unavailable");
       try {
-        store = std::make_unique<batch_store>(cfg);
-        backoff = milliseconds{100};
+        return f(*store);
       } catch (...) {
-        next_connect_attempt = now + backoff;
-        backoff = std::min(backoff * 2, milliseconds{5000});
-        return make_engine_error(engine_errc::unavailable,
-                                 "database unavailable");
+        auto error = std::current_exception();
+        std::string message;
+        bool reconnect = false;
+        auto code = classify_exception(error, message, reconnect);
+        if (reconnect || !store->connected()) {
+          store.reset();
+          next_connect_attempt = steady_clock::now();
+          if (attempt == 0 && broke_before_commit(error))
+            continue;
+        }
+        if (code == engine_errc::internal)
+          log::error("store error", {{"error", message}});
+        return make_engine_error(code, message);
       }
-    }
-    try {
-      return f(*store);
-    } catch (...) {
-      std::string message;
-      bool reconnect = false;
-      auto code =
-          classify_exception(std::current_exception(), message, reconnect);
-      if (reconnect || !store->connected()) {
-        store.reset();
-        next_connect_attempt = steady_clock::now();
-      }
-      if (code == engine_errc::internal)
-        log::error("store error", {{"error", message}});
-      return make_engine_error(code, message);
     }
   }
 };
@@ -124,6 +145,7 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
           for (auto& r : rows) {
             domain::resolved_activity a;
             a.activity_id = std::move(r.activity_id);
+            a.activity_version = r.activity_version;
             if (!r.found) {
               a.failure = "activity_not_found";
             } else if (!r.factor_id) {
@@ -149,7 +171,8 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
           rows.reserve(results.size());
           for (const auto& r : results)
             rows.push_back({r.activity_id, r.succeeded, r.scope,
-                            r.emissions_kg_co2e, r.factor_id, r.error});
+                            r.emissions_kg_co2e, r.factor_id, r.error,
+                            r.activity_version});
           return s.record_chunk(lease, owner, rows, finish_batch);
         });
       },

@@ -1,10 +1,13 @@
 // offgridflow-batch: `serve` (HTTP API + actor engine) and `migrate`.
 // Every flag is also an OGF_<FLAG> environment variable; the flag wins.
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <malloc.h>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -97,6 +100,73 @@ resolve_database(const database_options& o,
   }
   return pg->connection_string("offgridflow");
 }
+
+/// Keeps `serve`'s embedded PostgreSQL running: checks every second that its
+/// postmaster lives, and when it died (kill -9, the OOM killer, a crash)
+/// starts it again, logged, with 1 s -> 30 s exponential backoff between
+/// failed starts. The engine's store actors reconnect on their own; health
+/// answers 503 meanwhile. Ends (joined) before the server is stopped.
+class embedded_postgres_keeper {
+public:
+  explicit embedded_postgres_keeper(persistence::embedded_postgres& pg)
+      : pg_(pg), thread_([this] { run(); }) {}
+  ~embedded_postgres_keeper() { stop(); }
+  embedded_postgres_keeper(const embedded_postgres_keeper&) = delete;
+  embedded_postgres_keeper& operator=(const embedded_postgres_keeper&) = delete;
+
+  /// Stops watching; waits for a restart in progress (at most the server's
+  /// start timeout).
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable())
+      thread_.join();
+  }
+
+private:
+  static constexpr std::chrono::seconds check_interval{1};
+  static constexpr std::chrono::seconds max_backoff{30};
+
+  /// Waits `d` unless stopped first; false when stopping.
+  bool sleep_for(std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return !wake_.wait_for(lock, d, [this] { return stopping_; });
+  }
+
+  void run() {
+    while (sleep_for(check_interval)) {
+      if (pg_.alive())
+        continue;
+      log::error("embedded PostgreSQL died, restarting",
+                 {{"data_dir", pg_.data_dir().string()}});
+      std::chrono::milliseconds backoff = check_interval;
+      for (int attempt = 1;; ++attempt) {
+        try {
+          pg_.restart();
+          log::info("embedded PostgreSQL restarted", {{"attempt", attempt}});
+          break;
+        } catch (const std::exception& e) {
+          log::error("embedded PostgreSQL did not start",
+                     {{"attempt", attempt},
+                      {"retry_in_ms", backoff.count()},
+                      {"error", e.what()}});
+        }
+        if (!sleep_for(backoff))
+          return;
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, max_backoff);
+      }
+    }
+  }
+
+  persistence::embedded_postgres& pg_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_; ///< last: starts once the members above exist
+};
 
 int run_migrate(const database_options& db, const std::string& action,
                 int steps) {
@@ -191,6 +261,10 @@ int run_serve(const database_options& db, const serve_options& o) {
               {{"applied", n}, {"version", m.status().version}});
   }
 
+  std::optional<embedded_postgres_keeper> keeper;
+  if (pg)
+    keeper.emplace(*pg);
+
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads",
           std::max(2u, std::thread::hardware_concurrency()));
@@ -248,6 +322,8 @@ int run_serve(const database_options& db, const serve_options& o) {
   http_thread.join();
   caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
   sys.await_all_actors_done();
+  if (keeper)
+    keeper->stop();
   if (pg)
     pg->stop();
   log::info("stopped");

@@ -73,6 +73,7 @@ emissions_result calculate_emissions(const activity& a,
 item_result calculate_item(const resolved_activity& r) {
   item_result result;
   result.activity_id = r.activity_id;
+  result.activity_version = r.activity_version;
   if (r.failure) {
     result.error = r.failure;
     return result;

@@ -5,6 +5,7 @@
 // and that fraction is rounded once, half away from zero, to 6 decimals.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,6 +75,10 @@ struct resolved_activity {
   std::string factor_unit;
   /// The chosen factor, kg CO2e per factor_unit, exact decimal text.
   std::string kg_co2e_per_unit;
+  /// Version of the activity these inputs were read from (bumped by every
+  /// upsert; 0 = unknown). Carried to the item_result, so that the store
+  /// writes the activity's latest result only if the activity is unchanged.
+  std::int64_t activity_version = 0;
 };
 
 /// The outcome for one activity of a chunk, what gets written to its batch
@@ -91,6 +96,8 @@ struct item_result {
   std::optional<std::string> factor_id;
   /// Failure code (resolver's or calculation_error's); null when succeeded.
   std::optional<std::string> error;
+  /// resolved_activity::activity_version of the inputs.
+  std::int64_t activity_version = 0;
 };
 
 /// The outcome for one resolved activity. Every failure is permanent:

@@ -6,6 +6,8 @@
 #include <random>
 #include <unordered_map>
 
+#include <poll.h>
+
 namespace ogf::persistence {
 
 namespace {
@@ -33,9 +35,12 @@ using std::chrono::milliseconds;
 /// runs, prepared once per connection.
 const std::pair<const char*, const char*> queries[] = {
     // Frees an idempotency key older than 24 h, so it can be used again.
+    // The old batch keeps showing its key; only its uniqueness lapses (the
+    // unique index covers live keys only, migration 003).
     {"expire_idempotency_key",
-     "UPDATE batch_jobs SET idempotency_key = NULL "
+     "UPDATE batch_jobs SET idempotency_expired = true "
      "WHERE org_id = $1 AND workspace_id = $2 AND idempotency_key = $3 "
+     "AND NOT idempotency_expired "
      "AND created_at < now() - interval '24 hours'"},
     // The batch row; on a concurrent or earlier insert with the same key,
     // nothing (the caller then reads the existing row).
@@ -45,7 +50,8 @@ const std::pair<const char*, const char*> queries[] = {
      "total_activities, metadata, idempotency_key, request_hash) "
      "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) "
      "ON CONFLICT (org_id, workspace_id, idempotency_key) "
-     "WHERE idempotency_key IS NOT NULL DO NOTHING "
+     "WHERE idempotency_key IS NOT NULL AND NOT idempotency_expired "
+     "DO NOTHING "
      "RETURNING " OGF_BATCH_COLUMNS},
     // Group commit: the batch rows (ids made by the caller, so results map
     // back by id) and all their items in one statement.
@@ -68,7 +74,8 @@ const std::pair<const char*, const char*> queries[] = {
                      "SELECT $1::uuid, a FROM unnest($2::text[]) AS a"},
     {"find_by_key",
      "SELECT " OGF_BATCH_COLUMNS ", b.request_hash FROM batch_jobs b "
-     "WHERE b.org_id = $1 AND b.workspace_id = $2 AND b.idempotency_key = $3"},
+     "WHERE b.org_id = $1 AND b.workspace_id = $2 AND b.idempotency_key = $3 "
+     "AND NOT b.idempotency_expired"},
     {"get_batch",
      "SELECT " OGF_BATCH_COLUMNS " FROM batch_jobs b "
      "WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3"},
@@ -232,7 +239,8 @@ const std::pair<const char*, const char*> queries[] = {
      " (a.id IS NOT NULL AND EXISTS (SELECT 1 FROM emission_factors x"
      "   WHERE x.activity_type = a.activity_type"
      "   AND x.region IN (a.region, 'GLOBAL')"
-     "   AND (x.org_id IS NULL OR (x.org_id = $3 AND x.workspace_id = $4)))) "
+     "   AND (x.org_id IS NULL OR (x.org_id = $3 AND x.workspace_id = $4)))),"
+     " a.version "
      "FROM ("
      " SELECT activity_id FROM batch_items"
      " WHERE batch_id = $1::uuid AND status = 'pending' AND activity_id > $2"
@@ -241,7 +249,7 @@ const std::pair<const char*, const char*> queries[] = {
      " ORDER BY activity_id LIMIT $5) i "
      "LEFT JOIN LATERAL ("
      " SELECT a.id, a.activity_type, a.quantity, a.unit, a.region,"
-     "  a.period_start FROM activities a"
+     "  a.period_start, a.version FROM activities a"
      " WHERE a.org_id = $3 AND a.workspace_id = $4 AND a.id = i.activity_id"
      " LIMIT 1) a ON true "
      "LEFT JOIN units au ON au.unit = a.unit "
@@ -275,14 +283,21 @@ const std::pair<const char*, const char*> queries[] = {
     // the planner walk every pending item of the batch, or every activity of
     // the tenant, and scan the chunk for each: 0.3-3 s per 500-item chunk
     // instead of ~10 ms.
+    // The activity's latest result is written only if the activity is still
+    // the one resolve_chunk read (same version): an upsert meanwhile bumped
+    // the version and cleared the result, and a result computed from the
+    // old inputs must not come back as the result of the new ones. The
+    // item keeps it: it is the result of the inputs the batch read.
     {"record_chunk",
      "WITH fence AS ("
      " SELECT id FROM batch_jobs WHERE id = $1::uuid AND lease_token = $2"
      " AND lease_owner = $3 AND status = 'processing' FOR UPDATE), "
      "r AS MATERIALIZED ("
      " SELECT $1::uuid AS batch_id, u.* FROM unnest($6::text[], $7::text[],"
-     "  $8::smallint[], $9::numeric[], $10::text[], $11::text[])"
-     "  AS u(activity_id, status, scope, emissions, factor_id, error)), "
+     "  $8::smallint[], $9::numeric[], $10::text[], $11::text[],"
+     "  $12::bigint[])"
+     "  AS u(activity_id, status, scope, emissions, factor_id, error,"
+     "  activity_version)), "
      "upd AS ("
      " UPDATE batch_items i SET status = r.status, scope = r.scope,"
      "  emissions_kg_co2e = CASE WHEN r.status = 'succeeded' THEN r.emissions"
@@ -295,14 +310,15 @@ const std::pair<const char*, const char*> queries[] = {
      "  AND i.status = 'pending'"
      " RETURNING i.activity_id, i.status, i.scope, i.emissions_kg_co2e,"
      "  i.factor_id, i.processed_at, $4::text AS org_id,"
-     "  $5::text AS workspace_id), "
+     "  $5::text AS workspace_id, r.activity_version), "
      "act AS ("
      " UPDATE activities a SET emissions_kg_co2e = upd.emissions_kg_co2e,"
      "  scope = upd.scope, factor_id = upd.factor_id,"
      "  calculated_at = upd.processed_at"
      " FROM upd WHERE a.org_id = upd.org_id"
      "  AND a.workspace_id = upd.workspace_id"
-     "  AND a.id = upd.activity_id AND upd.status = 'succeeded'), "
+     "  AND a.id = upd.activity_id AND upd.status = 'succeeded'"
+     "  AND a.version = upd.activity_version), "
      "sums AS ("
      " SELECT count(*) FILTER (WHERE status = 'succeeded') AS ok,"
      "  count(*) FILTER (WHERE status = 'failed') AS bad,"
@@ -321,14 +337,21 @@ const std::pair<const char*, const char*> queries[] = {
      " RETURNING b.cancel_requested) "
      "SELECT (SELECT count(*) FROM fence), s.ok, s.bad, s.kg::text,"
      " coalesce((SELECT cancel_requested FROM bump), false) FROM sums s"},
+    // A user's cancel wins over how the worker meant to end the batch: a
+    // 202 to the cancel promised `cancelled`, and the worker may not have
+    // heard of it yet (the last chunk was in flight). cancel_requested is
+    // read here under the fence's row lock (record_chunk's, or this
+    // statement's own), so a cancel either committed before and is seen, or
+    // waits and then finds the batch terminal (409).
     {"finish",
      "UPDATE batch_jobs b SET"
-     " status = CASE WHEN $4 = 'cancelled' THEN 'cancelled'"
+     " status = CASE WHEN $4 = 'cancelled' OR b.cancel_requested"
+     "  THEN 'cancelled'"
      "  WHEN $4 = 'failed' OR b.failed_activities > 0"
      "   OR b.processed_activities < b.total_activities THEN 'failed'"
      "  ELSE 'completed' END,"
-     " error = CASE WHEN $4 = 'failed' THEN $5"
-     "  WHEN $4 = 'cancelled' THEN NULL"
+     " error = CASE WHEN $4 = 'cancelled' OR b.cancel_requested THEN NULL"
+     "  WHEN $4 = 'failed' THEN $5"
      "  WHEN b.failed_activities > 0 THEN b.failed_activities::text"
      "   || ' of ' || b.total_activities::text || ' activities failed'"
      "  WHEN b.processed_activities < b.total_activities THEN"
@@ -366,7 +389,8 @@ const std::pair<const char*, const char*> queries[] = {
      " unit = excluded.unit, region = excluded.region,"
      " period_start = excluded.period_start, period_end = excluded.period_end,"
      " metadata = excluded.metadata, emissions_kg_co2e = NULL, scope = NULL,"
-     " factor_id = NULL, calculated_at = NULL, updated_at = now()"},
+     " factor_id = NULL, calculated_at = NULL, version = a.version + 1,"
+     " updated_at = now()"},
     {"get_activity",
      "SELECT id, activity_type, quantity::text, unit, region,"
      " period_start::text, period_end::text, metadata::text,"
@@ -609,6 +633,29 @@ bool batch_store::connected() const {
   return conn_ && conn_->is_open();
 }
 
+bool batch_store::usable() {
+  if (!connected())
+    return false;
+  try {
+    // libpq's socket is non-blocking: get_notifs (PQconsumeInput) only
+    // takes what already arrived. A server ending the connection sends a
+    // FATAL and then closes: the first read takes the message (libpq files
+    // it as a notice), the next one meets EOF, marks the connection bad and
+    // throws. An idle healthy connection has nothing to read: one poll.
+    for (int round = 0; round < 4; ++round) {
+      pollfd p{conn_->sock(), POLLIN, 0};
+      if (::poll(&p, 1, 0) <= 0)
+        break;
+      conn_->get_notifs();
+      if (!connected())
+        return false;
+    }
+  } catch (const std::exception&) {
+    return false;
+  }
+  return connected();
+}
+
 void batch_store::prepare_all() {
   for (const auto& [name, sql] : queries)
     conn_->prepare(name, sql);
@@ -771,8 +818,8 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
         bool reconnect = false;
         out[i].error = classify_exception(std::current_exception(),
                                           out[i].message, reconnect);
-        if (reconnect)
-          throw;
+        if (reconnect) // earlier members may be committed: not retryable
+          throw store_exception(out[i].error, out[i].message);
       }
     }
   }
@@ -1009,6 +1056,7 @@ batch_store::resolve_chunk(const lease_ref& lease, const tenant& owner,
     row.kg_co2e_per_unit = opt<std::string>(r[6]);
     row.scope = opt<int>(r[7]);
     row.any_factor = r[8].as<bool>(false);
+    row.activity_version = r[9].as<std::int64_t>(0);
     out.push_back(std::move(row));
   }
   return out;
@@ -1018,10 +1066,11 @@ record_outcome
 batch_store::record_chunk(const lease_ref& lease, const tenant& owner,
                           const std::vector<item_result_row>& results,
                           bool finish_batch) {
-  std::vector<std::string> ids, statuses;
+  std::vector<std::string> ids, statuses, versions;
   std::vector<std::optional<std::string>> scopes, emissions, factors, errors;
   for (const auto& r : results) {
     ids.push_back(r.activity_id);
+    versions.push_back(std::to_string(r.activity_version));
     statuses.emplace_back(r.succeeded ? "succeeded" : "failed");
     scopes.push_back(r.scope
                          ? std::optional<std::string>(std::to_string(*r.scope))
@@ -1031,11 +1080,11 @@ batch_store::record_chunk(const lease_ref& lease, const tenant& owner,
     errors.push_back(r.error);
   }
   pqxx::work tx{*conn_};
-  auto row = exec_checked1(tx, "record_chunk", lease.batch_id, lease.token,
-                           cfg_.node_id, owner.org_id, owner.workspace_id,
-                           to_pg_array(ids), to_pg_array(statuses),
-                           to_pg_array(scopes), to_pg_array(emissions),
-                           to_pg_array(factors), to_pg_array(errors));
+  auto row = exec_checked1(
+      tx, "record_chunk", lease.batch_id, lease.token, cfg_.node_id,
+      owner.org_id, owner.workspace_id, to_pg_array(ids), to_pg_array(statuses),
+      to_pg_array(scopes), to_pg_array(emissions), to_pg_array(factors),
+      to_pg_array(errors), to_pg_array(versions));
   if (row[0].as<std::int64_t>() == 0)
     throw store_exception(engine_errc::lease_lost, "lease lost");
   record_outcome out;

@@ -123,6 +123,9 @@ struct resolved_row {
   std::optional<std::string> kg_co2e_per_unit;
   std::optional<int> scope;
   bool any_factor = false; ///< a factor of the type exists for region/GLOBAL
+  /// The activity's version as read (0 when not found): record_chunk
+  /// writes the activity's latest result only while it is unchanged.
+  std::int64_t activity_version = 0;
 };
 
 /// One computed item result to record.
@@ -133,6 +136,9 @@ struct item_result_row {
   std::optional<std::string> emissions_kg_co2e;
   std::optional<std::string> factor_id;
   std::optional<std::string> error;
+  /// resolved_row::activity_version of the inputs; the activity's latest
+  /// result is written only if its version still equals it (0 never does).
+  std::int64_t activity_version = 0;
 };
 
 /// What record_chunk wrote: only items newly finished in this call count.
@@ -183,6 +189,14 @@ public:
   void reconnect();
 
   bool connected() const;
+
+  /// Whether the connection is still usable, found without a round trip:
+  /// reads what the server sent while the connection sat idle. A server
+  /// that ended it (a restart, pg_terminate_backend, an idle timeout) sent
+  /// its FATAL and closed the socket, which shows here, so the owner can
+  /// replace the connection before a request runs on it rather than fail
+  /// the request. A connection cut silently (network) shows only when used.
+  bool usable();
 
   // -- batches, user side -------------------------------------------------
 

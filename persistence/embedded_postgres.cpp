@@ -131,8 +131,20 @@ void make_private_dir(const fs::path& dir) {
   hand_to_postgres(dir);
 }
 
+/// A process that exists and has not exited: a killed postmaster whose
+/// parent (init, in a container often nobody) has not reaped it yet is a
+/// zombie, which kill(pid, 0) still finds.
 bool process_alive(pid_t pid) {
-  return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+  if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+    return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  auto close = line.rfind(')');
+  if (close == std::string::npos || close + 2 >= line.size())
+    return true; // no /proc: trust kill()
+  char state = line[close + 2];
+  return state != 'Z' && state != 'X';
 }
 
 /// The postmaster's pid from postmaster.pid, or 0.
@@ -381,6 +393,20 @@ void embedded_postgres::start() {
                                   pgdata.string() + ": " + r.output + tail);
   }
   running_ = true;
+}
+
+bool embedded_postgres::alive() const {
+  if (!running_)
+    return false;
+  auto pid = postmaster_pid(data_dir_ / "pgdata");
+  return process_alive(pid) && is_postgres_process(pid);
+}
+
+void embedded_postgres::restart() {
+  // start() finds the dead postmaster's postmaster.pid and removes it; the
+  // server itself refuses to start while the old shared memory is in use.
+  running_ = false;
+  start();
 }
 
 void embedded_postgres::stop() {

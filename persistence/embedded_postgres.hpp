@@ -53,6 +53,17 @@ public:
   /// Fast shutdown (pg_ctl stop -m fast). Idempotent.
   void stop();
 
+  /// Whether the server this object started still runs: its postmaster
+  /// (postmaster.pid) is a live, not-yet-reaped postgres process. False
+  /// after stop(), or when the postmaster died (kill -9, OOM killer, crash).
+  bool alive() const;
+
+  /// Starts the server again after its postmaster died, as start() does
+  /// (PostgreSQL recovers from its WAL). Throws embedded_postgres_error when
+  /// it does not come up, e.g. while backends of the dead postmaster still
+  /// hold its shared memory; the caller retries later.
+  void restart();
+
   /// Stops a server that runs in `data_dir` without holding it (used by the
   /// test harness's cleanup step).
   static void stop_existing(const std::filesystem::path& data_dir);
@@ -61,8 +72,9 @@ public:
   std::string connection_string(const std::string& dbname = "postgres") const;
 
   /// Connection string of a server already running in `data_dir`.
-  static std::string connection_string_for(const std::filesystem::path& data_dir,
-                                           const std::string& dbname);
+  static std::string
+  connection_string_for(const std::filesystem::path& data_dir,
+                        const std::string& dbname);
 
   /// Folder of the server binaries (initdb, pg_ctl, pg_dump, ...).
   static std::filesystem::path find_bin_dir();

@@ -6,24 +6,34 @@ namespace ogf {
 
 const char* to_string(engine_errc code) {
   switch (code) {
-    case engine_errc::none:
-      return "none";
-    case engine_errc::not_found:
-      return "not_found";
-    case engine_errc::invalid_state:
-      return "invalid_state";
-    case engine_errc::conflict:
-      return "conflict";
-    case engine_errc::lease_lost:
-      return "lease_lost";
-    case engine_errc::unavailable:
-      return "unavailable";
-    case engine_errc::validation:
-      return "validation";
-    case engine_errc::internal:
-      return "internal";
+  case engine_errc::none:
+    return "none";
+  case engine_errc::not_found:
+    return "not_found";
+  case engine_errc::invalid_state:
+    return "invalid_state";
+  case engine_errc::conflict:
+    return "conflict";
+  case engine_errc::lease_lost:
+    return "lease_lost";
+  case engine_errc::unavailable:
+    return "unavailable";
+  case engine_errc::validation:
+    return "validation";
+  case engine_errc::internal:
+    return "internal";
   }
   return "internal";
+}
+
+bool broke_before_commit(std::exception_ptr ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const pqxx::broken_connection&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
 }
 
 engine_errc classify_exception(std::exception_ptr ep, std::string& message,
@@ -46,12 +56,12 @@ engine_errc classify_exception(std::exception_ptr ep, std::string& message,
     message = e.what();
     const auto& state = e.sqlstate();
     auto cls = state.substr(0, 2);
-    if (cls == "08" || cls == "53" || cls == "57" || state == "25006"
-        || cls == "40") {
+    if (cls == "08" || cls == "53" || cls == "57" || state == "25006" ||
+        cls == "40") {
       // connection exception, insufficient resources, operator intervention
       // (statement timeout, shutdown), read-only transaction, rollbacks.
-      if (cls == "08" || state == "57P01" || state == "57P02"
-          || state == "57P03")
+      if (cls == "08" || state == "57P01" || state == "57P02" ||
+          state == "57P03")
         needs_reconnect = true;
       return engine_errc::unavailable;
     }

@@ -42,4 +42,10 @@ struct store_exception : std::runtime_error {
 engine_errc classify_exception(std::exception_ptr ep, std::string& message,
                                bool& needs_reconnect);
 
+/// True when `ep` says the connection broke before anything was committed
+/// (pqxx::broken_connection: a read, or a transaction that never reached
+/// COMMIT; a break during COMMIT is in_doubt_error instead), so the same
+/// store call may run once more on a new connection without writing twice.
+bool broke_before_commit(std::exception_ptr ep);
+
 } // namespace ogf

@@ -459,3 +459,52 @@ TEST_CASE("the last chunk can finish the batch in the same transaction") {
   CHECK(out.finished->status == batch_status::failed);
   CHECK(out.finished->error);
 }
+
+TEST_CASE("a cancel requested before the last chunk is recorded ends the batch "
+          "cancelled, keeping the recorded results") {
+  test_database db;
+  auto store = make_store(db);
+  sql q{db};
+  auto lease = started(store, {"a1", "a2"});
+  auto rows = store.resolve_chunk(lease, tenant_a, "", 500);
+  REQUIRE(rows.size() == 2);
+  // The user's cancel lands between resolve and the final record: 202.
+  auto c = store.cancel(tenant_a, lease.batch_id);
+  REQUIRE_FALSE(c.immediate);
+  REQUIRE(c.batch.cancel_requested);
+
+  auto out = store.record_chunk(
+      lease, tenant_a, {ok_row("a1", "1.5"), ok_row("a2", "2.25")}, true);
+  CHECK(out.cancel_requested);
+  REQUIRE(out.finished);
+  CHECK(out.finished->status == batch_status::cancelled);
+  CHECK_FALSE(out.finished->error);
+  CHECK(out.finished->completed_at);
+  // The results recorded with the last chunk are kept.
+  CHECK(out.finished->succeeded_activities == 2);
+  CHECK(out.finished->total_emissions_kg_co2e == "3.75");
+  auto b = store.get(tenant_a, lease.batch_id);
+  CHECK(b.status == batch_status::cancelled);
+  CHECK(b.succeeded_activities == 2);
+  CHECK(all_items(store, tenant_a, lease.batch_id, item_status::succeeded)
+            .size() == 2);
+  CHECK(errc_of([&] { store.finish(lease, finish_kind::done); }) ==
+        engine_errc::lease_lost);
+}
+
+TEST_CASE("a batch a user asked to cancel ends cancelled whatever the worker "
+          "finishes it as") {
+  test_database db;
+  auto store = make_store(db);
+  for (auto kind : {finish_kind::done, finish_kind::failed}) {
+    auto lease = started(store, {"a1", "a2"});
+    store.record_chunk(lease, tenant_a,
+                       {ok_row("a1", "1"), failed_row("a2", "unit_mismatch")});
+    REQUIRE_FALSE(store.cancel(tenant_a, lease.batch_id).immediate);
+    auto b = store.finish(lease, kind, "internal error");
+    CHECK(b.status == batch_status::cancelled);
+    CHECK_FALSE(b.error);
+    CHECK(b.succeeded_activities == 1);
+    CHECK(b.failed_activities == 1);
+  }
+}

@@ -95,8 +95,29 @@ TEST_CASE("an idempotency key older than 24 hours may be used again") {
   auto again = store.submit(keyed(tenant_a, "k", "hash-2"));
   CHECK_FALSE(again.replayed);
   CHECK(again.batch.id != first.id);
-  // The old batch is kept, without its key.
-  CHECK_FALSE(store.get(tenant_a, first.id).idempotency_key);
+  // The old batch is kept with its key: only the key's uniqueness lapsed.
+  CHECK(store.get(tenant_a, first.id).idempotency_key ==
+        std::optional<std::string>("k"));
+  CHECK(again.batch.idempotency_key == std::optional<std::string>("k"));
+  // The key now belongs to the new batch: a repeat replays it, another body
+  // is a conflict (the old batch's body no longer counts).
+  auto repeat = store.submit(keyed(tenant_a, "k", "hash-2"));
+  CHECK(repeat.replayed);
+  CHECK(repeat.batch.id == again.batch.id);
+  CHECK(errc_of([&] { store.submit(keyed(tenant_a, "k", "hash-1")); }) ==
+        engine_errc::conflict);
+  // Listing shows both batches with the key.
+  domain::batch_filter f;
+  auto page = store.list(tenant_a, f);
+  REQUIRE(page.batches.size() == 2);
+  for (const auto& b : page.batches)
+    CHECK(b.idempotency_key == std::optional<std::string>("k"));
+  // Expiring again later frees the key once more; all three keep it.
+  q.exec("UPDATE batch_jobs SET created_at = now() - interval '25 hours'");
+  auto third = store.submit(keyed(tenant_a, "k", "hash-1"));
+  CHECK_FALSE(third.replayed);
+  CHECK(q.number("SELECT count(*) FROM batch_jobs WHERE idempotency_key = "
+                 "'k'") == 3);
 }
 
 namespace {
@@ -299,7 +320,10 @@ TEST_CASE("a NUL byte is refused as a validation error and writes nothing") {
     CHECK(errc_of([&] { store.upsert_factors(tenant_a, {fa}); }) ==
           engine_errc::validation);
     // Only the built-in factors of migration 002 remain.
-    CHECK(q.number("SELECT count(*) FROM emission_factors WHERE org_id IS NOT NULL") == 0);
+    CHECK(
+        q.number(
+            "SELECT count(*) FROM emission_factors WHERE org_id IS NOT NULL") ==
+        0);
   }
   SECTION("in a tenant or a lookup id") {
     CHECK(errc_of([&] {
@@ -400,7 +424,9 @@ TEST_CASE("database refusals are classified as validation errors, not as "
   CHECK(q.number("SELECT count(*) FROM batch_jobs") == 0);
   CHECK(q.number("SELECT count(*) FROM activities") == 0);
   // Only the built-in factors of migration 002 remain.
-    CHECK(q.number("SELECT count(*) FROM emission_factors WHERE org_id IS NOT NULL") == 0);
+  CHECK(q.number(
+            "SELECT count(*) FROM emission_factors WHERE org_id IS NOT NULL") ==
+        0);
 }
 
 TEST_CASE("a statement that times out waiting for a lock is unavailable and "

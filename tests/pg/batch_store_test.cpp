@@ -555,8 +555,11 @@ TEST_CASE("a processed activity carries its latest result") {
   auto c = store.claim(1, 60s).at(0);
   persistence::lease_ref lease{b.id, c.token};
   REQUIRE(store.start(lease));
-  store.record_chunk(lease, tenant_a,
-                     {ok_row("a1", "5.360000", "diesel-l", 1)});
+  auto resolved = store.resolve_chunk(lease, tenant_a, "", 10);
+  REQUIRE(resolved.size() == 1);
+  auto row = ok_row("a1", "5.360000", "diesel-l", 1);
+  row.activity_version = resolved[0].activity_version;
+  store.record_chunk(lease, tenant_a, {row});
   auto a = store.get_activity(tenant_a, "a1");
   CHECK(a.emissions_kg_co2e == std::optional<std::string>("5.360000"));
   CHECK(a.factor_id == std::optional<std::string>("diesel-l"));
@@ -691,4 +694,67 @@ TEST_CASE("heartbeat records the node, ping measures a round trip and queue "
   CHECK(store.queue_depth() == 2);
   store.claim(1, 60s);
   CHECK(store.queue_depth() == 1);
+}
+
+TEST_CASE("an activity re-uploaded while its batch runs keeps no result "
+          "computed from its old inputs") {
+  test_database db;
+  auto store = make_store(db);
+  sql q{db};
+  store.upsert_activities(tenant_a, {make_activity("a1", "diesel", "1", "L"),
+                                     make_activity("a2", "diesel", "1", "L")});
+  auto b = store.submit(request(tenant_a, {"a1", "a2"})).batch;
+  auto c = store.claim(1, 60s).at(0);
+  persistence::lease_ref lease{b.id, c.token};
+  REQUIRE(store.start(lease));
+  auto resolved = store.resolve_chunk(lease, tenant_a, "", 10);
+  REQUIRE(resolved.size() == 2);
+  CHECK(resolved[0].quantity == "1");
+  CHECK(resolved[0].activity_version > 0);
+
+  // a1 is uploaded again with another quantity after its inputs were read.
+  store.upsert_activities(tenant_a, {make_activity("a1", "diesel", "2", "L")});
+  std::vector<persistence::item_result_row> rows;
+  for (const auto& r : resolved) {
+    rows.push_back(ok_row(r.activity_id, "2.680000", "diesel-l", 1));
+    rows.back().activity_version = r.activity_version;
+  }
+  auto out = store.record_chunk(lease, tenant_a, rows, true);
+  CHECK(out.succeeded == 2);
+
+  // a1 shows its new quantity and no result: the one computed from
+  // quantity 1 is not passed off as the result of quantity 2.
+  auto a1 = store.get_activity(tenant_a, "a1");
+  CHECK(a1.quantity == "2");
+  CHECK_FALSE(a1.emissions_kg_co2e);
+  CHECK_FALSE(a1.calculated_at);
+  CHECK_FALSE(a1.factor_id);
+  // a2 did not change: it gets its result, calculated after its update.
+  auto a2 = store.get_activity(tenant_a, "a2");
+  CHECK(a2.emissions_kg_co2e == std::optional<std::string>("2.680000"));
+  CHECK(q.truth("SELECT calculated_at >= updated_at FROM activities "
+                "WHERE id = 'a2'"));
+  // No activity anywhere carries a result older than its last change.
+  CHECK(q.number("SELECT count(*) FROM activities "
+                 "WHERE calculated_at < updated_at") == 0);
+  // The batch item keeps the result of the inputs the batch read.
+  auto items = all_items(store, tenant_a, b.id);
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].emissions_kg_co2e == std::optional<std::string>("2.680000"));
+  CHECK(store.get(tenant_a, b.id).total_emissions_kg_co2e == "5.360000");
+
+  // The next batch computes it from the new inputs.
+  auto b2 = store.submit(request(tenant_a, {"a1"})).batch;
+  auto c2 = store.claim(1, 60s).at(0);
+  persistence::lease_ref lease2{b2.id, c2.token};
+  REQUIRE(store.start(lease2));
+  auto again = store.resolve_chunk(lease2, tenant_a, "", 10);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].quantity == "2");
+  CHECK(again[0].activity_version > resolved[0].activity_version);
+  auto row = ok_row("a1", "5.360000", "diesel-l", 1);
+  row.activity_version = again[0].activity_version;
+  store.record_chunk(lease2, tenant_a, {row}, true);
+  CHECK(store.get_activity(tenant_a, "a1").emissions_kg_co2e ==
+        std::optional<std::string>("5.360000"));
 }

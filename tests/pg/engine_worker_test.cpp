@@ -545,3 +545,87 @@ TEST_CASE("an engine without its database answers unavailable and reports "
   } // kill: every actor ends, nothing ticks on
   CHECK(clock_type::now() - t0 < 10s);
 }
+
+TEST_CASE("after the database ends every connection, the next requests "
+          "succeed on fresh connections instead of answering unavailable") {
+  test_database db;
+  auto cfg = test_engine_config(db, "node-a");
+  engine_fixture f{cfg};
+  auto acts = make_activities("r", 3);
+  REQUIRE(f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts) == 3);
+  auto first = f.ask<persistence::submit_outcome>(submit_atom_v,
+                                                  make_submit(ids_of(acts)));
+  auto id = first.batch.id;
+  auto status_of = [&](const std::string& batch) {
+    return text(db, "SELECT status FROM batch_jobs WHERE id = " +
+                        sql_literal(batch) + "::uuid");
+  };
+  REQUIRE(wait_until([&] { return status_of(id) == "completed"; }));
+  // Every API connection is open and has been used.
+  for (int i = 0; i < 2 * cfg.api_connections; ++i)
+    REQUIRE(f.ask<domain::batch>(get_atom_v, acme, id).id == id);
+  REQUIRE(f.ask<health_report>(health_atom_v).database_ok);
+
+  // As in a restart (or an operator's pg_terminate_backend): the server
+  // ends every connection of the engine while they sit idle.
+  const std::string others =
+      "FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+      "pg_backend_pid() AND backend_type = 'client backend'";
+  auto pids = text(db, "SELECT string_agg(pid::text, ',') " + others);
+  REQUIRE(scalar(db, "SELECT count(*) " + others) >= cfg.api_connections + 1);
+  execute(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+              "WHERE pid IN (" +
+                  pids + ")");
+  REQUIRE(wait_until([&] {
+    return scalar(db, "SELECT count(*) FROM pg_stat_activity WHERE pid IN (" +
+                          pids + ")") == 0;
+  }));
+
+  // The database is up: no request may fail because its pooled connection
+  // was found broken only when used.
+  for (int i = 0; i < 2 * cfg.api_connections + 1; ++i)
+    CHECK(f.ask_error<domain::batch>(get_atom_v, acme, id) ==
+          engine_errc::none);
+  CHECK(f.ask<health_report>(health_atom_v).database_ok);
+  CHECK(f.ask_error<persistence::batch_page>(
+            list_atom_v, acme, domain::batch_filter{}) == engine_errc::none);
+  CHECK(f.ask_error<std::int64_t>(activity_atom_v, put_atom_v, acme, acts) ==
+        engine_errc::none);
+  auto second = f.ask<persistence::submit_outcome>(submit_atom_v,
+                                                   make_submit(ids_of(acts)));
+  CHECK(wait_until([&] { return status_of(second.batch.id) == "completed"; }));
+}
+
+TEST_CASE("a cancel the worker has not heard of when it records the last "
+          "chunk ends the batch cancelled, and the node counts it cancelled") {
+  test_database db;
+  auto log = std::make_shared<spy_log>();
+  log->delay_ms = 500;
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 1;
+  cfg.lease_timeout = 30s; // no renewal (every 10 s) reports the cancel
+  engine_fixture f{cfg, spy_factory(log)};
+  auto id = submit_batches(f, 1, 3).front(); // one chunk, the last
+  REQUIRE(wait_until([&] { return log->compute_count() >= 1; }, 10s, 2ms));
+  // The cancel lands while the chunk is computed; its NOTIFY has not reached
+  // the worker, which records the chunk and finishes the batch in one go.
+  execute(db, "UPDATE batch_jobs SET cancel_requested = true WHERE id = " +
+                  sql_literal(id) + "::uuid");
+  REQUIRE(wait_until(
+      [&] {
+        auto b = f.ask<domain::batch>(get_atom_v, acme, id);
+        return b.completed_at.has_value();
+      },
+      10s, 5ms));
+  auto b = f.ask<domain::batch>(get_atom_v, acme, id);
+  CHECK(b.status == domain::batch_status::cancelled);
+  CHECK(b.succeeded_activities == 3); // the last chunk's results are kept
+  CHECK(b.total_emissions_kg_co2e == expected_emissions(3));
+  CHECK(log->compute_count() == 1);
+  REQUIRE(wait_until(
+      [&] { return f.ask<engine_stats>(stats_atom_v).batches_finished == 1; },
+      5s, 5ms));
+  auto stats = f.ask<engine_stats>(stats_atom_v);
+  CHECK(stats.batches_cancelled == 1);
+  CHECK(stats.batches_completed == 0);
+}

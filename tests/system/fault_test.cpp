@@ -235,10 +235,27 @@ TEST_CASE("a PostgreSQL restart under load: nodes survive, health is 503 "
   auto b = start_node(c, "node-b");
   REQUIRE(
       wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
+  // Reads on every node open (and use) each pooled API connection.
+  httplib::Headers h{{"X-Org-ID", "t"}, {"X-Workspace-ID", "w"}};
+  auto list_status = [&](int port) {
+    httplib::Client cli("127.0.0.1", port);
+    cli.set_read_timeout(10, 0);
+    auto r = cli.Get("/api/v1/batches", h);
+    return r ? r->status : 0;
+  };
+  for (auto* n : {a.get(), b.get()})
+    for (int i = 0; i < 5; ++i)
+      REQUIRE(list_status(n->port) == 200);
   c.pg->stop();
   CHECK(wait_until([&] { return health(a->port) == 503; }, 10s, 50ms));
   c.pg->start();
   CHECK(wait_until([&] { return health(a->port) == 200; }, 30s, 100ms));
+  CHECK(wait_until([&] { return health(b->port) == 200; }, 30s, 100ms));
+  // The restart cut every pooled connection; with the database back, no
+  // request may answer 503 because its connection is found broken in use.
+  for (auto* n : {a.get(), b.get()})
+    for (int i = 0; i < 5; ++i)
+      CHECK(list_status(n->port) == 200);
   REQUIRE(
       wait_until([&] { return all_completed(c.url(), batches); }, 120s, 100ms));
   check_invariants(c.url(), batches);

@@ -1,6 +1,7 @@
 // The real `offgridflow-batch` binary, as a user runs it.
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
@@ -40,6 +41,17 @@ int health_status(int port) {
 bool postgres_running_in(const fs::path& data_dir) {
   return fs::exists(data_dir / "pgdata" / "postmaster.pid");
 }
+
+/// The postmaster's pid from the data dir's postmaster.pid, or 0.
+pid_t postmaster_pid(const fs::path& data_dir) {
+  std::ifstream in(data_dir / "pgdata" / "postmaster.pid");
+  long pid = 0;
+  in >> pid;
+  return static_cast<pid_t>(pid);
+}
+
+const httplib::Headers tenant_headers{{"X-Org-ID", "acme"},
+                                      {"X-Workspace-ID", "main"}};
 
 } // namespace
 
@@ -176,14 +188,63 @@ TEST_CASE("migrate up, status and down work on the embedded database") {
   };
   auto up = run({"migrate", "up"});
   CHECK(up.first == 0);
-  CHECK(up.second.find("applied 2 migration(s); version 2") !=
+  CHECK(up.second.find("applied 3 migration(s); version 3") !=
         std::string::npos);
   auto status = run({"migrate", "status"});
   CHECK(status.first == 0);
-  CHECK(status.second.find("version 2, latest 2, pending 0") !=
+  CHECK(status.second.find("version 3, latest 3, pending 0") !=
         std::string::npos);
-  auto down = run({"migrate", "down", "2"});
+  auto down = run({"migrate", "down", "3"});
   CHECK(down.first == 0);
-  CHECK(down.second.find("rolled back 2 migration(s); version 0") !=
+  CHECK(down.second.find("rolled back 3 migration(s); version 0") !=
         std::string::npos);
+}
+
+TEST_CASE("serve starts its embedded PostgreSQL again when the postmaster is "
+          "killed, and serves what was committed before") {
+  temp_dir dir;
+  auto port = free_port();
+  auto data = dir.path / "data";
+  child_process server({server_binary(), "serve", "--listen",
+                        "127.0.0.1:" + std::to_string(port), "--data-dir",
+                        data.string()},
+                       {}, (dir.path / "serve.log").string());
+  REQUIRE(wait_until([&] { return health_status(port) == 200; }, 60s, 100ms));
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_read_timeout(10, 0);
+  auto res = cli.Post("/api/v1/batches", tenant_headers,
+                      R"({"activity_ids": ["a1"]})", "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 201);
+  auto id = nlohmann::json::parse(res->body)["id"].get<std::string>();
+
+  auto old_pid = postmaster_pid(data);
+  REQUIRE(old_pid > 0);
+  REQUIRE(kill(old_pid, SIGKILL) == 0);
+  // Health answers 503 while the database is gone, then 200 again on a new
+  // postmaster, without anyone restarting serve.
+  CHECK(wait_until([&] { return health_status(port) == 503; }, 10s, 50ms));
+  CHECK(wait_until(
+      [&] {
+        auto pid = postmaster_pid(data);
+        return pid > 0 && pid != old_pid && health_status(port) == 200;
+      },
+      60s, 200ms));
+  CHECK(server.output().find("embedded PostgreSQL died, restarting") !=
+        std::string::npos);
+  CHECK(server.output().find("embedded PostgreSQL restarted") !=
+        std::string::npos);
+
+  // The batch committed before the crash is there; new work is taken.
+  auto got = cli.Get(("/api/v1/batches/" + id).c_str(), tenant_headers);
+  REQUIRE(got);
+  CHECK(got->status == 200);
+  auto again = cli.Post("/api/v1/batches", tenant_headers,
+                        R"({"activity_ids": ["a2"]})", "application/json");
+  REQUIRE(again);
+  CHECK(again->status == 201);
+
+  server.signal(SIGTERM);
+  CHECK(server.wait(30s) == 0);
+  CHECK_FALSE(postgres_running_in(data));
 }
