@@ -34,7 +34,7 @@ namespace d = ogf::domain;
 #define FUZZ_EXPECT(cond)                                                      \
   do {                                                                         \
     if (!(cond)) {                                                             \
-      __builtin_printf("promise broken: %s (%s:%d)\n", #cond, __FILE__,       \
+      __builtin_printf("promise broken: %s (%s:%d)\n", #cond, __FILE__,        \
                        __LINE__);                                              \
       std::abort();                                                            \
     }                                                                          \
@@ -160,14 +160,15 @@ void run(parser which, std::string_view input) {
     auto body = parse_body(input);
     if (body.is_discarded())
       return;
-    check(d::parse_submit_request(body, 3, 100), [](const d::submit_request& r) {
-      FUZZ_EXPECT(!r.activity_ids.empty() && r.activity_ids.size() <= 100);
-      for (const auto& id : r.activity_ids)
-        FUZZ_EXPECT(d::is_valid_activity_id(id));
-      FUZZ_EXPECT(r.priority >= 1 && r.priority <= 10);
-      FUZZ_EXPECT(r.max_retries >= 0 && r.max_retries <= 10);
-      FUZZ_EXPECT(r.metadata.is_object());
-    });
+    check(
+        d::parse_submit_request(body, 3, 100), [](const d::submit_request& r) {
+          FUZZ_EXPECT(!r.activity_ids.empty() && r.activity_ids.size() <= 100);
+          for (const auto& id : r.activity_ids)
+            FUZZ_EXPECT(d::is_valid_activity_id(id));
+          FUZZ_EXPECT(r.priority >= 1 && r.priority <= 10);
+          FUZZ_EXPECT(r.max_retries >= 0 && r.max_retries <= 10);
+          FUZZ_EXPECT(r.metadata.is_object());
+        });
     return;
   }
   case activities_json: {
@@ -213,11 +214,12 @@ void run(parser which, std::string_view input) {
     });
     return;
   case items_query:
-    check(d::parse_items_query(split_query(input)), [](const d::items_query& q) {
-      FUZZ_EXPECT(q.limit >= 1 && q.limit <= 1000);
-      FUZZ_EXPECT(!q.after_activity_id ||
-                  d::is_valid_activity_id(*q.after_activity_id));
-    });
+    check(d::parse_items_query(split_query(input)),
+          [](const d::items_query& q) {
+            FUZZ_EXPECT(q.limit >= 1 && q.limit <= 1000);
+            FUZZ_EXPECT(!q.after_activity_id ||
+                        d::is_valid_activity_id(*q.after_activity_id));
+          });
     return;
   case tenant_header:
     if (d::validate_tenant_header(input)) {
@@ -231,7 +233,8 @@ void run(parser which, std::string_view input) {
   case idempotency_key:
     if (d::validate_idempotency_key(input)) {
       FUZZ_EXPECT(!input.empty() && input.size() <= 255);
-      FUZZ_EXPECT(only_chars(input, [](char c) { return c >= 0x20 && c < 0x7F; }));
+      FUZZ_EXPECT(
+          only_chars(input, [](char c) { return c >= 0x20 && c < 0x7F; }));
     }
     return;
   case page_tokens:
@@ -260,7 +263,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   if (size == 0)
     return 0;
   auto which = static_cast<parser>(data[0] % parser_count);
-  run(which, std::string_view(reinterpret_cast<const char*>(data) + 1,
-                              size - 1));
+  run(which,
+      std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
   return 0;
 }
