@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "domain/decimal.hpp"
+#include "domain/exact_json.hpp"
 #include "domain/time.hpp"
 
 namespace ogf::domain {
@@ -116,11 +118,11 @@ std::string range_text(int lo, int hi) {
   return std::to_string(lo) + " to " + std::to_string(hi);
 }
 
-// Compact JSON size of a metadata object; invalid UTF-8 (only possible in
-// values built in code) is replaced rather than thrown.
+// Compact JSON size of a metadata object, as stored (raw numbers count with
+// their text); invalid UTF-8 (only possible in values built in code) is
+// replaced rather than thrown.
 bool metadata_fits(const json& v) {
-  return v.dump(-1, ' ', false, json::error_handler_t::replace).size() <=
-         max_metadata_bytes;
+  return dump_exact(v).size() <= max_metadata_bytes;
 }
 
 std::size_t utf8_code_points(std::string_view s) {
@@ -660,6 +662,15 @@ std::optional<std::string> parse_non_negative_decimal(const json& v) {
     if (n < 0)
       return std::nullopt;
     text = std::to_string(n);
+  } else if (auto raw = raw_number_text(v)) {
+    // The client's own digits (parse_json_exact): "12345678901234567.5"
+    // stays exactly that. The exponent is folded in ("1.5e-3" is 0.0015);
+    // decimal::parse bounds digits and exponent, so "1e-999999999" cannot
+    // cost a gigabyte of zeros.
+    auto d = decimal::parse(*raw);
+    if (!d || d->sign() < 0)
+      return std::nullopt;
+    text = d->to_string();
   } else if (v.is_number_float()) {
     auto d = v.get<double>();
     if (!std::isfinite(d) || d < 0)
@@ -857,20 +868,20 @@ parse_activities_csv(std::string_view csv, const unit_check& is_known_unit) {
         continue;
       if (header[i] == "metadata") {
         // Printing and copying JSON recurse once per level: a cell of a few
-        // MiB of '[' would overflow the stack (found by the request fuzzer).
-        if (json_nesting_depth(fields[i], max_json_depth) > max_json_depth)
-          return invalid("metadata",
-                         "metadata nests arrays and objects deeper than " +
-                             std::to_string(max_json_depth) + " levels",
+        // MiB of '[' would overflow the stack (found by the request fuzzer);
+        // parse_json_exact refuses it (and a key named twice) without
+        // recursing.
+        auto parsed = parse_json_exact(fields[i]);
+        if (!parsed)
+          return invalid("metadata", "metadata " + parsed.error().message,
                          std::move(where));
-        auto parsed = json::parse(fields[i], nullptr, false);
-        if (parsed.is_discarded() || !parsed.is_object())
+        if (!parsed->is_object())
           return invalid("metadata",
                          "metadata must be the text of a JSON object of at "
                          "most " +
                              std::to_string(max_metadata_bytes) + " bytes",
                          std::move(where));
-        object["metadata"] = std::move(parsed);
+        object["metadata"] = std::move(*parsed);
       } else {
         object[header[i]] = std::move(fields[i]);
       }

@@ -144,11 +144,14 @@ bool is_valid_region(std::string_view text);
 
 /// Exact decimal text of a non-negative quantity given as JSON:
 /// - an integer: its digits, exactly;
-/// - a floating-point number (nlohmann/json keeps only the double): the
+/// - a raw number (a number with a fraction or an exponent, or beyond 64
+///   bits, as parse_json_exact reads it): its exact value in plain
+///   notation, with the client's digits ("12345678901234567.5" stays that,
+///   "2.50" stays "2.50", "1.5e-7" becomes "0.00000015", "-0.0" becomes
+///   "0.0");
+/// - a double (a value built in code, not parsed by parse_json_exact): the
 ///   shortest decimal that reads back as the same double, in plain notation
-///   ("1e-07" becomes "0.0000001", "2.50" becomes "2.5"). This equals the
-///   client's text whenever it had at most 15 significant digits; send a
-///   string for more;
+///   ("1e-07" becomes "0.0000001", "2.50" becomes "2.5");
 /// - a string: `digits` or `digits.digits` (no sign, no exponent, no
 ///   spaces), kept as given except that redundant leading zeros are dropped
 ///   ("007.50" becomes "7.50"; trailing zeros state precision and stay).

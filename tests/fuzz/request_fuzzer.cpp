@@ -2,8 +2,8 @@
 // bodies (submit, activities as JSON and CSV, factors), query strings,
 // tenant headers, idempotency keys and page tokens. The first byte picks the
 // parser, the rest is the input, prepared the way the HTTP layer prepares it
-// (JSON bodies nested deeper than the server's limit are refused before
-// parsing, query strings are split and percent-decoded like cpp-httplib).
+// (JSON bodies are read with parse_json_exact, query strings are split and
+// percent-decoded like cpp-httplib).
 //
 // Besides crashes (ASan, UBSan, uncaught exceptions, stack overflow), it
 // checks what the validators promise: an accepted value satisfies the rules,
@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "domain/exact_json.hpp"
 #include "domain/page_token.hpp"
 #include "domain/validation.hpp"
 
@@ -87,11 +88,21 @@ void check(const d::result<T>& r, Check on_value) {
     check_refusal(r.error());
 }
 
-/// The body as the server parses it, or discarded.
+/// The body as the server parses it (http/handlers.cpp parse_body), or
+/// discarded. A refusal must look like every other refusal, and an accepted
+/// value must print and read back to the same text: raw numbers keep their
+/// digits, and no key can have been named twice.
 json parse_body(std::string_view text) {
-  if (d::json_nesting_depth(text, d::max_json_depth) > d::max_json_depth)
+  auto parsed = d::parse_json_exact(text, d::max_json_depth);
+  if (!parsed) {
+    check_refusal(parsed.error());
     return json(json::value_t::discarded);
-  return json::parse(text.begin(), text.end(), nullptr, false);
+  }
+  const auto printed = d::dump_exact(*parsed);
+  auto again = d::parse_json_exact(printed, d::max_json_depth);
+  FUZZ_EXPECT(again);
+  FUZZ_EXPECT(d::dump_exact(*again) == printed);
+  return std::move(*parsed);
 }
 
 void check_activity(const d::activity& a) {
@@ -102,6 +113,7 @@ void check_activity(const d::activity& a) {
   FUZZ_EXPECT(a.period_start <= a.period_end);
   FUZZ_EXPECT(a.metadata.is_object());
   FUZZ_EXPECT(!a.quantity.empty());
+  FUZZ_EXPECT(d::dump_exact(a.metadata).size() <= d::max_metadata_bytes);
 }
 
 std::string percent_decode(std::string_view s) {
@@ -168,6 +180,8 @@ void run(parser which, std::string_view input) {
           FUZZ_EXPECT(r.priority >= 1 && r.priority <= 10);
           FUZZ_EXPECT(r.max_retries >= 0 && r.max_retries <= 10);
           FUZZ_EXPECT(r.metadata.is_object());
+          FUZZ_EXPECT(d::dump_exact(r.metadata).size() <=
+                      d::max_metadata_bytes);
         });
     return;
   }

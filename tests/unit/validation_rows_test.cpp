@@ -4,6 +4,8 @@
 #include <set>
 #include <string>
 
+#include "domain/exact_json.hpp"
+
 #include <catch2/catch.hpp>
 
 using namespace ogf::domain;
@@ -641,4 +643,22 @@ TEST_CASE("a repeated factor id is refused") {
   auto r = parse_factors_json(
       {{"factors", {good_factor("x"), good_factor("x")}}}, known_units);
   require_row_error(r, code_validation_error, "factors[1].id", 1);
+}
+
+TEST_CASE("a CSV metadata cell that names a key twice is refused with its "
+          "row, and its numbers keep their digits") {
+  auto r =
+      parse_activities_csv(csv_header + "m1,diesel,1,L,GB,2026-01-01,2026-01-"
+                                        "02,\"{\"\"k\"\":1,\"\"k\"\":2}\"\n",
+                           known_units);
+  require_error(r, code_validation_error, "metadata");
+  CHECK(r.error().details["row"] == 1);
+  CHECK(r.error().message.find("twice") != std::string::npos);
+  auto ok = parse_activities_csv(
+      csv_header + "m1,diesel,1,L,GB,2026-01-01,2026-01-02,"
+                   "\"{\"\"n\"\":123456789012345678901234567890}\"\n",
+      known_units);
+  REQUIRE(ok);
+  CHECK(dump_exact(ok->front().metadata) ==
+        R"({"n":123456789012345678901234567890})");
 }
