@@ -125,6 +125,30 @@ bool metadata_fits(const json& v) {
   return dump_exact(v).size() <= max_metadata_bytes;
 }
 
+// True when a string or key anywhere in `v` holds U+0000. PostgreSQL's text
+// and jsonb cannot store that character, so it is refused here, naming the
+// field, rather than by the database, which cannot say which field it was.
+bool holds_nul(const json& v) {
+  switch (v.type()) {
+  case json::value_t::string:
+    return v.get_ref<const std::string&>().find('\0') != std::string::npos;
+  case json::value_t::object:
+    for (const auto& [key, value] : v.get_ref<const json::object_t&>())
+      if (key.find('\0') != std::string::npos || holds_nul(value))
+        return true;
+    return false;
+  case json::value_t::array:
+    return std::any_of(v.begin(), v.end(), holds_nul);
+  default:
+    return false;
+  }
+}
+
+std::string metadata_nul_message(const std::string& field) {
+  return field + " must not contain the character U+0000 (\\u0000), which "
+                 "cannot be stored";
+}
+
 std::size_t utf8_code_points(std::string_view s) {
   return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) {
     return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
@@ -327,6 +351,8 @@ std::optional<input_error> read_metadata(const json& row, const row_place& at,
                    field + " must be a JSON object of at most " +
                        std::to_string(max_metadata_bytes) + " bytes",
                    at.details);
+  if (holds_nul(*v))
+    return invalid(field, metadata_nul_message(field), at.details);
   out = *v;
   return std::nullopt;
 }
@@ -441,9 +467,10 @@ read_factor(const json& row, const row_place& at,
   return read_checked(
       row, "source", at, false,
       [](const std::string& s) {
-        return utf8_code_points(s) <= max_source_chars;
+        return utf8_code_points(s) <= max_source_chars &&
+               s.find('\0') == std::string::npos;
       },
-      "a string of at most 1000 characters", out.source);
+      "a string of at most 1000 characters, without U+0000", out.source);
 }
 
 // The array member `key` of a body, with 1..max_rows elements.
@@ -768,6 +795,8 @@ result<submit_request> parse_submit_request(const json& body,
       return invalid("metadata", "metadata must be a JSON object of at most " +
                                      std::to_string(max_metadata_bytes) +
                                      " bytes");
+    if (holds_nul(*m))
+      return invalid("metadata", metadata_nul_message("metadata"));
     req.metadata = *m;
   }
   return req;

@@ -179,7 +179,8 @@ struct submit_request {
 /// activity_ids (required; 1..max_activities distinct activity ids; up to 10
 /// repeated ids are listed in details.duplicates), priority (integer 1-10,
 /// default 5), max_retries (integer 0-10, default `default_max_retries`),
-/// metadata (object <= 16 KiB). Integers must be JSON integers: 5.0, 5.5,
+/// metadata (object <= 16 KiB, no U+0000 in any key or string: PostgreSQL
+/// cannot store it). Integers must be JSON integers: 5.0, 5.5,
 /// "5" and true are refused. An optional field given as null takes its
 /// default. Fields are checked in a fixed order (unknown fields first, then
 /// activity_ids, priority, max_retries, metadata) and the first problem is
@@ -195,7 +196,8 @@ parse_submit_request(const nlohmann::json& body, int default_max_retries,
 /// (is_valid_activity_type), quantity (parse_non_negative_decimal), unit (a
 /// non-empty string of at most 32 bytes that `is_known_unit` accepts), region
 /// (is_valid_region, default "GLOBAL"), period_start and period_end (dates,
-/// end >= start), metadata (object <= 16 KiB, default {}). A null optional
+/// end >= start), metadata (object <= 16 KiB without U+0000, default {}). A
+/// null optional
 /// field takes its default. The first bad row is reported with
 /// details.row = its zero-based index and field "activities[<row>].<name>".
 result<std::vector<activity>>
@@ -227,7 +229,8 @@ parse_activities_csv(std::string_view csv, const unit_check& is_known_unit);
 /// id (activity id rules, unique in the request), activity_type, scope
 /// (integer 1, 2 or 3), region (default "GLOBAL"), unit (as for
 /// activities), kg_co2e_per_unit (parse_non_negative_decimal), valid_from
-/// (date), source (string of at most 1,000 code points, default "").
+/// (date), source (string of at most 1,000 code points without U+0000,
+/// default "").
 /// Returned factors have builtin = false. Errors as parse_activities_json,
 /// with field "factors[<row>].<name>".
 result<std::vector<emission_factor>>

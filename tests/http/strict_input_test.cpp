@@ -54,3 +54,44 @@ TEST_CASE("a JSON object that names a key twice, at any level, answers 400 "
                  R"({"activity_ids":["a0000"],"metadata":{"k":{"k":1}}})")
             .status == 201);
 }
+
+TEST_CASE("U+0000 in metadata or a factor source answers 400 "
+          "validation_error naming the field and row") {
+  api_fixture api;
+  check_error(post_raw(api, "/api/v1/batches",
+                       R"({"activity_ids":["a"],"metadata":{"x":"a\u0000b"}})"),
+              400, "validation_error", std::string("metadata"));
+  check_error(post_raw(api, "/api/v1/batches",
+                       R"({"activity_ids":["a"],"metadata":{"a\u0000":1}})"),
+              400, "validation_error", std::string("metadata"));
+  auto row = post_raw(
+      api, "/api/v1/activities",
+      R"({"activities":[)" + activity_json + "," +
+          R"({"id":"a2","activity_type":"electricity","quantity":1,)"
+          R"("unit":"kWh","period_start":"2025-01-01",)"
+          R"("period_end":"2025-01-31","metadata":{"n":["\u0000"]}}]})");
+  check_error(row, 400, "validation_error",
+              std::string("activities[1].metadata"));
+  CHECK(row.json()["error"]["details"]["row"] == 1);
+  auto csv = api.send("POST", "/api/v1/activities",
+                      "id,activity_type,quantity,unit,period_start,period_end,"
+                      "metadata\n"
+                      "c1,electricity,1,kWh,2025-01-01,2025-01-31,"
+                      "\"{\"\"x\"\":\"\"\\u0000\"\"}\"\n",
+                      "text/csv", acme.headers());
+  check_error(csv, 400, "validation_error", std::string("metadata"));
+  CHECK(csv.json()["error"]["details"]["row"] == 1);
+  auto factor = post_raw(
+      api, "/api/v1/emission-factors",
+      R"({"factors":[{"id":"f1","activity_type":"electricity","scope":2,)"
+      R"("unit":"kWh","kg_co2e_per_unit":"0.5","valid_from":"2020-01-01",)"
+      R"("source":"meter\u0000"}]})",
+      "PUT");
+  // Not check_error: its leak check refuses ".so" (shared objects), which
+  // the field name "factors[0].source" contains.
+  CHECK(factor.status == 400);
+  auto error = factor.json()["error"];
+  CHECK(error["code"] == "validation_error");
+  CHECK(error["details"] == json{{"field", "factors[0].source"}, {"row", 0}});
+  CHECK(api.get("/api/v1/activities/a1").status == 404);
+}

@@ -383,6 +383,17 @@ TEST_CASE("integer ranges hold for integers parsed from JSON text") {
                 "max_retries");
 }
 
+TEST_CASE("U+0000 anywhere in submit metadata is refused naming metadata") {
+  const std::string nul(1, '\0');
+  for (const json& metadata :
+       {json{{"k", "a" + nul}}, json{{nul, 1}},
+        json{{"list", json::array({json::object({{"x", nul}})})}}}) {
+    INFO(metadata.dump());
+    require_error(parse_submit_request(with_ids({{"metadata", metadata}}), 3),
+                  code_validation_error, "metadata");
+  }
+}
+
 TEST_CASE("quantities parsed from JSON text keep the client's digits") {
   auto quantity = [](const std::string& text) {
     auto v = parse_json_exact(text);
