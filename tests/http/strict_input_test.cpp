@@ -95,3 +95,48 @@ TEST_CASE("U+0000 in metadata or a factor source answers 400 "
   CHECK(error["details"] == json{{"field", "factors[0].source"}, {"row", 0}});
   CHECK(api.get("/api/v1/activities/a1").status == 404);
 }
+
+TEST_CASE("forged page tokens of every shape answer 400 validation_error "
+          "naming page_token") {
+  namespace d = ogf::domain;
+  api_fixture api;
+  const std::string uuid = "0f8b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d";
+  const auto int64_max = std::numeric_limits<std::int64_t>::max();
+  // Tokens the server would never issue, sealed as it seals its own (the
+  // checksum is no secret): timestamps PostgreSQL cannot hold, or before
+  // the epoch, and a tampered byte.
+  std::vector<std::string> batch_tokens = {
+      d::encode_batch_page_token({int64_max, uuid}),
+      d::encode_batch_page_token({9'000'000'000'000'000'000, uuid}),
+      d::encode_batch_page_token({-1, uuid}),
+      d::encode_batch_page_token(
+          {std::numeric_limits<std::int64_t>::min(), uuid}),
+      d::encode_batch_page_token({253402300800000000, uuid}), // year 10000
+      d::encode_item_page_token("a0001"),
+      "garbage",
+  };
+  auto tampered = d::encode_batch_page_token({1795881845123000, uuid});
+  tampered[3] = tampered[3] == 'A' ? 'B' : 'A';
+  batch_tokens.push_back(tampered);
+  for (const auto& token : batch_tokens) {
+    INFO(token);
+    check_error(api.get("/api/v1/batches?page_token=" + token), 400,
+                "validation_error", std::string("page_token"));
+  }
+  api.upload_activities(1);
+  auto b = api.submit({"a0000"});
+  const std::string items =
+      "/api/v1/batches/" + b["id"].get<std::string>() + "/items?page_token=";
+  for (const auto& token :
+       {d::encode_item_page_token("not an id"), d::encode_item_page_token(""),
+        d::encode_batch_page_token({1795881845123000, uuid})}) {
+    INFO(token);
+    check_error(api.get(items + token), 400, "validation_error",
+                std::string("page_token"));
+  }
+  // Real tokens still work, and a forged one inside the valid range only
+  // moves the caller's own keyset.
+  CHECK(api.get("/api/v1/batches?page_token=" +
+                d::encode_batch_page_token({1795881845123000, uuid}))
+            .status == 200);
+}
