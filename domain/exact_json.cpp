@@ -1,5 +1,6 @@
 #include "domain/exact_json.hpp"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -105,6 +106,22 @@ private:
   std::string message_;
 };
 
+// A string as a JSON string literal. Plain printable ASCII, by far the
+// common case (ids, statuses, times), is copied as it is; anything else is
+// left to nlohmann's escaping and its U+FFFD for invalid UTF-8.
+void write_string(std::string& out, const std::string& s) {
+  const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+  });
+  if (plain) {
+    out += '"';
+    out += s;
+    out += '"';
+    return;
+  }
+  out += json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 void write(std::string& out, const json& v) {
   switch (v.type()) {
   case json::value_t::object: {
@@ -114,7 +131,7 @@ void write(std::string& out, const json& v) {
       if (!first)
         out += ',';
       first = false;
-      out += json(key).dump(-1, ' ', false, json::error_handler_t::replace);
+      write_string(out, key);
       out += ':';
       write(out, value);
     }
@@ -139,6 +156,9 @@ void write(std::string& out, const json& v) {
       return;
     }
     break;
+  case json::value_t::string:
+    write_string(out, v.get_ref<const std::string&>());
+    return;
   case json::value_t::discarded:
     out += "null";
     return;
@@ -200,7 +220,10 @@ result<json> parse_json_exact(std::string_view text, std::size_t max_depth) {
   exact_dom_builder builder(max_depth);
   const bool ok = json::sax_parse(text.begin(), text.end(), &builder);
   if (!ok)
-    return input_error{code_invalid_json, "", builder.message(), nullptr};
+    return input_error{code_invalid_json, "",
+                       builder.message().empty() ? "is not valid JSON"
+                                                 : builder.message(),
+                       nullptr};
   return std::move(builder.root());
 }
 

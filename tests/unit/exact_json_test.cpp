@@ -150,3 +150,16 @@ TEST_CASE("dump_exact prints what nlohmann prints for values without raw "
       dump_exact(json{{"k\xff", 1}}) ==
       json{{"k\xff", 1}}.dump(-1, ' ', false, json::error_handler_t::replace));
 }
+
+TEST_CASE("dump_exact prints every kind of string as nlohmann does") {
+  for (const std::string& s : std::vector<std::string>{
+           "", "plain-ascii_09:.", "a\"quote", "back\\slash", "slash/",
+           "del\x7f", "ctl\x01\x1f", "nl\n", "caf\xc3\xa9", "\xe2\x82\xac",
+           "bad\xc3", std::string("nul\0x", 5)}) {
+    INFO(json(s).dump(-1, ' ', true, json::error_handler_t::replace));
+    const auto expected =
+        json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+    CHECK(dump_exact(json(s)) == expected);
+    CHECK(dump_exact(json{{s, s}}) == "{" + expected + ":" + expected + "}");
+  }
+}
