@@ -102,16 +102,17 @@ inline constexpr std::size_t max_source_chars = 1'000;
 /// Most digits of a decimal quantity before and after the decimal point.
 inline constexpr std::size_t max_input_decimal_digits = 30;
 /// Deepest nesting of arrays and objects in client JSON: whole bodies and
-/// JSON text inside CSV cells. Deeper input is refused before it is parsed,
-/// because parsing, copying and printing JSON recurse once per level.
+/// JSON text inside CSV cells. parse_json_exact (domain/exact_json.hpp),
+/// which does not recurse, refuses deeper input as soon as it gets there,
+/// because copying and printing JSON recurse once per level.
 inline constexpr std::size_t max_json_depth = 64;
 
 // -- single values
 // -------------------------------------------------------------
 
 /// Most nesting of arrays and objects in a JSON text, counted up to
-/// `limit` + 1: a cheap scan that needs no parse, so that text nested
-/// deeper than `limit` can be refused before parsing. Brackets inside
+/// `limit` + 1: a cheap scan that needs no parse (the server itself now
+/// relies on parse_json_exact's own limit). Brackets inside
 /// strings do not count; the text need not be valid JSON.
 std::size_t json_nesting_depth(std::string_view text, std::size_t limit);
 
