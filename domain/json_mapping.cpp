@@ -42,20 +42,16 @@ double progress_percent(std::int64_t processed, std::int64_t total,
 }
 
 json decimal_to_json(std::string_view text) {
-  // Parse with the JSON parser itself: it takes exactly JSON number syntax,
-  // keeps integers exact and falls back to double past 64 bits. PostgreSQL
-  // numeric text has no leading '+' or '.', so JSON syntax fits it; "NaN"
-  // and anything else are not numbers.
+  // PostgreSQL numeric text ("-12.500000", "NaN") is JSON number syntax
+  // except for redundant leading zeros ("007"), which JSON does not allow.
   std::string digits(text);
-  // Redundant leading zeros ("007") are valid decimal text but not JSON.
   const std::size_t start = !digits.empty() && digits[0] == '-' ? 1 : 0;
   while (digits.size() > start + 1 && digits[start] == '0' &&
          digits[start + 1] >= '0' && digits[start + 1] <= '9')
     digits.erase(start, 1);
-  auto v = json::parse(digits, nullptr, false);
-  if (v.is_discarded() || !v.is_number())
-    return nullptr;
-  return v;
+  // Every digit, as a raw number: a double would round
+  // 375293999999999.999625 to 375294000000000.
+  return raw_number(digits);
 }
 
 json to_json(const batch& b) {

@@ -1,13 +1,15 @@
 // The JSON the API answers with (CONTRACT §2): one function per object, so
 // that every endpoint, the event stream and embedders show the same fields.
-// Decimal texts become JSON numbers; times become RFC 3339 UTC strings with
-// milliseconds; absent optional values become null.
+// Decimal texts become JSON numbers with every digit (raw numbers, printed
+// by dump_exact in domain/exact_json.hpp); times become RFC 3339 UTC strings
+// with milliseconds; absent optional values become null.
 #pragma once
 
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
+#include "domain/exact_json.hpp"
 #include "domain/model.hpp"
 #include "domain/time.hpp"
 #include "domain/validation.hpp"
@@ -46,8 +48,10 @@ double progress_percent(std::int64_t processed, std::int64_t total,
                         batch_status status);
 
 /// A decimal text (as stored, e.g. PostgreSQL numeric output) as a JSON
-/// number: an integer when it has no fraction and fits 64 bits, else a
-/// double (the nearest one). null for text that is not a number.
+/// number with exactly its digits: a raw number (domain/exact_json.hpp), so
+/// print answers with dump_exact. Redundant leading zeros are dropped
+/// ("007.50" gives 7.50); trailing zeros stay. null for text that is not a
+/// number ("NaN", "").
 nlohmann::json decimal_to_json(std::string_view text);
 
 /// The error body every non-2xx answer has:

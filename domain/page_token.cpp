@@ -16,11 +16,17 @@ constexpr char kind_item = 'I';
 constexpr std::size_t checksum_bytes = 4;
 constexpr std::size_t max_token_chars = 256;
 constexpr std::string_view checksum_salt = "ogf-page-token/1";
+// The latest created_at a batch token may carry: 9999-12-31T23:59:59.999999Z,
+// the last instant RFC 3339 can write (PostgreSQL would take later ones, up
+// to year 294276, or refuse them without naming the parameter).
+constexpr std::uint64_t max_created_at_us = 253402300799999999ULL;
 
 constexpr char alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-// FNV-1a: detects a changed or truncated token; not a secret.
+// FNV-1a: detects a changed or truncated token. Not a secret (the salt is
+// in this file), so anyone can seal any body: decoding therefore checks
+// every decoded field as if the client had sent it in plain text.
 std::uint32_t checksum(std::string_view bytes) {
   std::uint32_t h = 2166136261u;
   auto mix = [&h](std::string_view s) {
@@ -146,6 +152,9 @@ std::optional<batch_cursor> decode_batch_page_token(std::string_view token) {
   std::uint64_t t = 0;
   for (std::size_t i = 0; i < 8; ++i)
     t = (t << 8) | static_cast<unsigned char>((*body)[i]);
+  // Unsigned, so a "negative" timestamp is refused here too.
+  if (t > max_created_at_us)
+    return std::nullopt;
   auto id = normalize_uuid(std::string_view{*body}.substr(8));
   if (!id)
     return std::nullopt;

@@ -30,9 +30,12 @@ std::string encode_batch_page_token(const batch_cursor& last);
 
 /// Decodes a token made by encode_batch_page_token. nullopt for anything else:
 /// bad base64, a token of another kind (an items token), a checksum mismatch
-/// (a changed or truncated token), a non-UUID id, or more than 256 chars. The
-/// checksum guards against corruption, not forgery; a forged token can only
-/// move the caller's keyset within its own tenant's rows.
+/// (a changed or truncated token), a created_at outside 1970-01-01 to
+/// 9999-12-31T23:59:59.999999Z, a non-UUID id, or more than 256 chars. The
+/// checksum guards against corruption, not forgery (it is unkeyed): every
+/// decoded field is range-checked instead, so a forged token is either
+/// refused here (400 naming page_token) or a position in the caller's own
+/// rows, which the list query scopes to the tenant anyway.
 std::optional<batch_cursor> decode_batch_page_token(std::string_view token);
 
 /// Encodes the last activity_id of a batch-items page (items are ordered by
@@ -40,7 +43,8 @@ std::optional<batch_cursor> decode_batch_page_token(std::string_view token);
 std::string encode_item_page_token(std::string_view last_activity_id);
 
 /// Decodes a token made by encode_item_page_token; nullopt for garbage, a
-/// batch-list token, or an id outside the activity-id rules.
+/// batch-list token, or an id outside the activity-id rules (the only
+/// field, checked like the batch token's).
 std::optional<std::string> decode_item_page_token(std::string_view token);
 
 } // namespace ogf::domain

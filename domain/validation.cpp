@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "domain/decimal.hpp"
+#include "domain/exact_json.hpp"
 #include "domain/time.hpp"
 
 namespace ogf::domain {
@@ -116,11 +118,35 @@ std::string range_text(int lo, int hi) {
   return std::to_string(lo) + " to " + std::to_string(hi);
 }
 
-// Compact JSON size of a metadata object; invalid UTF-8 (only possible in
-// values built in code) is replaced rather than thrown.
+// Compact JSON size of a metadata object, as stored (raw numbers count with
+// their text); invalid UTF-8 (only possible in values built in code) is
+// replaced rather than thrown.
 bool metadata_fits(const json& v) {
-  return v.dump(-1, ' ', false, json::error_handler_t::replace).size() <=
-         max_metadata_bytes;
+  return dump_exact(v).size() <= max_metadata_bytes;
+}
+
+// True when a string or key anywhere in `v` holds U+0000. PostgreSQL's text
+// and jsonb cannot store that character, so it is refused here, naming the
+// field, rather than by the database, which cannot say which field it was.
+bool holds_nul(const json& v) {
+  switch (v.type()) {
+  case json::value_t::string:
+    return v.get_ref<const std::string&>().find('\0') != std::string::npos;
+  case json::value_t::object:
+    for (const auto& [key, value] : v.get_ref<const json::object_t&>())
+      if (key.find('\0') != std::string::npos || holds_nul(value))
+        return true;
+    return false;
+  case json::value_t::array:
+    return std::any_of(v.begin(), v.end(), holds_nul);
+  default:
+    return false;
+  }
+}
+
+std::string metadata_nul_message(const std::string& field) {
+  return field + " must not contain the character U+0000 (\\u0000), which "
+                 "cannot be stored";
 }
 
 std::size_t utf8_code_points(std::string_view s) {
@@ -325,6 +351,8 @@ std::optional<input_error> read_metadata(const json& row, const row_place& at,
                    field + " must be a JSON object of at most " +
                        std::to_string(max_metadata_bytes) + " bytes",
                    at.details);
+  if (holds_nul(*v))
+    return invalid(field, metadata_nul_message(field), at.details);
   out = *v;
   return std::nullopt;
 }
@@ -439,9 +467,10 @@ read_factor(const json& row, const row_place& at,
   return read_checked(
       row, "source", at, false,
       [](const std::string& s) {
-        return utf8_code_points(s) <= max_source_chars;
+        return utf8_code_points(s) <= max_source_chars &&
+               s.find('\0') == std::string::npos;
       },
-      "a string of at most 1000 characters", out.source);
+      "a string of at most 1000 characters, without U+0000", out.source);
 }
 
 // The array member `key` of a body, with 1..max_rows elements.
@@ -660,6 +689,15 @@ std::optional<std::string> parse_non_negative_decimal(const json& v) {
     if (n < 0)
       return std::nullopt;
     text = std::to_string(n);
+  } else if (auto raw = raw_number_text(v)) {
+    // The client's own digits (parse_json_exact): "12345678901234567.5"
+    // stays exactly that. The exponent is folded in ("1.5e-3" is 0.0015);
+    // decimal::parse bounds digits and exponent, so "1e-999999999" cannot
+    // cost a gigabyte of zeros.
+    auto d = decimal::parse(*raw);
+    if (!d || d->sign() < 0)
+      return std::nullopt;
+    text = d->to_string();
   } else if (v.is_number_float()) {
     auto d = v.get<double>();
     if (!std::isfinite(d) || d < 0)
@@ -757,6 +795,8 @@ result<submit_request> parse_submit_request(const json& body,
       return invalid("metadata", "metadata must be a JSON object of at most " +
                                      std::to_string(max_metadata_bytes) +
                                      " bytes");
+    if (holds_nul(*m))
+      return invalid("metadata", metadata_nul_message("metadata"));
     req.metadata = *m;
   }
   return req;
@@ -857,20 +897,20 @@ parse_activities_csv(std::string_view csv, const unit_check& is_known_unit) {
         continue;
       if (header[i] == "metadata") {
         // Printing and copying JSON recurse once per level: a cell of a few
-        // MiB of '[' would overflow the stack (found by the request fuzzer).
-        if (json_nesting_depth(fields[i], max_json_depth) > max_json_depth)
-          return invalid("metadata",
-                         "metadata nests arrays and objects deeper than " +
-                             std::to_string(max_json_depth) + " levels",
+        // MiB of '[' would overflow the stack (found by the request fuzzer);
+        // parse_json_exact refuses it (and a key named twice) without
+        // recursing.
+        auto parsed = parse_json_exact(fields[i]);
+        if (!parsed)
+          return invalid("metadata", "metadata " + parsed.error().message,
                          std::move(where));
-        auto parsed = json::parse(fields[i], nullptr, false);
-        if (parsed.is_discarded() || !parsed.is_object())
+        if (!parsed->is_object())
           return invalid("metadata",
                          "metadata must be the text of a JSON object of at "
                          "most " +
                              std::to_string(max_metadata_bytes) + " bytes",
                          std::move(where));
-        object["metadata"] = std::move(parsed);
+        object["metadata"] = std::move(*parsed);
       } else {
         object[header[i]] = std::move(fields[i]);
       }

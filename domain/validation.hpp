@@ -102,16 +102,17 @@ inline constexpr std::size_t max_source_chars = 1'000;
 /// Most digits of a decimal quantity before and after the decimal point.
 inline constexpr std::size_t max_input_decimal_digits = 30;
 /// Deepest nesting of arrays and objects in client JSON: whole bodies and
-/// JSON text inside CSV cells. Deeper input is refused before it is parsed,
-/// because parsing, copying and printing JSON recurse once per level.
+/// JSON text inside CSV cells. parse_json_exact (domain/exact_json.hpp),
+/// which does not recurse, refuses deeper input as soon as it gets there,
+/// because copying and printing JSON recurse once per level.
 inline constexpr std::size_t max_json_depth = 64;
 
 // -- single values
 // -------------------------------------------------------------
 
 /// Most nesting of arrays and objects in a JSON text, counted up to
-/// `limit` + 1: a cheap scan that needs no parse, so that text nested
-/// deeper than `limit` can be refused before parsing. Brackets inside
+/// `limit` + 1: a cheap scan that needs no parse (the server itself now
+/// relies on parse_json_exact's own limit). Brackets inside
 /// strings do not count; the text need not be valid JSON.
 std::size_t json_nesting_depth(std::string_view text, std::size_t limit);
 
@@ -144,11 +145,14 @@ bool is_valid_region(std::string_view text);
 
 /// Exact decimal text of a non-negative quantity given as JSON:
 /// - an integer: its digits, exactly;
-/// - a floating-point number (nlohmann/json keeps only the double): the
+/// - a raw number (a number with a fraction or an exponent, or beyond 64
+///   bits, as parse_json_exact reads it): its exact value in plain
+///   notation, with the client's digits ("12345678901234567.5" stays that,
+///   "2.50" stays "2.50", "1.5e-7" becomes "0.00000015", "-0.0" becomes
+///   "0.0");
+/// - a double (a value built in code, not parsed by parse_json_exact): the
 ///   shortest decimal that reads back as the same double, in plain notation
-///   ("1e-07" becomes "0.0000001", "2.50" becomes "2.5"). This equals the
-///   client's text whenever it had at most 15 significant digits; send a
-///   string for more;
+///   ("1e-07" becomes "0.0000001", "2.50" becomes "2.5");
 /// - a string: `digits` or `digits.digits` (no sign, no exponent, no
 ///   spaces), kept as given except that redundant leading zeros are dropped
 ///   ("007.50" becomes "7.50"; trailing zeros state precision and stay).
@@ -176,7 +180,8 @@ struct submit_request {
 /// activity_ids (required; 1..max_activities distinct activity ids; up to 10
 /// repeated ids are listed in details.duplicates), priority (integer 1-10,
 /// default 5), max_retries (integer 0-10, default `default_max_retries`),
-/// metadata (object <= 16 KiB). Integers must be JSON integers: 5.0, 5.5,
+/// metadata (object <= 16 KiB, no U+0000 in any key or string: PostgreSQL
+/// cannot store it). Integers must be JSON integers: 5.0, 5.5,
 /// "5" and true are refused. An optional field given as null takes its
 /// default. Fields are checked in a fixed order (unknown fields first, then
 /// activity_ids, priority, max_retries, metadata) and the first problem is
@@ -192,7 +197,8 @@ parse_submit_request(const nlohmann::json& body, int default_max_retries,
 /// (is_valid_activity_type), quantity (parse_non_negative_decimal), unit (a
 /// non-empty string of at most 32 bytes that `is_known_unit` accepts), region
 /// (is_valid_region, default "GLOBAL"), period_start and period_end (dates,
-/// end >= start), metadata (object <= 16 KiB, default {}). A null optional
+/// end >= start), metadata (object <= 16 KiB without U+0000, default {}). A
+/// null optional
 /// field takes its default. The first bad row is reported with
 /// details.row = its zero-based index and field "activities[<row>].<name>".
 result<std::vector<activity>>
@@ -224,7 +230,8 @@ parse_activities_csv(std::string_view csv, const unit_check& is_known_unit);
 /// id (activity id rules, unique in the request), activity_type, scope
 /// (integer 1, 2 or 3), region (default "GLOBAL"), unit (as for
 /// activities), kg_co2e_per_unit (parse_non_negative_decimal), valid_from
-/// (date), source (string of at most 1,000 code points, default "").
+/// (date), source (string of at most 1,000 code points without U+0000,
+/// default "").
 /// Returned factors have builtin = false. Errors as parse_activities_json,
 /// with field "factors[<row>].<name>".
 result<std::vector<emission_factor>>

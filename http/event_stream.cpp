@@ -95,7 +95,7 @@ std::string format_event(const char* name, const nlohmann::json& data) {
   std::string out = "event: ";
   out += name;
   out += "\ndata: ";
-  out += data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  out += domain::dump_exact(data); // decimals keep every digit
   out += "\n\n";
   return out;
 }

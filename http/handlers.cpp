@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "common/log.hpp"
+#include "domain/exact_json.hpp"
 #include "domain/json_mapping.hpp"
 #include "domain/page_token.hpp"
 #include "domain/validation.hpp"
@@ -36,46 +37,30 @@ std::string request_hash(const domain::submit_request& r) {
                     {"priority", r.priority},
                     {"max_retries", r.max_retries},
                     {"metadata", r.metadata}};
-  auto text = canonical.dump(-1, ' ', false, json::error_handler_t::replace);
+  auto text = domain::dump_exact(canonical);
   return "fnv1a64:" + fnv1a_hex(text) + ":" + std::to_string(text.size());
 }
 
-/// Parses a request body as one JSON object, or says why not.
+/// Parses a request body as one JSON object, or says why not. Numbers keep
+/// their digits and a key named twice is refused (domain/exact_json.hpp).
 std::optional<json> parse_body(const std::string& body, http_error& error) {
   if (body.empty()) {
     error = {400, "invalid_json", "request body is empty; send a JSON object",
              nullptr};
     return std::nullopt;
   }
-  if (domain::json_nesting_depth(body, domain::max_json_depth) >
-      domain::max_json_depth) {
-    error = {400, "invalid_json",
-             "request body nests arrays and objects deeper than " +
-                 std::to_string(domain::max_json_depth) + " levels",
+  auto parsed = domain::parse_json_exact(body, domain::max_json_depth);
+  if (!parsed) {
+    error = {400, "invalid_json", "request body " + parsed.error().message,
              nullptr};
     return std::nullopt;
   }
-  json parsed;
-  try {
-    parsed = json::parse(body);
-  } catch (const json::parse_error& e) {
-    error = {400, "invalid_json",
-             "request body is not valid JSON (error at byte " +
-                 std::to_string(e.byte) + ")",
-             nullptr};
-    return std::nullopt;
-  } catch (const json::exception&) {
-    error = {400, "invalid_json",
-             "request body is not valid JSON (a number is out of range)",
-             nullptr};
-    return std::nullopt;
-  }
-  if (!parsed.is_object()) {
+  if (!parsed->is_object()) {
     error = {400, "invalid_json", "request body must be a JSON object",
              nullptr};
     return std::nullopt;
   }
-  return parsed;
+  return std::move(*parsed);
 }
 
 /// Refuses query parameters other than `allowed` (each at most once), so a
@@ -245,8 +230,7 @@ void http_server::impl::submit_batch(api_call& call, httplib::Response& res) {
   req.activity_ids = std::move(parsed->activity_ids);
   req.priority = parsed->priority;
   req.max_retries = parsed->max_retries;
-  req.metadata_json =
-      parsed->metadata.dump(-1, ' ', false, json::error_handler_t::replace);
+  req.metadata_json = domain::dump_exact(parsed->metadata);
   req.until = write_deadline();
   auto [out, err] =
       ask_write<persistence::submit_outcome>(submit_atom_v, std::move(req));

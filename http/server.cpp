@@ -24,8 +24,8 @@ using nlohmann::json;
 
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
-                  "application/json; charset=utf-8");
+  // dump_exact: decimals keep every digit (domain/exact_json.hpp).
+  res.set_content(domain::dump_exact(body), "application/json; charset=utf-8");
 }
 
 void send_error(httplib::Response& res, const http_error& e) {

@@ -8,6 +8,8 @@
 
 #include <poll.h>
 
+#include "domain/exact_json.hpp"
+
 namespace ogf::persistence {
 
 namespace {
@@ -452,6 +454,16 @@ std::optional<T> opt(const pqxx::field& f) {
   return f.as<T>();
 }
 
+/// Metadata as PostgreSQL's jsonb text gives it back, every number with its
+/// digits (jsonb keeps numeric precision; a double would not).
+nlohmann::json read_metadata(const pqxx::field& f) {
+  auto parsed = domain::parse_json_exact(f.as<std::string>());
+  if (!parsed)
+    throw store_exception(engine_errc::internal,
+                          "stored metadata " + parsed.error().message);
+  return std::move(*parsed);
+}
+
 batch read_batch(const pqxx::row& r) {
   batch b;
   b.id = r[0].as<std::string>();
@@ -468,7 +480,7 @@ batch read_batch(const pqxx::row& r) {
   b.total_emissions_kg_co2e = r[11].as<std::string>();
   b.cancel_requested = r[12].as<bool>();
   b.error = opt<std::string>(r[13]);
-  b.metadata = nlohmann::json::parse(r[14].as<std::string>());
+  b.metadata = read_metadata(r[14]);
   b.idempotency_key = opt<std::string>(r[15]);
   b.created_at = r[16].as<std::int64_t>();
   b.updated_at = r[17].as<std::int64_t>();
@@ -1145,7 +1157,7 @@ batch_store::upsert_activities(const tenant& t,
     regions.push_back(a.region);
     starts.push_back(a.period_start);
     ends.push_back(a.period_end);
-    metas.push_back(a.metadata.dump());
+    metas.push_back(domain::dump_exact(a.metadata));
   }
   pqxx::work tx{*conn_};
   auto r = exec_checked(tx, "upsert_activities", t.org_id, t.workspace_id,
@@ -1173,7 +1185,7 @@ domain::activity batch_store::get_activity(const tenant& t,
   a.region = r[4].as<std::string>();
   a.period_start = r[5].as<std::string>();
   a.period_end = r[6].as<std::string>();
-  a.metadata = nlohmann::json::parse(r[7].as<std::string>());
+  a.metadata = read_metadata(r[7]);
   a.emissions_kg_co2e = opt<std::string>(r[8]);
   a.scope = opt<int>(r[9]);
   a.factor_id = opt<std::string>(r[10]);

@@ -2,8 +2,8 @@
 // bodies (submit, activities as JSON and CSV, factors), query strings,
 // tenant headers, idempotency keys and page tokens. The first byte picks the
 // parser, the rest is the input, prepared the way the HTTP layer prepares it
-// (JSON bodies nested deeper than the server's limit are refused before
-// parsing, query strings are split and percent-decoded like cpp-httplib).
+// (JSON bodies are read with parse_json_exact, query strings are split and
+// percent-decoded like cpp-httplib).
 //
 // Besides crashes (ASan, UBSan, uncaught exceptions, stack overflow), it
 // checks what the validators promise: an accepted value satisfies the rules,
@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "domain/exact_json.hpp"
 #include "domain/page_token.hpp"
 #include "domain/validation.hpp"
 
@@ -34,7 +35,7 @@ namespace d = ogf::domain;
 #define FUZZ_EXPECT(cond)                                                      \
   do {                                                                         \
     if (!(cond)) {                                                             \
-      __builtin_printf("promise broken: %s (%s:%d)\n", #cond, __FILE__,       \
+      __builtin_printf("promise broken: %s (%s:%d)\n", #cond, __FILE__,        \
                        __LINE__);                                              \
       std::abort();                                                            \
     }                                                                          \
@@ -87,11 +88,21 @@ void check(const d::result<T>& r, Check on_value) {
     check_refusal(r.error());
 }
 
-/// The body as the server parses it, or discarded.
+/// The body as the server parses it (http/handlers.cpp parse_body), or
+/// discarded. A refusal must look like every other refusal, and an accepted
+/// value must print and read back to the same text: raw numbers keep their
+/// digits, and no key can have been named twice.
 json parse_body(std::string_view text) {
-  if (d::json_nesting_depth(text, d::max_json_depth) > d::max_json_depth)
+  auto parsed = d::parse_json_exact(text, d::max_json_depth);
+  if (!parsed) {
+    check_refusal(parsed.error());
     return json(json::value_t::discarded);
-  return json::parse(text.begin(), text.end(), nullptr, false);
+  }
+  const auto printed = d::dump_exact(*parsed);
+  auto again = d::parse_json_exact(printed, d::max_json_depth);
+  FUZZ_EXPECT(again);
+  FUZZ_EXPECT(d::dump_exact(*again) == printed);
+  return std::move(*parsed);
 }
 
 void check_activity(const d::activity& a) {
@@ -102,6 +113,7 @@ void check_activity(const d::activity& a) {
   FUZZ_EXPECT(a.period_start <= a.period_end);
   FUZZ_EXPECT(a.metadata.is_object());
   FUZZ_EXPECT(!a.quantity.empty());
+  FUZZ_EXPECT(d::dump_exact(a.metadata).size() <= d::max_metadata_bytes);
 }
 
 std::string percent_decode(std::string_view s) {
@@ -160,14 +172,17 @@ void run(parser which, std::string_view input) {
     auto body = parse_body(input);
     if (body.is_discarded())
       return;
-    check(d::parse_submit_request(body, 3, 100), [](const d::submit_request& r) {
-      FUZZ_EXPECT(!r.activity_ids.empty() && r.activity_ids.size() <= 100);
-      for (const auto& id : r.activity_ids)
-        FUZZ_EXPECT(d::is_valid_activity_id(id));
-      FUZZ_EXPECT(r.priority >= 1 && r.priority <= 10);
-      FUZZ_EXPECT(r.max_retries >= 0 && r.max_retries <= 10);
-      FUZZ_EXPECT(r.metadata.is_object());
-    });
+    check(
+        d::parse_submit_request(body, 3, 100), [](const d::submit_request& r) {
+          FUZZ_EXPECT(!r.activity_ids.empty() && r.activity_ids.size() <= 100);
+          for (const auto& id : r.activity_ids)
+            FUZZ_EXPECT(d::is_valid_activity_id(id));
+          FUZZ_EXPECT(r.priority >= 1 && r.priority <= 10);
+          FUZZ_EXPECT(r.max_retries >= 0 && r.max_retries <= 10);
+          FUZZ_EXPECT(r.metadata.is_object());
+          FUZZ_EXPECT(d::dump_exact(r.metadata).size() <=
+                      d::max_metadata_bytes);
+        });
     return;
   }
   case activities_json: {
@@ -213,11 +228,12 @@ void run(parser which, std::string_view input) {
     });
     return;
   case items_query:
-    check(d::parse_items_query(split_query(input)), [](const d::items_query& q) {
-      FUZZ_EXPECT(q.limit >= 1 && q.limit <= 1000);
-      FUZZ_EXPECT(!q.after_activity_id ||
-                  d::is_valid_activity_id(*q.after_activity_id));
-    });
+    check(d::parse_items_query(split_query(input)),
+          [](const d::items_query& q) {
+            FUZZ_EXPECT(q.limit >= 1 && q.limit <= 1000);
+            FUZZ_EXPECT(!q.after_activity_id ||
+                        d::is_valid_activity_id(*q.after_activity_id));
+          });
     return;
   case tenant_header:
     if (d::validate_tenant_header(input)) {
@@ -231,7 +247,8 @@ void run(parser which, std::string_view input) {
   case idempotency_key:
     if (d::validate_idempotency_key(input)) {
       FUZZ_EXPECT(!input.empty() && input.size() <= 255);
-      FUZZ_EXPECT(only_chars(input, [](char c) { return c >= 0x20 && c < 0x7F; }));
+      FUZZ_EXPECT(
+          only_chars(input, [](char c) { return c >= 0x20 && c < 0x7F; }));
     }
     return;
   case page_tokens:
@@ -260,7 +277,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   if (size == 0)
     return 0;
   auto which = static_cast<parser>(data[0] % parser_count);
-  run(which, std::string_view(reinterpret_cast<const char*>(data) + 1,
-                              size - 1));
+  run(which,
+      std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
   return 0;
 }

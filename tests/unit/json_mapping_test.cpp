@@ -77,8 +77,7 @@ TEST_CASE("a batch maps to exactly the contract's batch fields") {
   CHECK(j["succeeded_activities"] == 1);
   CHECK(j["failed_activities"] == 0);
   CHECK(j["progress_percent"] == 33.33);
-  CHECK(j["total_emissions_kg_co2e"].is_number());
-  CHECK(j["total_emissions_kg_co2e"] == 12.5);
+  CHECK(dump_exact(j["total_emissions_kg_co2e"]) == "12.500000");
   CHECK(j["cancel_requested"] == false);
   CHECK(j["error"].is_null());
   CHECK(j["metadata"] == json{{"team", "ops"}});
@@ -119,18 +118,60 @@ TEST_CASE("progress percent is rounded to 2 decimals and stays in 0-100") {
   CHECK(progress_percent(0, 0, batch_status::completed) == 100.0);
 }
 
-TEST_CASE("decimal texts become JSON numbers") {
-  CHECK(decimal_to_json("0") == 0);
-  CHECK(decimal_to_json("0").is_number_integer());
-  CHECK(decimal_to_json("12.500000") == 12.5);
-  CHECK(decimal_to_json("0.000001") == 0.000001);
-  CHECK(decimal_to_json("007.5") == 7.5);
-  CHECK(decimal_to_json("-3") == -3);
-  CHECK(decimal_to_json("123456789012345678901234").is_number_float());
+TEST_CASE("decimal texts become JSON numbers with exactly their digits") {
+  auto text = [](std::string_view decimal) {
+    return dump_exact(decimal_to_json(decimal));
+  };
+  CHECK(text("0") == "0");
+  CHECK(text("12.500000") == "12.500000");
+  CHECK(text("0.000001") == "0.000001");
+  CHECK(text("007.5") == "7.5");
+  CHECK(text("-007.5") == "-7.5");
+  CHECK(text("000") == "0");
+  CHECK(text("-3") == "-3");
+  // Beyond a double (issue 18): served digit for digit.
+  CHECK(text("375293999999999.999625") == "375293999999999.999625");
+  CHECK(text("46332592213.091593") == "46332592213.091593");
+  CHECK(text("123456789012345678901234") == "123456789012345678901234");
+  // Read back by any JSON parser as the nearest double, as before.
+  CHECK(json::parse(text("12.500000")) == 12.5);
   CHECK(decimal_to_json("NaN").is_null());
+  CHECK(decimal_to_json("Infinity").is_null());
   CHECK(decimal_to_json("").is_null());
+  CHECK(decimal_to_json("-").is_null());
   CHECK(decimal_to_json("abc").is_null());
+  CHECK(decimal_to_json("1.").is_null());
   CHECK(decimal_to_json("\"5\"").is_null());
+  CHECK(decimal_to_json("5,6").is_null());
+}
+
+TEST_CASE("every answer object prints its decimals exactly") {
+  auto b = sample_batch();
+  b.total_emissions_kg_co2e = "375293999999999.999625";
+  b.metadata = *parse_json_exact(R"({"order":123456789012345678901234567890})");
+  auto text = dump_exact(to_json(b));
+  CHECK(text.find(R"("total_emissions_kg_co2e":375293999999999.999625,)") !=
+        std::string::npos);
+  CHECK(text.find(R"("metadata":{"order":123456789012345678901234567890})") !=
+        std::string::npos);
+  batch_progress p;
+  p.emissions_kg_co2e = "46332592213.091593";
+  CHECK(dump_exact(to_json(p))
+            .find(R"("emissions_kg_co2e":46332592213.091593,)") !=
+        std::string::npos);
+  batch_item item;
+  item.emissions_kg_co2e = "0.000001";
+  CHECK(dump_exact(to_json(item)).find(R"("emissions_kg_co2e":0.000001,)") !=
+        std::string::npos);
+  activity a;
+  a.quantity = "12345678901234567.5";
+  CHECK(dump_exact(to_json(a)).find(R"("quantity":12345678901234567.5,)") !=
+        std::string::npos);
+  emission_factor f;
+  f.kg_co2e_per_unit = "0.123456789012345678901234567";
+  CHECK(dump_exact(to_json(f))
+            .find(R"("kg_co2e_per_unit":0.123456789012345678901234567,)") !=
+        std::string::npos);
 }
 
 TEST_CASE("a batch item maps to exactly the contract's item fields") {
@@ -160,7 +201,7 @@ TEST_CASE("a batch item maps to exactly the contract's item fields") {
   auto d = to_json(done);
   CHECK(d["status"] == "succeeded");
   CHECK(d["scope"] == 2);
-  CHECK(d["emissions_kg_co2e"] == 450.3528);
+  CHECK(dump_exact(d["emissions_kg_co2e"]) == "450.352800");
   CHECK(d["factor_id"] == "epa2024-electricity-us");
   CHECK(d["attempts"] == 1);
   CHECK(d["processed_at"] == "2026-11-28T16:04:05.123Z");
@@ -199,7 +240,7 @@ TEST_CASE("progress maps to exactly the contract's progress fields") {
   CHECK(j["failed"] == 1);
   CHECK(j["remaining"] == 6);
   CHECK(j["percent"] == 40.0);
-  CHECK(j["emissions_kg_co2e"] == 99.125);
+  CHECK(dump_exact(j["emissions_kg_co2e"]) == "99.125");
   CHECK(j["throughput_per_second"] == 12.35);
   CHECK(j["eta_seconds"] == 0.49);
   CHECK(j["started_at"] == "2026-11-28T16:04:05.123Z");
@@ -215,7 +256,7 @@ TEST_CASE("progress without a start or an ETA shows nulls") {
   CHECK(j["started_at"].is_null());
   CHECK(j["remaining"] == 5);
   CHECK(j["percent"] == 0.0);
-  CHECK(j["emissions_kg_co2e"] == 0);
+  CHECK(dump_exact(j["emissions_kg_co2e"]) == "0");
 }
 
 TEST_CASE("an activity maps with its latest result or nulls") {
@@ -236,7 +277,7 @@ TEST_CASE("an activity maps with its latest result or nulls") {
                                             "factor_id", "calculated_at"});
   CHECK(j["id"] == "meter-1");
   CHECK(j["activity_type"] == "electricity");
-  CHECK(j["quantity"] == 1200.5);
+  CHECK(dump_exact(j["quantity"]) == "1200.5");
   CHECK(j["unit"] == "kWh");
   CHECK(j["region"] == "US");
   CHECK(j["period_start"] == "2026-01-01");
@@ -252,7 +293,7 @@ TEST_CASE("an activity maps with its latest result or nulls") {
   a.factor_id = "epa2024-electricity-us";
   a.calculated_at = t0;
   j = to_json(a);
-  CHECK(j["emissions_kg_co2e"] == 450.537447);
+  CHECK(dump_exact(j["emissions_kg_co2e"]) == "450.537447");
   CHECK(j["scope"] == 2);
   CHECK(j["factor_id"] == "epa2024-electricity-us");
   CHECK(j["calculated_at"] == "2026-11-28T16:04:05.123Z");
@@ -279,7 +320,7 @@ TEST_CASE("an emission factor maps with its builtin flag") {
   CHECK(j["scope"] == 1);
   CHECK(j["region"] == "GB");
   CHECK(j["unit"] == "L");
-  CHECK(j["kg_co2e_per_unit"] == 2.51279);
+  CHECK(dump_exact(j["kg_co2e_per_unit"]) == "2.51279");
   CHECK(j["valid_from"] == "2024-01-01");
   CHECK(j["source"] == "DESNZ 2024");
   CHECK(j["builtin"] == true);

@@ -4,6 +4,8 @@
 #include <set>
 #include <string>
 
+#include "domain/exact_json.hpp"
+
 #include <catch2/catch.hpp>
 
 using namespace ogf::domain;
@@ -641,4 +643,49 @@ TEST_CASE("a repeated factor id is refused") {
   auto r = parse_factors_json(
       {{"factors", {good_factor("x"), good_factor("x")}}}, known_units);
   require_row_error(r, code_validation_error, "factors[1].id", 1);
+}
+
+TEST_CASE("U+0000 in activity metadata or a factor source is refused with "
+          "the field and row, since PostgreSQL cannot store it") {
+  const std::string nul(1, '\0');
+  for (const json& metadata :
+       {json{{"k", "a" + nul + "b"}}, json{{"k" + nul, 1}},
+        json{{"k", {{"deep", json::array({1, nul})}}}}}) {
+    INFO(metadata.dump());
+    auto row = good_activity("r1");
+    row["metadata"] = metadata;
+    require_row_error(parse_activities_json(three_with(1, row), known_units),
+                      code_validation_error, "activities[1].metadata", 1);
+  }
+  auto csv = parse_activities_csv(
+      csv_header + "m1,diesel,1,L,GB,2026-01-01,2026-01-02,\n" +
+          "m2,diesel,1,L,GB,2026-01-01,2026-01-02,\"{\"\"k\"\":\"\"\\u0000\"\"}"
+          "\"\n",
+      known_units);
+  require_error(csv, code_validation_error, "metadata");
+  CHECK(csv.error().details["row"] == 2);
+  auto factor = good_factor("f1");
+  factor["source"] = "meter " + nul;
+  require_row_error(
+      parse_factors_json({{"factors", {good_factor("f0"), factor}}},
+                         known_units),
+      code_validation_error, "factors[1].source", 1);
+}
+
+TEST_CASE("a CSV metadata cell that names a key twice is refused with its "
+          "row, and its numbers keep their digits") {
+  auto r =
+      parse_activities_csv(csv_header + "m1,diesel,1,L,GB,2026-01-01,2026-01-"
+                                        "02,\"{\"\"k\"\":1,\"\"k\"\":2}\"\n",
+                           known_units);
+  require_error(r, code_validation_error, "metadata");
+  CHECK(r.error().details["row"] == 1);
+  CHECK(r.error().message.find("twice") != std::string::npos);
+  auto ok = parse_activities_csv(
+      csv_header + "m1,diesel,1,L,GB,2026-01-01,2026-01-02,"
+                   "\"{\"\"n\"\":123456789012345678901234567890}\"\n",
+      known_units);
+  REQUIRE(ok);
+  CHECK(dump_exact(ok->front().metadata) ==
+        R"({"n":123456789012345678901234567890})");
 }

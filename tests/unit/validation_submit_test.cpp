@@ -4,6 +4,8 @@
 #include <cmath>
 #include <string>
 
+#include "domain/exact_json.hpp"
+
 #include <catch2/catch.hpp>
 
 using namespace ogf::domain;
@@ -379,4 +381,76 @@ TEST_CASE("integer ranges hold for integers parsed from JSON text") {
                 "max_retries");
   require_error(parse("max_retries", "4294967297"), code_validation_error,
                 "max_retries");
+}
+
+TEST_CASE("U+0000 anywhere in submit metadata is refused naming metadata") {
+  const std::string nul(1, '\0');
+  for (const json& metadata :
+       {json{{"k", "a" + nul}}, json{{nul, 1}},
+        json{{"list", json::array({json::object({{"x", nul}})})}}}) {
+    INFO(metadata.dump());
+    require_error(parse_submit_request(with_ids({{"metadata", metadata}}), 3),
+                  code_validation_error, "metadata");
+  }
+}
+
+TEST_CASE("quantities parsed from JSON text keep the client's digits") {
+  auto quantity = [](const std::string& text) {
+    auto v = parse_json_exact(text);
+    REQUIRE(v);
+    return parse_non_negative_decimal(*v);
+  };
+  // Issue 18: the nearest double is 12345678901234568.
+  CHECK(quantity("12345678901234567.5") == "12345678901234567.5");
+  CHECK(quantity("999999999999.999999") == "999999999999.999999");
+  CHECK(quantity("2.50") == "2.50");
+  CHECK(quantity("0.1") == "0.1");
+  CHECK(quantity("1e-7") == "0.0000001");
+  CHECK(quantity("1.5E+20") == "150000000000000000000");
+  CHECK(quantity("-0.0") == "0.0");
+  CHECK(quantity("0e5") == "0");
+  CHECK(quantity("123456789012345678901234567890") ==
+        "123456789012345678901234567890");
+  CHECK(quantity("0." + std::string(29, '0') + "1") ==
+        "0." + std::string(29, '0') + "1");
+  CHECK_FALSE(quantity("1e30"));
+  CHECK_FALSE(quantity("1e-31"));
+  CHECK_FALSE(quantity("1234567890123456789012345678901"));
+  CHECK_FALSE(quantity("-2.5"));
+  CHECK_FALSE(quantity("-1e-9"));
+  // Exponents a double underflows to zero are refused, not expanded.
+  CHECK_FALSE(quantity("1e-99999999999999999999"));
+  CHECK_FALSE(quantity("1e-400"));
+}
+
+TEST_CASE("integer fields refuse raw numbers as they refuse doubles") {
+  for (const char* priority :
+       {"5.0", "1e0", "99999999999999999999999", "-99999999999999999999999"}) {
+    INFO(priority);
+    auto body = parse_json_exact(
+        std::string(R"({"activity_ids": ["a"], "priority": )") + priority +
+        "}");
+    REQUIRE(body);
+    require_error(parse_submit_request(*body, 3), code_validation_error,
+                  "priority");
+  }
+}
+
+TEST_CASE("metadata numbers keep their digits and count with their text") {
+  auto body = parse_json_exact(
+      R"({"activity_ids": ["a"], "metadata": {"n": 123456789012345678901234567890, "x": 1.50}})");
+  REQUIRE(body);
+  auto r = parse_submit_request(*body, 3);
+  REQUIRE(r);
+  CHECK(dump_exact(r->metadata) ==
+        R"({"n":123456789012345678901234567890,"x":1.50})");
+  // 16 KiB of raw numbers as printed, not as nlohmann would print binary.
+  std::string text = R"({"k":[)";
+  while (text.size() + 6 < 16 * 1024)
+    text += "1.5,";
+  text += "1.5]}";
+  auto big = parse_json_exact(text);
+  REQUIRE(big);
+  REQUIRE(dump_exact(*big).size() <= 16 * 1024);
+  CHECK(parse_submit_request(with_ids({{"metadata", *big}}), 3));
 }
