@@ -43,6 +43,10 @@ struct http_config {
   /// Most event streams open at once; each holds a pool thread for its
   /// life, so more are answered 503. 0 means half of `threads`. Default 0.
   int max_event_streams = 0;
+  /// Most event streams one tenant (org and workspace) may hold at once, so
+  /// that no tenant takes every stream; more are answered 503. 0 means half
+  /// of the effective `max_event_streams`, at least 1. Default 0.
+  int max_event_streams_per_tenant = 0;
   /// Address of a second listener that serves only GET /api/v1/health and
   /// GET /metrics, on 2 threads of its own, so that probes and scrapes are
   /// answered however busy the API is. Empty: no admin listener. Default
