@@ -344,7 +344,9 @@ struct gated_server::machinery {
 
   std::mutex queue_mutex;
   std::condition_variable queue_ready;
-  std::deque<connection_ptr> queue; ///< complete requests for workers
+  std::condition_variable worker_done; ///< a worker finished a request
+  std::deque<connection_ptr> queue;    ///< complete requests for workers
+  std::vector<int> in_service;         ///< sockets of the requests running
   bool workers_stop = false;
 
   std::thread epoll_thread;
@@ -374,15 +376,37 @@ struct gated_server::machinery {
   }
 
   /// Stops accepting work, lets workers finish the requests they hold or
-  /// that are queued (answering them with Connection: close), then closes
-  /// every parked connection.
-  void stop() {
+  /// that are queued (answering them with Connection: close) until
+  /// `deadline`, then cuts the rest off, and closes every parked
+  /// connection.
+  void stop(clock_type::time_point deadline) {
     stopping = true;
+    std::vector<connection_ptr> unserved;
     {
-      std::lock_guard<std::mutex> guard{queue_mutex};
+      std::unique_lock<std::mutex> lock{queue_mutex};
       workers_stop = true;
+      queue_ready.notify_all();
+      auto all_done = [this] { return queue.empty() && busy.load() == 0; };
+      if (deadline == clock_type::time_point::max())
+        worker_done.wait(lock, all_done);
+      else if (!worker_done.wait_until(lock, deadline, all_done)) {
+        // A client that trickles its body (or reads its answer slowly)
+        // would hold its worker for up to body_timeout: its socket is shut
+        // down instead, which makes every read and write on it fail now.
+        // Under the lock, so that no socket is shut down after its worker
+        // has closed it (the number may be in use again).
+        for (int fd : in_service)
+          ::shutdown(fd, SHUT_RDWR);
+        for (auto& c : queue)
+          unserved.push_back(std::move(c));
+        queue.clear();
+      }
     }
-    queue_ready.notify_all();
+    for (auto& c : unserved) {
+      send_now(c->fd, canned_answer(503, "Service Unavailable", "unavailable",
+                                    "the server is stopping; retry later"));
+      finish(std::move(c));
+    }
     for (auto& t : workers)
       t.join();
     wake();
@@ -621,9 +645,16 @@ struct gated_server::machinery {
           return;
         c = std::move(queue.front());
         queue.pop_front();
+        in_service.push_back(c->fd);
         ++busy;
       }
       bool keep = serve_one(*c);
+      {
+        // Out of stop()'s reach before the socket can be closed.
+        std::lock_guard<std::mutex> guard{queue_mutex};
+        in_service.erase(
+            std::find(in_service.begin(), in_service.end(), c->fd));
+      }
       if (stopping) {
         finish(std::move(c));
       } else {
@@ -634,7 +665,11 @@ struct gated_server::machinery {
           start_lingering(*c);
         hand_to_epoll(std::move(c));
       }
-      --busy;
+      {
+        std::lock_guard<std::mutex> guard{queue_mutex};
+        --busy;
+      }
+      worker_done.notify_all();
     }
   }
 
@@ -691,7 +726,7 @@ struct gated_server::accept_queue : httplib::TaskQueue {
   void enqueue(std::function<void()> fn) override { fn(); }
 
   void shutdown() override {
-    running->stop();
+    running->stop(server.stop_deadline_.load());
     std::atomic_store(&server.running_, std::shared_ptr<machinery>{});
     running.reset();
   }
@@ -727,6 +762,11 @@ void gated_server::raise_backlog() {
   socket_t sock = svr_sock_;
   if (sock != INVALID_SOCKET)
     ::listen(sock, SOMAXCONN);
+}
+
+void gated_server::stop_by(std::chrono::steady_clock::time_point deadline) {
+  stop_deadline_ = deadline;
+  stop();
 }
 
 gate_stats gated_server::stats() const {

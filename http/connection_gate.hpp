@@ -121,6 +121,15 @@ public:
   /// before listening starts wait in that backlog. (Listening does it too.)
   void raise_backlog();
 
+  /// Stops like httplib::Server::stop() (which waits for every request to
+  /// end, however slowly its client sends), but by `deadline`: requests
+  /// still running then have their sockets shut down, so that their reads
+  /// and writes fail at once, and requests still waiting for a worker are
+  /// answered 503. A handler that does not touch its socket still ends on
+  /// its own (its engine request has a timeout). Returns at once;
+  /// listen_after_bind() returns when the stop is complete.
+  void stop_by(std::chrono::steady_clock::time_point deadline);
+
 private:
   struct machinery;
   struct accept_queue;
@@ -128,6 +137,9 @@ private:
   bool process_and_close_socket(socket_t sock) override;
 
   gate_config cfg_;
+  /// Set by stop_by(); a plain stop() waits without a bound.
+  std::atomic<std::chrono::steady_clock::time_point> stop_deadline_{
+      std::chrono::steady_clock::time_point::max()};
   /// The running part, while listening (std::atomic_load/store: stats()
   /// may be called from other threads while the server stops).
   std::shared_ptr<machinery> running_;

@@ -488,22 +488,23 @@ void http_server::serve() {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
-void http_server::stop() {
+void http_server::stop(std::chrono::milliseconds grace) {
   if (!impl_)
     return;
+  auto deadline = clock_type::now() + grace;
   impl_->closing = true;
   impl_->close_streams();
   if (impl_->admin && impl_->admin_thread.joinable()) {
     // cpp-httplib's stop() ignores a server that is not listening yet; the
     // admin thread starts listening within moments of serve().
-    auto deadline = clock_type::now() + std::chrono::seconds(2);
-    while (!impl_->admin->is_running() && clock_type::now() < deadline)
+    auto listening_by = clock_type::now() + std::chrono::seconds(2);
+    while (!impl_->admin->is_running() && clock_type::now() < listening_by)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    impl_->admin->stop();
+    impl_->admin->stop_by(deadline);
     impl_->admin_thread.join();
   }
   if (impl_->server.is_running())
-    impl_->server.stop();
+    impl_->server.stop_by(deadline);
 }
 
 void http_server::set_stopping() {

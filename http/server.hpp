@@ -100,8 +100,13 @@ public:
   /// runs on a thread of its own).
   void serve();
 
-  /// Stops accepting and returns once in-flight requests are done.
-  void stop();
+  /// Stops accepting, ends event streams, and lets in-flight requests
+  /// finish for up to `grace`; connections still busy then are cut off
+  /// (their socket reads and writes fail at once), so that a client that
+  /// sends slowly cannot hold the stop up. Returns once the admin listener
+  /// has stopped; serve() returns once the API listener has. Default grace
+  /// 30 s (serve's default --shutdown-timeout).
+  void stop(std::chrono::milliseconds grace = std::chrono::seconds(30));
 
   /// From now on health answers 503 and new submits 503 (graceful stop).
   void set_stopping();
