@@ -4,10 +4,12 @@
 #include <cctype>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -152,10 +154,12 @@ readiness check_request(connection& c, const gate_config& cfg) {
 std::string canned_answer(int status, const char* reason, const char* code,
                           const char* message) {
   auto body = domain::error_body(code, message, nullptr).dump();
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason +
-                    "\r\nContent-Type: application/json; charset=utf-8"
-                    "\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\nConnection: close\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + reason +
+      "\r\nContent-Type: application/json; charset=utf-8"
+      "\r\nContent-Length: " +
+      std::to_string(body.size()) +
+      "\r\nConnection: close\r\nX-Request-ID: " + new_request_id() + "\r\n";
   if (status == 503)
     out += "Retry-After: 1\r\n";
   return out + "\r\n" + body;
@@ -309,6 +313,15 @@ std::size_t usable_connections(std::size_t wanted) {
 }
 
 } // namespace
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx",
+                static_cast<unsigned long long>(gen()),
+                static_cast<unsigned long long>(gen()));
+  return buf;
+}
 
 const char* to_string(refusal r) {
   switch (r) {

@@ -40,6 +40,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include <httplib.h>
 
@@ -88,6 +89,10 @@ enum class refusal {
 /// The label of a refusal: "over_capacity", "queue_full", "head_timeout",
 /// "head_too_large".
 const char* to_string(refusal r);
+
+/// A fresh request id: 32 hex digits. Answers the gate makes up itself
+/// (refusals) carry one in X-Request-ID, like every other answer.
+std::string new_request_id();
 
 /// Connection counts of a gated_server, for metrics and tests.
 struct gate_stats {

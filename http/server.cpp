@@ -4,8 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <csignal>
-#include <cstdio>
-#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -50,16 +48,6 @@ struct request_context {
 
 thread_local request_context current_request;
 
-/// A fresh request id: 32 hex digits.
-std::string new_request_id() {
-  thread_local std::mt19937_64 gen{std::random_device{}()};
-  char buf[33];
-  std::snprintf(buf, sizeof buf, "%016llx%016llx",
-                static_cast<unsigned long long>(gen()),
-                static_cast<unsigned long long>(gen()));
-  return buf;
-}
-
 /// A client's X-Request-ID is echoed when it is 1-128 characters of
 /// `A-Z a-z 0-9 . _ : -` (safe to log and to put in a header); otherwise
 /// the server makes one.
@@ -95,6 +83,25 @@ void answer_and_close(httplib::Response& res, const http_error& e) {
         sink.write(body->data() + offset, length);
         return false;
       });
+}
+
+/// Gives the answer being made for the request on this thread an
+/// X-Request-ID when it has none yet (answers cpp-httplib makes before
+/// the pre-routing handler runs: a malformed request line or header, a
+/// request target over 8 KiB, a bad Range), and makes the access log line
+/// carry the same id.
+void ensure_request_id(const httplib::Request& req, httplib::Response& res) {
+  if (res.has_header("X-Request-ID"))
+    return;
+  auto& ctx = current_request;
+  if (!ctx.active) {
+    ctx.active = true;
+    ctx.start = clock_type::now();
+    auto given = req.get_header_value("X-Request-ID");
+    ctx.request_id = acceptable_request_id(given) ? given : new_request_id();
+    ctx.route = "unmatched";
+  }
+  res.set_header("X-Request-ID", ctx.request_id);
 }
 
 /// The tenant of a request, or the name of the header that is missing or
@@ -291,9 +298,11 @@ void http_server::impl::dispatch(const httplib::Request& req,
 void http_server::impl::after_response(const httplib::Request& req,
                                        const httplib::Response& res) {
   auto& ctx = current_request;
-  if (!ctx.active) { // refused by cpp-httplib before routing
+  if (!ctx.active) { // answered by cpp-httplib, before any hook
     ctx.start = clock_type::now();
-    ctx.request_id = new_request_id();
+    ctx.request_id = res.get_header_value("X-Request-ID");
+    if (ctx.request_id.empty())
+      ctx.request_id = new_request_id();
     ctx.route = "unmatched";
   }
   auto seconds =
@@ -407,10 +416,12 @@ void http_server::impl::configure_admin() {
 
 void http_server::impl::install_common_hooks(httplib::Server& s) {
   // Answers cpp-httplib produced by itself (bad request line, body over the
-  // limit) get the error body too; answers with a body keep it.
+  // limit) get the error body and a request id too; answers with a body
+  // keep it. cpp-httplib calls this for every answer of 400 and above.
   s.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request&,
+      [](const httplib::Request& req,
          httplib::Response& res) -> httplib::Server::HandlerResponse {
+        ensure_request_id(req, res);
         if (res.has_header("Content-Type"))
           return httplib::Server::HandlerResponse::Unhandled;
         auto status = res.status;

@@ -7,6 +7,7 @@
 
 #include "http/api_fixture.hpp"
 #include "http/routes.hpp"
+#include "support/raw_client.hpp"
 
 using namespace ogf::testing;
 using nlohmann::json;
@@ -96,6 +97,47 @@ TEST_CASE("a known route with a wrong method answers 405 with an Allow "
   // HEAD is answered wherever GET is.
   auto head = to_reply(api.client().Head("/api/v1/health"));
   CHECK(head.status == 200);
+}
+
+TEST_CASE("malformed requests answered before routing carry an "
+          "X-Request-ID and the error body too") {
+  api_fixture api;
+  struct bad_request {
+    std::string what;
+    std::string bytes;
+    int status;
+  };
+  std::vector<bad_request> cases = {
+      {"unknown HTTP version", "GET /api/v1/health HTTP/9.9\r\n\r\n", 400},
+      {"no version", "GET /api/v1/health\r\n\r\n", 400},
+      {"method that is not a token", "G(E)T /api/v1/health HTTP/1.1\r\n\r\n",
+       400},
+      {"header line over 8 KiB",
+       "GET /api/v1/health HTTP/1.1\r\nX-Long: " + std::string(10 * 1024, 'l') +
+           "\r\n\r\n",
+       400},
+      {"bad range", "GET /api/v1/health HTTP/1.1\r\nRange: bytes=z\r\n\r\n",
+       416},
+      {"request target over 8 KiB",
+       "GET /api/v1/" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n", 414},
+      {"head over the limit",
+       "GET /api/v1/health HTTP/1.1\r\nX-Big: " + std::string(40 * 1024, 'b') +
+           "\r\n\r\n",
+       431},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    auto answer = raw_exchange(api.port(), c.bytes, true);
+    INFO(answer.substr(0, 400));
+    CHECK(status_of(answer) == c.status);
+    auto id = header_of(answer, "X-Request-ID");
+    CHECK(id.size() == 32);
+    CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(header_of(answer, "Content-Type").rfind("application/json", 0) == 0);
+    json body;
+    REQUIRE_NOTHROW(body = json::parse(body_of(answer)));
+    CHECK(body["error"]["code"].is_string());
+  }
 }
 
 TEST_CASE("bodies that are not JSON, or CSV where allowed, answer 415") {

@@ -125,9 +125,8 @@ std::string header_of(const std::string& answer, std::string_view name) {
   if (at == std::string::npos)
     return {};
   auto start = at + 2 + name.size() + 1;
-  auto end = head.find("\r\n", start);
-  auto value = answer.substr(start, end == std::string::npos ? std::string::npos
-                                                             : end - start);
+  auto end = std::min(head.find("\r\n", start), head.size());
+  auto value = answer.substr(start, end - start);
   auto first = value.find_first_not_of(" \t");
   auto last = value.find_last_not_of(" \t");
   return first == std::string::npos ? std::string{}
