@@ -185,6 +185,38 @@ std::string answer_for(refusal r) {
                        "the request line and headers are too large");
 }
 
+/// Whether `c` is a tchar of RFC 9110 (methods are tokens of them).
+bool is_token_char(unsigned char c) {
+  return std::isalnum(c) ||
+         (c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
+}
+
+/// When the request at the start of `c.in` has a well-formed method that
+/// cpp-httplib's parser refuses, replaces it there with a stand-in that
+/// parser accepts (PRI: nothing routes it) and returns the real one, to be
+/// put back before routing; otherwise returns an empty string. The head
+/// is complete in `c.in` (a request is queued only then).
+std::string swap_foreign_method(connection& c) {
+  static const std::string_view parsed[] = {
+      "GET",     "HEAD",    "POST",  "PUT",   "DELETE",
+      "CONNECT", "OPTIONS", "TRACE", "PATCH", "PRI"};
+  static const std::string stand_in = "PRI";
+  auto end = c.in.find(' ');
+  if (end == std::string::npos || end == 0 || end >= c.head_end)
+    return {};
+  std::string_view method{c.in.data(), end};
+  for (unsigned char ch : method)
+    if (!is_token_char(ch))
+      return {}; // malformed: cpp-httplib answers 400
+  for (auto known : parsed)
+    if (method == known)
+      return {};
+  std::string real{method};
+  c.in.replace(0, end, stand_in);
+  c.head_end = c.head_end - real.size() + stand_in.size();
+  return real;
+}
+
 /// Writes what fits into the socket buffer without waiting; the answers
 /// above are far smaller than any socket buffer.
 void send_now(int fd, const std::string& bytes) {
@@ -692,6 +724,12 @@ struct gated_server::machinery {
     bool close_connection = stopping || ++c.served >= cfg.keep_alive_max;
     bool connection_closed = false;
     bool ok = false;
+    auto foreign_method = swap_foreign_method(c);
+    std::function<void(httplib::Request&)> restore_method;
+    if (!foreign_method.empty())
+      restore_method = [&](httplib::Request& req) {
+        req.method = foreign_method;
+      };
     // Where this request ends, when its head says so plainly.
     std::optional<std::size_t> request_end;
     if (c.head_end > 0)
@@ -703,7 +741,7 @@ struct gated_server::machinery {
       connection_stream stream{c, clock_type::now() + cfg.body_timeout,
                                cfg.io_timeout};
       ok = server.process_request(stream, close_connection, connection_closed,
-                                  nullptr);
+                                  restore_method);
       body_read = request_end && stream.consumed() >= *request_end;
     }
     // A body cpp-httplib did not read (a GET with a body, a refused one)

@@ -29,6 +29,12 @@
 //   instead of a reset.
 // * The listen backlog is raised from cpp-httplib's 5 to SOMAXCONN.
 //
+// cpp-httplib's request-line parser knows ten methods and answers any other
+// with 400 before a hook runs. A request with another well-formed method
+// (PROPFIND, BREW) reaches it under a stand-in method instead, and the
+// real one is put back before routing: the pre-routing handler sees it and
+// can answer it like any method it does not serve (405 with Allow, 404).
+//
 // It works by overriding Server::process_and_close_socket (virtual in
 // cpp-httplib 0.11; the listen loop hands it every accepted socket) and by
 // running cpp-httplib's own request processing (Server::process_request,

@@ -60,11 +60,17 @@ bool acceptable_request_id(const std::string& id) {
   return true;
 }
 
+/// The methods configure() gives cpp-httplib handlers for; before_routing
+/// answers the others.
+bool is_routed_method(const std::string& method) {
+  static const std::set<std::string> routed = {
+      "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+  return routed.count(method) > 0;
+}
+
 /// The method as a metrics label (a fixed set).
 std::string method_label(const std::string& method) {
-  static const std::set<std::string> known = {
-      "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
-  return known.count(method) ? method : "other";
+  return is_routed_method(method) ? method : "other";
 }
 
 /// Answers `e` and makes cpp-httplib close the connection afterwards: the
@@ -165,7 +171,7 @@ std::string body_media_type(const httplib::Request& req) {
 
 httplib::Server::HandlerResponse
 http_server::impl::before_routing(const httplib::Request& req,
-                                  httplib::Response& res) {
+                                  httplib::Response& res, bool admin_listener) {
   using handled = httplib::Server::HandlerResponse;
   auto& ctx = current_request;
   ctx.active = true;
@@ -237,6 +243,20 @@ http_server::impl::before_routing(const httplib::Request& req,
     // Without Content-Length or Transfer-Encoding a request has no body
     // (RFC 9112 §6.3); cpp-httplib would read until the client closes.
     const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
+  }
+  // Methods without a cpp-httplib handler (TRACE, CONNECT, and those the
+  // connection gate passes through, like PROPFIND) would get 400 from it:
+  // the route table answers them, 405 with Allow on a known path. Their
+  // body is never read; the gate closes the connection after the answer.
+  if (!is_routed_method(req.method)) {
+    if (admin_listener)
+      send_error(res, {404, "not_found",
+                       "the admin listener serves only GET /api/v1/health "
+                       "and /metrics",
+                       nullptr});
+    else
+      dispatch(req, res);
+    return handled::Handled;
   }
   return handled::Unhandled;
 }
@@ -361,7 +381,7 @@ void http_server::impl::configure() {
   server.set_payload_max_length(cfg.max_body_bytes);
   server.set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) {
-        return before_routing(req, res);
+        return before_routing(req, res, false);
       });
   server.on_refusal = [this](refusal r) { metrics.connection_refused(r); };
   auto route = [this](const httplib::Request& req, httplib::Response& res) {
@@ -385,7 +405,7 @@ void http_server::impl::configure_admin() {
   admin->set_payload_max_length(1024);
   admin->set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) {
-        return before_routing(req, res);
+        return before_routing(req, res, true);
       });
   admin->on_refusal = [this](refusal r) { metrics.connection_refused(r); };
   // GET and HEAD of health and metrics, nothing else: the admin port is for

@@ -101,8 +101,11 @@ struct http_server::impl {
   /// Error, exception and logging hooks shared by both listeners.
   void install_common_hooks(httplib::Server& s);
   void configure_admin();
+  /// Transport checks and the request id; answers methods cpp-httplib
+  /// has no handler for (404 on the admin listener).
   httplib::Server::HandlerResponse before_routing(const httplib::Request& req,
-                                                  httplib::Response& res);
+                                                  httplib::Response& res,
+                                                  bool admin_listener);
   void dispatch(const httplib::Request& req, httplib::Response& res);
   void after_response(const httplib::Request& req,
                       const httplib::Response& res);
