@@ -525,6 +525,10 @@ void http_server::stop(std::chrono::milliseconds grace) {
   auto deadline = clock_type::now() + grace;
   impl_->closing = true;
   impl_->close_streams();
+  // Both listeners stop at once, by the same deadline; the API listener's
+  // stop completes on serve()'s thread.
+  if (impl_->server.is_running())
+    impl_->server.stop_by(deadline);
   if (impl_->admin && impl_->admin_thread.joinable()) {
     // cpp-httplib's stop() ignores a server that is not listening yet; the
     // admin thread starts listening within moments of serve().
@@ -534,8 +538,6 @@ void http_server::stop(std::chrono::milliseconds grace) {
     impl_->admin->stop_by(deadline);
     impl_->admin_thread.join();
   }
-  if (impl_->server.is_running())
-    impl_->server.stop_by(deadline);
 }
 
 void http_server::set_stopping() {
