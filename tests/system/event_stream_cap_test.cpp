@@ -64,14 +64,16 @@ TEST_CASE("a burst of event streams on a pending batch gets at most the "
           "tenant's share, and health and other tenants still answer") {
   temp_dir dir;
   auto port = free_port();
-  // One worker, one activity per chunk: a 10,000-activity batch at priority
-  // 10 keeps it busy for far longer than the test, so the batch streamed
-  // below stays pending. 32 HTTP threads: 16 streams at most, 8 a tenant.
+  // One worker, one activity per chunk: a 20,000-activity batch at priority
+  // 10 keeps it busy for far longer than the test (a few hundred chunks a
+  // second here), so the batch streamed below stays pending. 32 HTTP
+  // threads: 16 streams at most, 8 a tenant.
   child_process server({server_binary(), "serve", "--listen",
                         "127.0.0.1:" + std::to_string(port), "--data-dir",
                         (dir.path / "data").string(), "--workers", "1",
                         "--chunk-size", "1", "--max-batches-per-poll", "1",
-                        "--http-threads", "32", "--log-level", "warn"},
+                        "--max-batch-activities", "20000", "--http-threads",
+                        "32", "--log-level", "warn"},
                        {}, (dir.path / "serve.log").string());
   httplib::Client cli("127.0.0.1", port);
   cli.set_connection_timeout(2, 0);
@@ -84,7 +86,7 @@ TEST_CASE("a burst of event streams on a pending batch gets at most the "
       90s, 100ms));
 
   json busy_ids = json::array();
-  for (int i = 0; i < 10000; ++i)
+  for (int i = 0; i < 20000; ++i)
     busy_ids.push_back("busy" + std::to_string(i));
   auto busy =
       cli.Post("/api/v1/batches", acme,
