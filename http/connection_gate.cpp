@@ -4,10 +4,12 @@
 #include <cctype>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -152,10 +154,12 @@ readiness check_request(connection& c, const gate_config& cfg) {
 std::string canned_answer(int status, const char* reason, const char* code,
                           const char* message) {
   auto body = domain::error_body(code, message, nullptr).dump();
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason +
-                    "\r\nContent-Type: application/json; charset=utf-8"
-                    "\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\nConnection: close\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + reason +
+      "\r\nContent-Type: application/json; charset=utf-8"
+      "\r\nContent-Length: " +
+      std::to_string(body.size()) +
+      "\r\nConnection: close\r\nX-Request-ID: " + new_request_id() + "\r\n";
   if (status == 503)
     out += "Retry-After: 1\r\n";
   return out + "\r\n" + body;
@@ -179,6 +183,38 @@ std::string answer_for(refusal r) {
   return canned_answer(431, "Request Header Fields Too Large",
                        "request_header_fields_too_large",
                        "the request line and headers are too large");
+}
+
+/// Whether `c` is a tchar of RFC 9110 (methods are tokens of them).
+bool is_token_char(unsigned char c) {
+  return std::isalnum(c) ||
+         (c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
+}
+
+/// When the request at the start of `c.in` has a well-formed method that
+/// cpp-httplib's parser refuses, replaces it there with a stand-in that
+/// parser accepts (PRI: nothing routes it) and returns the real one, to be
+/// put back before routing; otherwise returns an empty string. The head
+/// is complete in `c.in` (a request is queued only then).
+std::string swap_foreign_method(connection& c) {
+  static const std::string_view parsed[] = {
+      "GET",     "HEAD",    "POST",  "PUT",   "DELETE",
+      "CONNECT", "OPTIONS", "TRACE", "PATCH", "PRI"};
+  static const std::string stand_in = "PRI";
+  auto end = c.in.find(' ');
+  if (end == std::string::npos || end == 0 || end >= c.head_end)
+    return {};
+  std::string_view method{c.in.data(), end};
+  for (unsigned char ch : method)
+    if (!is_token_char(ch))
+      return {}; // malformed: cpp-httplib answers 400
+  for (auto known : parsed)
+    if (method == known)
+      return {};
+  std::string real{method};
+  c.in.replace(0, end, stand_in);
+  c.head_end = c.head_end - real.size() + stand_in.size();
+  return real;
 }
 
 /// Writes what fits into the socket buffer without waiting; the answers
@@ -310,6 +346,15 @@ std::size_t usable_connections(std::size_t wanted) {
 
 } // namespace
 
+std::string new_request_id() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx",
+                static_cast<unsigned long long>(gen()),
+                static_cast<unsigned long long>(gen()));
+  return buf;
+}
+
 const char* to_string(refusal r) {
   switch (r) {
   case refusal::over_capacity:
@@ -344,7 +389,9 @@ struct gated_server::machinery {
 
   std::mutex queue_mutex;
   std::condition_variable queue_ready;
-  std::deque<connection_ptr> queue; ///< complete requests for workers
+  std::condition_variable worker_done; ///< a worker finished a request
+  std::deque<connection_ptr> queue;    ///< complete requests for workers
+  std::vector<int> in_service;         ///< sockets of the requests running
   bool workers_stop = false;
 
   std::thread epoll_thread;
@@ -374,15 +421,37 @@ struct gated_server::machinery {
   }
 
   /// Stops accepting work, lets workers finish the requests they hold or
-  /// that are queued (answering them with Connection: close), then closes
-  /// every parked connection.
-  void stop() {
+  /// that are queued (answering them with Connection: close) until
+  /// `deadline`, then cuts the rest off, and closes every parked
+  /// connection.
+  void stop(clock_type::time_point deadline) {
     stopping = true;
+    std::vector<connection_ptr> unserved;
     {
-      std::lock_guard<std::mutex> guard{queue_mutex};
+      std::unique_lock<std::mutex> lock{queue_mutex};
       workers_stop = true;
+      queue_ready.notify_all();
+      auto all_done = [this] { return queue.empty() && busy.load() == 0; };
+      if (deadline == clock_type::time_point::max())
+        worker_done.wait(lock, all_done);
+      else if (!worker_done.wait_until(lock, deadline, all_done)) {
+        // A client that trickles its body (or reads its answer slowly)
+        // would hold its worker for up to body_timeout: its socket is shut
+        // down instead, which makes every read and write on it fail now.
+        // Under the lock, so that no socket is shut down after its worker
+        // has closed it (the number may be in use again).
+        for (int fd : in_service)
+          ::shutdown(fd, SHUT_RDWR);
+        for (auto& c : queue)
+          unserved.push_back(std::move(c));
+        queue.clear();
+      }
     }
-    queue_ready.notify_all();
+    for (auto& c : unserved) {
+      send_now(c->fd, canned_answer(503, "Service Unavailable", "unavailable",
+                                    "the server is stopping; retry later"));
+      finish(std::move(c));
+    }
     for (auto& t : workers)
       t.join();
     wake();
@@ -621,9 +690,16 @@ struct gated_server::machinery {
           return;
         c = std::move(queue.front());
         queue.pop_front();
+        in_service.push_back(c->fd);
         ++busy;
       }
       bool keep = serve_one(*c);
+      {
+        // Out of stop()'s reach before the socket can be closed.
+        std::lock_guard<std::mutex> guard{queue_mutex};
+        in_service.erase(
+            std::find(in_service.begin(), in_service.end(), c->fd));
+      }
       if (stopping) {
         finish(std::move(c));
       } else {
@@ -634,7 +710,11 @@ struct gated_server::machinery {
           start_lingering(*c);
         hand_to_epoll(std::move(c));
       }
-      --busy;
+      {
+        std::lock_guard<std::mutex> guard{queue_mutex};
+        --busy;
+      }
+      worker_done.notify_all();
     }
   }
 
@@ -644,6 +724,12 @@ struct gated_server::machinery {
     bool close_connection = stopping || ++c.served >= cfg.keep_alive_max;
     bool connection_closed = false;
     bool ok = false;
+    auto foreign_method = swap_foreign_method(c);
+    std::function<void(httplib::Request&)> restore_method;
+    if (!foreign_method.empty())
+      restore_method = [&](httplib::Request& req) {
+        req.method = foreign_method;
+      };
     // Where this request ends, when its head says so plainly.
     std::optional<std::size_t> request_end;
     if (c.head_end > 0)
@@ -655,7 +741,7 @@ struct gated_server::machinery {
       connection_stream stream{c, clock_type::now() + cfg.body_timeout,
                                cfg.io_timeout};
       ok = server.process_request(stream, close_connection, connection_closed,
-                                  nullptr);
+                                  restore_method);
       body_read = request_end && stream.consumed() >= *request_end;
     }
     // A body cpp-httplib did not read (a GET with a body, a refused one)
@@ -691,7 +777,7 @@ struct gated_server::accept_queue : httplib::TaskQueue {
   void enqueue(std::function<void()> fn) override { fn(); }
 
   void shutdown() override {
-    running->stop();
+    running->stop(server.stop_deadline_.load());
     std::atomic_store(&server.running_, std::shared_ptr<machinery>{});
     running.reset();
   }
@@ -727,6 +813,11 @@ void gated_server::raise_backlog() {
   socket_t sock = svr_sock_;
   if (sock != INVALID_SOCKET)
     ::listen(sock, SOMAXCONN);
+}
+
+void gated_server::stop_by(std::chrono::steady_clock::time_point deadline) {
+  stop_deadline_ = deadline;
+  stop();
 }
 
 gate_stats gated_server::stats() const {

@@ -29,6 +29,12 @@
 //   instead of a reset.
 // * The listen backlog is raised from cpp-httplib's 5 to SOMAXCONN.
 //
+// cpp-httplib's request-line parser knows ten methods and answers any other
+// with 400 before a hook runs. A request with another well-formed method
+// (PROPFIND, BREW) reaches it under a stand-in method instead, and the
+// real one is put back before routing: the pre-routing handler sees it and
+// can answer it like any method it does not serve (405 with Allow, 404).
+//
 // It works by overriding Server::process_and_close_socket (virtual in
 // cpp-httplib 0.11; the listen loop hands it every accepted socket) and by
 // running cpp-httplib's own request processing (Server::process_request,
@@ -40,6 +46,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include <httplib.h>
 
@@ -89,6 +96,10 @@ enum class refusal {
 /// "head_too_large".
 const char* to_string(refusal r);
 
+/// A fresh request id: 32 hex digits. Answers the gate makes up itself
+/// (refusals) carry one in X-Request-ID, like every other answer.
+std::string new_request_id();
+
 /// Connection counts of a gated_server, for metrics and tests.
 struct gate_stats {
   std::size_t open = 0;            ///< connections held, parked or busy
@@ -121,6 +132,15 @@ public:
   /// before listening starts wait in that backlog. (Listening does it too.)
   void raise_backlog();
 
+  /// Stops like httplib::Server::stop() (which waits for every request to
+  /// end, however slowly its client sends), but by `deadline`: requests
+  /// still running then have their sockets shut down, so that their reads
+  /// and writes fail at once, and requests still waiting for a worker are
+  /// answered 503. A handler that does not touch its socket still ends on
+  /// its own (its engine request has a timeout). Returns at once;
+  /// listen_after_bind() returns when the stop is complete.
+  void stop_by(std::chrono::steady_clock::time_point deadline);
+
 private:
   struct machinery;
   struct accept_queue;
@@ -128,6 +148,9 @@ private:
   bool process_and_close_socket(socket_t sock) override;
 
   gate_config cfg_;
+  /// Set by stop_by(); a plain stop() waits without a bound.
+  std::atomic<std::chrono::steady_clock::time_point> stop_deadline_{
+      std::chrono::steady_clock::time_point::max()};
   /// The running part, while listening (std::atomic_load/store: stats()
   /// may be called from other threads while the server stops).
   std::shared_ptr<machinery> running_;

@@ -353,25 +353,62 @@ void http_server::impl::retry_batch(api_call& call, httplib::Response& res) {
 
 // -- event stream -------------------------------------------------------------
 
+http_server::impl::stream_slot::~stream_slot() {
+  std::lock_guard<std::mutex> guard{server.streams_mutex};
+  --server.stream_slots;
+  auto it = server.tenant_slots.find(tenant);
+  if (it != server.tenant_slots.end() && --it->second == 0)
+    server.tenant_slots.erase(it);
+}
+
+std::shared_ptr<http_server::impl::stream_slot>
+http_server::impl::reserve_stream_slot(const domain::tenant& owner,
+                                       http_error& refusal) {
+  // A stream holds a pool thread for its life: leave the rest to requests,
+  // and no more than a fair share of the streams to any one tenant.
+  auto max_streams = static_cast<std::size_t>(
+      cfg.max_event_streams > 0 ? cfg.max_event_streams
+                                : std::max(cfg.threads / 2, 1));
+  auto max_per_tenant =
+      static_cast<std::size_t>(cfg.max_event_streams_per_tenant > 0
+                                   ? cfg.max_event_streams_per_tenant
+                                   : std::max<std::size_t>(max_streams / 2, 1));
+  auto key = std::make_pair(owner.org_id, owner.workspace_id);
+  std::lock_guard<std::mutex> guard{streams_mutex};
+  if (closing.load()) {
+    refusal = {503, "unavailable", "the server is stopping", nullptr};
+    return nullptr;
+  }
+  auto it = tenant_slots.find(key);
+  auto mine = it == tenant_slots.end() ? std::size_t{0} : it->second;
+  if (mine >= max_per_tenant) {
+    refusal = {503, "unavailable",
+               "this tenant has " + std::to_string(mine) +
+                   " event streams open, the most one tenant may; poll "
+                   "/progress or retry later",
+               nullptr};
+    return nullptr;
+  }
+  if (stream_slots >= max_streams) {
+    refusal = {503, "unavailable",
+               "too many event streams are open; poll /progress or retry "
+               "later",
+               nullptr};
+    return nullptr;
+  }
+  ++stream_slots;
+  ++tenant_slots[key];
+  return std::shared_ptr<stream_slot>(new stream_slot{*this, std::move(key)});
+}
+
 void http_server::impl::stream_events(api_call& call, httplib::Response& res) {
   auto id = batch_id_of(call, res);
   if (!id)
     return;
-  if (closing.load())
-    return send_error(res,
-                      {503, "unavailable", "the server is stopping", nullptr});
-  // A stream holds a pool thread for its life: leave the rest to requests.
-  auto max_streams = static_cast<std::size_t>(
-      cfg.max_event_streams > 0 ? cfg.max_event_streams
-                                : std::max(cfg.threads / 2, 1));
-  {
-    std::lock_guard<std::mutex> guard{streams_mutex};
-    if (streams.size() >= max_streams)
-      return send_error(res, {503, "unavailable",
-                              "too many event streams are open; poll "
-                              "/progress or retry later",
-                              nullptr});
-  }
+  http_error refusal;
+  auto slot = reserve_stream_slot(call.tenant, refusal);
+  if (!slot)
+    return send_error(res, refusal);
   auto queue = std::make_shared<event_queue>(cfg.event_min_gap);
   auto listener = spawn_stream_listener(sys, queue);
   auto [subscribed, err] =
@@ -383,6 +420,8 @@ void http_server::impl::stream_events(api_call& call, httplib::Response& res) {
   {
     std::lock_guard<std::mutex> guard{streams_mutex};
     streams.insert(queue);
+    if (closing.load()) // stop() closed the others already
+      queue->close();
   }
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
@@ -398,8 +437,8 @@ void http_server::impl::stream_events(api_call& call, httplib::Response& res) {
   auto last = std::make_shared<written>();
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, queue, owner, batch_id, last](std::size_t,
-                                           httplib::DataSink& sink) {
+      [this, queue, owner, batch_id, last, slot](std::size_t,
+                                                 httplib::DataSink& sink) {
         auto event = queue->take(cfg.event_poll_interval);
         switch (event.kind) {
         case stream_event::closed:

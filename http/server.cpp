@@ -4,8 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <csignal>
-#include <cstdio>
-#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -50,16 +48,6 @@ struct request_context {
 
 thread_local request_context current_request;
 
-/// A fresh request id: 32 hex digits.
-std::string new_request_id() {
-  thread_local std::mt19937_64 gen{std::random_device{}()};
-  char buf[33];
-  std::snprintf(buf, sizeof buf, "%016llx%016llx",
-                static_cast<unsigned long long>(gen()),
-                static_cast<unsigned long long>(gen()));
-  return buf;
-}
-
 /// A client's X-Request-ID is echoed when it is 1-128 characters of
 /// `A-Z a-z 0-9 . _ : -` (safe to log and to put in a header); otherwise
 /// the server makes one.
@@ -72,11 +60,17 @@ bool acceptable_request_id(const std::string& id) {
   return true;
 }
 
+/// The methods configure() gives cpp-httplib handlers for; before_routing
+/// answers the others.
+bool is_routed_method(const std::string& method) {
+  static const std::set<std::string> routed = {
+      "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+  return routed.count(method) > 0;
+}
+
 /// The method as a metrics label (a fixed set).
 std::string method_label(const std::string& method) {
-  static const std::set<std::string> known = {
-      "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
-  return known.count(method) ? method : "other";
+  return is_routed_method(method) ? method : "other";
 }
 
 /// Answers `e` and makes cpp-httplib close the connection afterwards: the
@@ -95,6 +89,25 @@ void answer_and_close(httplib::Response& res, const http_error& e) {
         sink.write(body->data() + offset, length);
         return false;
       });
+}
+
+/// Gives the answer being made for the request on this thread an
+/// X-Request-ID when it has none yet (answers cpp-httplib makes before
+/// the pre-routing handler runs: a malformed request line or header, a
+/// request target over 8 KiB, a bad Range), and makes the access log line
+/// carry the same id.
+void ensure_request_id(const httplib::Request& req, httplib::Response& res) {
+  if (res.has_header("X-Request-ID"))
+    return;
+  auto& ctx = current_request;
+  if (!ctx.active) {
+    ctx.active = true;
+    ctx.start = clock_type::now();
+    auto given = req.get_header_value("X-Request-ID");
+    ctx.request_id = acceptable_request_id(given) ? given : new_request_id();
+    ctx.route = "unmatched";
+  }
+  res.set_header("X-Request-ID", ctx.request_id);
 }
 
 /// The tenant of a request, or the name of the header that is missing or
@@ -158,7 +171,7 @@ std::string body_media_type(const httplib::Request& req) {
 
 httplib::Server::HandlerResponse
 http_server::impl::before_routing(const httplib::Request& req,
-                                  httplib::Response& res) {
+                                  httplib::Response& res, bool admin_listener) {
   using handled = httplib::Server::HandlerResponse;
   auto& ctx = current_request;
   ctx.active = true;
@@ -231,6 +244,20 @@ http_server::impl::before_routing(const httplib::Request& req,
     // (RFC 9112 §6.3); cpp-httplib would read until the client closes.
     const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
   }
+  // Methods without a cpp-httplib handler (TRACE, CONNECT, and those the
+  // connection gate passes through, like PROPFIND) would get 400 from it:
+  // the route table answers them, 405 with Allow on a known path. Their
+  // body is never read; the gate closes the connection after the answer.
+  if (!is_routed_method(req.method)) {
+    if (admin_listener)
+      send_error(res, {404, "not_found",
+                       "the admin listener serves only GET /api/v1/health "
+                       "and /metrics",
+                       nullptr});
+    else
+      dispatch(req, res);
+    return handled::Handled;
+  }
   return handled::Unhandled;
 }
 
@@ -291,9 +318,11 @@ void http_server::impl::dispatch(const httplib::Request& req,
 void http_server::impl::after_response(const httplib::Request& req,
                                        const httplib::Response& res) {
   auto& ctx = current_request;
-  if (!ctx.active) { // refused by cpp-httplib before routing
+  if (!ctx.active) { // answered by cpp-httplib, before any hook
     ctx.start = clock_type::now();
-    ctx.request_id = new_request_id();
+    ctx.request_id = res.get_header_value("X-Request-ID");
+    if (ctx.request_id.empty())
+      ctx.request_id = new_request_id();
     ctx.route = "unmatched";
   }
   auto seconds =
@@ -352,7 +381,7 @@ void http_server::impl::configure() {
   server.set_payload_max_length(cfg.max_body_bytes);
   server.set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) {
-        return before_routing(req, res);
+        return before_routing(req, res, false);
       });
   server.on_refusal = [this](refusal r) { metrics.connection_refused(r); };
   auto route = [this](const httplib::Request& req, httplib::Response& res) {
@@ -376,7 +405,7 @@ void http_server::impl::configure_admin() {
   admin->set_payload_max_length(1024);
   admin->set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) {
-        return before_routing(req, res);
+        return before_routing(req, res, true);
       });
   admin->on_refusal = [this](refusal r) { metrics.connection_refused(r); };
   // GET and HEAD of health and metrics, nothing else: the admin port is for
@@ -407,10 +436,12 @@ void http_server::impl::configure_admin() {
 
 void http_server::impl::install_common_hooks(httplib::Server& s) {
   // Answers cpp-httplib produced by itself (bad request line, body over the
-  // limit) get the error body too; answers with a body keep it.
+  // limit) get the error body and a request id too; answers with a body
+  // keep it. cpp-httplib calls this for every answer of 400 and above.
   s.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request&,
+      [](const httplib::Request& req,
          httplib::Response& res) -> httplib::Server::HandlerResponse {
+        ensure_request_id(req, res);
         if (res.has_header("Content-Type"))
           return httplib::Server::HandlerResponse::Unhandled;
         auto status = res.status;
@@ -488,22 +519,25 @@ void http_server::serve() {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
-void http_server::stop() {
+void http_server::stop(std::chrono::milliseconds grace) {
   if (!impl_)
     return;
+  auto deadline = clock_type::now() + grace;
   impl_->closing = true;
   impl_->close_streams();
+  // Both listeners stop at once, by the same deadline; the API listener's
+  // stop completes on serve()'s thread.
+  if (impl_->server.is_running())
+    impl_->server.stop_by(deadline);
   if (impl_->admin && impl_->admin_thread.joinable()) {
     // cpp-httplib's stop() ignores a server that is not listening yet; the
     // admin thread starts listening within moments of serve().
-    auto deadline = clock_type::now() + std::chrono::seconds(2);
-    while (!impl_->admin->is_running() && clock_type::now() < deadline)
+    auto listening_by = clock_type::now() + std::chrono::seconds(2);
+    while (!impl_->admin->is_running() && clock_type::now() < listening_by)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    impl_->admin->stop();
+    impl_->admin->stop_by(deadline);
     impl_->admin_thread.join();
   }
-  if (impl_->server.is_running())
-    impl_->server.stop();
 }
 
 void http_server::set_stopping() {

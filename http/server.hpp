@@ -43,6 +43,10 @@ struct http_config {
   /// Most event streams open at once; each holds a pool thread for its
   /// life, so more are answered 503. 0 means half of `threads`. Default 0.
   int max_event_streams = 0;
+  /// Most event streams one tenant (org and workspace) may hold at once, so
+  /// that no tenant takes every stream; more are answered 503. 0 means half
+  /// of the effective `max_event_streams`, at least 1. Default 0.
+  int max_event_streams_per_tenant = 0;
   /// Address of a second listener that serves only GET /api/v1/health and
   /// GET /metrics, on 2 threads of its own, so that probes and scrapes are
   /// answered however busy the API is. Empty: no admin listener. Default
@@ -103,8 +107,13 @@ public:
   /// runs on a thread of its own).
   void serve();
 
-  /// Stops accepting and returns once in-flight requests are done.
-  void stop();
+  /// Stops accepting, ends event streams, and lets in-flight requests
+  /// finish for up to `grace`; connections still busy then are cut off
+  /// (their socket reads and writes fail at once), so that a client that
+  /// sends slowly cannot hold the stop up. Returns once the admin listener
+  /// has stopped; serve() returns once the API listener has. Default grace
+  /// 30 s (serve's default --shutdown-timeout).
+  void stop(std::chrono::milliseconds grace = std::chrono::seconds(30));
 
   /// From now on health answers 503 and new submits 503 (graceful stop).
   void set_stopping();

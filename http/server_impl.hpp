@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -70,8 +71,12 @@ struct http_server::impl {
   clock_type::time_point started = clock_type::now();
   int port = 0;
   http_metrics metrics;
-  std::mutex streams_mutex;
+  std::mutex streams_mutex; ///< guards the three members below
   std::set<std::shared_ptr<event_queue>> streams; ///< open event streams
+  /// Event-stream slots taken: open streams plus those being set up.
+  std::size_t stream_slots = 0;
+  /// The same, per tenant (org, workspace); no entry at 0.
+  std::map<std::pair<std::string, std::string>, std::size_t> tenant_slots;
 
   impl(caf::actor_system& s, engine_actor e, http_config c);
 
@@ -115,8 +120,11 @@ struct http_server::impl {
   /// Error, exception and logging hooks shared by both listeners.
   void install_common_hooks(httplib::Server& s);
   void configure_admin();
+  /// Transport checks and the request id; answers methods cpp-httplib
+  /// has no handler for (404 on the admin listener).
   httplib::Server::HandlerResponse before_routing(const httplib::Request& req,
-                                                  httplib::Response& res);
+                                                  httplib::Response& res,
+                                                  bool admin_listener);
   void dispatch(const httplib::Request& req, httplib::Response& res);
   void after_response(const httplib::Request& req,
                       const httplib::Response& res);
@@ -148,6 +156,18 @@ struct http_server::impl {
   /// 404) for anything but a UUID.
   std::optional<std::string> batch_id_of(const api_call& call,
                                          httplib::Response& res);
+  /// An event-stream slot of one tenant, given back when destroyed.
+  struct stream_slot {
+    impl& server;
+    std::pair<std::string, std::string> tenant;
+    ~stream_slot();
+  };
+  /// Takes an event-stream slot for `owner` (the count check and the taking
+  /// in one critical section, so a burst cannot overshoot the caps); null,
+  /// with `refusal` filled in, when the server is stopping or a cap is
+  /// reached. The slot is given back when the last copy of the handle goes.
+  std::shared_ptr<stream_slot> reserve_stream_slot(const domain::tenant& owner,
+                                                   http_error& refusal);
   /// Polls an idle event stream's batch: a newer progress, or done.
   void poll_stream(event_queue& queue, const domain::tenant& owner,
                    const std::string& batch_id);

@@ -28,8 +28,7 @@ public:
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) ==
-            0);
+    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   }
   held_connection(held_connection&& o) noexcept
       : fd_(std::exchange(o.fd_, -1)) {}
@@ -348,6 +347,16 @@ TEST_CASE("the admin listener answers health and metrics, and nothing else") {
   check_error(to_reply(cli.Post("/api/v1/batches", acme.headers(), "{}",
                                 "application/json")),
               404, "not_found");
+  // Methods it does not serve, also those cpp-httplib cannot parse.
+  for (std::string method : {"TRACE", "PROPFIND"}) {
+    INFO(method);
+    auto answer = raw_exchange(admin,
+                               method + " /api/v1/health HTTP/1.1\r\n"
+                                        "Host: x\r\n\r\n",
+                               true);
+    CHECK(answer.rfind("HTTP/1.1 404", 0) == 0);
+    CHECK(answer.find("X-Request-ID: ") != std::string::npos);
+  }
   // The API port is unchanged.
   CHECK(healthy(api.port()));
 }

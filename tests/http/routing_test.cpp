@@ -7,6 +7,7 @@
 
 #include "http/api_fixture.hpp"
 #include "http/routes.hpp"
+#include "support/raw_client.hpp"
 
 using namespace ogf::testing;
 using nlohmann::json;
@@ -96,6 +97,95 @@ TEST_CASE("a known route with a wrong method answers 405 with an Allow "
   // HEAD is answered wherever GET is.
   auto head = to_reply(api.client().Head("/api/v1/health"));
   CHECK(head.status == 200);
+}
+
+TEST_CASE("methods the server does not implement answer 405 with Allow on "
+          "known routes and 404 elsewhere") {
+  api_fixture api;
+  const std::string id = "/api/v1/batches/00000000-0000-4000-8000-000000000000";
+  auto ask = [&](const std::string& method, const std::string& target,
+                 const std::string& extra = {}) {
+    return raw_exchange(api.port(), method + " " + target +
+                                        " HTTP/1.1\r\nHost: x\r\n"
+                                        "X-Org-ID: acme\r\nX-Workspace-ID: "
+                                        "main\r\nConnection: close\r\n" +
+                                        extra + "\r\n");
+  };
+  // TRACE and CONNECT are methods cpp-httplib parses but routes nowhere;
+  // the others it refuses while parsing the request line.
+  for (std::string method :
+       {"TRACE", "CONNECT", "PROPFIND", "MKCOL", "LOCK", "BREW", "M-SEARCH"}) {
+    for (auto [path, allow] :
+         {std::pair<std::string, std::string>{"/api/v1/batches", "POST, GET"},
+          {id, "GET, DELETE"},
+          {"/api/v1/health", "GET"}}) {
+      INFO(method << " " << path);
+      auto answer = ask(method, path);
+      INFO(answer);
+      REQUIRE(status_of(answer) == 405);
+      CHECK(header_of(answer, "Allow") == allow);
+      CHECK(header_of(answer, "X-Request-ID").size() == 32);
+      auto body = json::parse(body_of(answer));
+      CHECK(body["error"]["code"] == "method_not_allowed");
+    }
+    INFO(method << " /nowhere");
+    auto unknown = ask(method, "/nowhere");
+    INFO(unknown);
+    CHECK(status_of(unknown) == 404);
+    CHECK(header_of(unknown, "X-Request-ID").size() == 32);
+    CHECK(json::parse(body_of(unknown))["error"]["code"] == "not_found");
+  }
+  // CONNECT's usual authority-form target names no route.
+  CHECK(status_of(ask("CONNECT", "example.com:443")) == 404);
+  // A body sent with an unknown method is never taken for a next request.
+  auto smuggled = raw_exchange(
+      api.port(), "PROPFIND /api/v1/health HTTP/1.1\r\nHost: x\r\n"
+                  "Content-Length: 40\r\n\r\n"
+                  "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n");
+  INFO(smuggled);
+  CHECK(status_of(smuggled) == 405);
+  CHECK(smuggled.find("HTTP/1.1 200") == std::string::npos);
+}
+
+TEST_CASE("malformed requests answered before routing carry an "
+          "X-Request-ID and the error body too") {
+  api_fixture api;
+  struct bad_request {
+    std::string what;
+    std::string bytes;
+    int status;
+  };
+  std::vector<bad_request> cases = {
+      {"unknown HTTP version", "GET /api/v1/health HTTP/9.9\r\n\r\n", 400},
+      {"no version", "GET /api/v1/health\r\n\r\n", 400},
+      {"method that is not a token", "G(E)T /api/v1/health HTTP/1.1\r\n\r\n",
+       400},
+      {"header line over 8 KiB",
+       "GET /api/v1/health HTTP/1.1\r\nX-Long: " + std::string(10 * 1024, 'l') +
+           "\r\n\r\n",
+       400},
+      {"bad range", "GET /api/v1/health HTTP/1.1\r\nRange: bytes=z\r\n\r\n",
+       416},
+      {"request target over 8 KiB",
+       "GET /api/v1/" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n", 414},
+      {"head over the limit",
+       "GET /api/v1/health HTTP/1.1\r\nX-Big: " + std::string(40 * 1024, 'b') +
+           "\r\n\r\n",
+       431},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    auto answer = raw_exchange(api.port(), c.bytes, true);
+    INFO(answer.substr(0, 400));
+    CHECK(status_of(answer) == c.status);
+    auto id = header_of(answer, "X-Request-ID");
+    CHECK(id.size() == 32);
+    CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(header_of(answer, "Content-Type").rfind("application/json", 0) == 0);
+    json body;
+    REQUIRE_NOTHROW(body = json::parse(body_of(answer)));
+    CHECK(body["error"]["code"].is_string());
+  }
 }
 
 TEST_CASE("bodies that are not JSON, or CSV where allowed, answer 415") {

@@ -1,7 +1,11 @@
 // The real `offgridflow-batch` binary, as a user runs it.
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+
+#include <sys/socket.h>
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
@@ -9,6 +13,7 @@
 
 #include "support/engine_fixture.hpp"
 #include "support/process.hpp"
+#include "support/raw_client.hpp"
 
 using namespace ogf::testing;
 using namespace std::chrono_literals;
@@ -81,6 +86,52 @@ TEST_CASE("serve answers health on its embedded database and SIGTERM stops "
   // Logs are JSON lines on stderr.
   auto first_line = server.output().substr(0, server.output().find('\n'));
   CHECK(nlohmann::json::parse(first_line).contains("ts"));
+}
+
+TEST_CASE("SIGTERM with a client trickling a request body still exits 0 "
+          "within --shutdown-timeout") {
+  temp_dir dir;
+  auto port = free_port();
+  child_process server({server_binary(), "serve", "--listen",
+                        "127.0.0.1:" + std::to_string(port), "--data-dir",
+                        (dir.path / "data").string(), "--shutdown-timeout",
+                        "2s"},
+                       {}, (dir.path / "serve.log").string());
+  REQUIRE(wait_until([&] { return health_status(port) == 200; }, 60s, 100ms));
+
+  // A 200 kB upload sent one byte every 0.5 s: each read is well within
+  // the server's per-read timeout, the whole body would take 28 hours.
+  raw_client slow{port};
+  REQUIRE(slow.ok());
+  REQUIRE(slow.send_all("POST /api/v1/activities HTTP/1.1\r\nHost: x\r\n"
+                        "X-Org-ID: acme\r\nX-Workspace-ID: main\r\n"
+                        "Content-Type: text/csv\r\n"
+                        "Content-Length: 200000\r\n\r\nid,activity_type"));
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    while (!stop && ::send(slow.fd(), ",", 1, MSG_NOSIGNAL) == 1)
+      std::this_thread::sleep_for(500ms);
+  });
+  std::this_thread::sleep_for(1500ms); // a pool thread is reading the body
+
+  auto start = std::chrono::steady_clock::now();
+  server.signal(SIGTERM);
+  auto code = server.wait(40s);
+  auto took = std::chrono::steady_clock::now() - start;
+  stop = true;
+  trickle.join();
+  REQUIRE(code);
+  CHECK(*code == 0);
+  // CONTRACT §1: exit 0 within --shutdown-timeout, whatever clients do.
+  // The margin covers only the test's own polling and the time the kernel
+  // takes to reap the process on a busy machine.
+  INFO("exit took "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+       << " ms");
+  CHECK(took < 2s + 1s);
+  CHECK_FALSE(postgres_running_in(dir.path / "data"));
+  // The slow client was cut off, not left hanging.
+  CHECK(slow.wait_closed(1s));
 }
 
 TEST_CASE("a second serve on the same data dir fails with a clear error and "
