@@ -30,9 +30,9 @@ std::map<std::string, std::int64_t> held_mid_batch(const test_database& db,
   pqxx::read_transaction tx{c};
   std::map<std::string, std::int64_t> out;
   for (const auto& r : tx.exec(
-         "SELECT id::text, lease_token FROM batch_jobs WHERE lease_owner = "
-         + sql_literal(node)
-         + " AND status = 'processing' AND processed_activities > 0 AND "
+           "SELECT id::text, lease_token FROM batch_jobs WHERE lease_owner = " +
+           sql_literal(node) +
+           " AND status = 'processing' AND processed_activities > 0 AND "
            "processed_activities < total_activities"))
     out.emplace(r[0].as<std::string>(), r[1].as<std::int64_t>());
   return out;
@@ -45,8 +45,7 @@ void check_totals_match_items(const test_database& db) {
                    "i WHERE i.batch_id = b.id AND i.status <> 'pending') "
                    "OR total_emissions_kg_co2e <> (SELECT "
                    "coalesce(sum(emissions_kg_co2e), 0) FROM batch_items i "
-                   "WHERE i.batch_id = b.id)")
-        == 0);
+                   "WHERE i.batch_id = b.id)") == 0);
 }
 
 } // namespace
@@ -59,25 +58,21 @@ TEST_CASE("two engines share two hundred batches and process no item twice") {
   engine_fixture b{test_engine_config(db, "node-b"), spy_factory(log_b)};
   auto ids = submit_batches(a, 200, 5); // one chunk each
 
-  REQUIRE(wait_until([&] { return count_status(db, "completed") == 200; },
-                     20s, 20ms));
+  REQUIRE(wait_until([&] { return count_status(db, "completed") == 200; }, 20s,
+                     20ms));
   CHECK(scalar(db, "SELECT count(*) FROM batch_items") == 1000);
   CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1 OR "
-                   "status <> 'succeeded'")
-        == 0);
+                   "status <> 'succeeded'") == 0);
   CHECK(scalar(db, "SELECT sum(items) FROM batch_chunk_log") == 1000);
   // Each batch was written by one node only, and both nodes worked.
   CHECK(scalar(db, "SELECT count(*) FROM (SELECT batch_id FROM "
                    "batch_chunk_log GROUP BY batch_id HAVING count(DISTINCT "
-                   "node_id) > 1) x")
-        == 0);
-  CHECK(scalar(db, "SELECT count(DISTINCT node_id) FROM batch_chunk_log")
-        == 2);
+                   "node_id) > 1) x") == 0);
+  CHECK(scalar(db, "SELECT count(DISTINCT node_id) FROM batch_chunk_log") == 2);
   check_totals_match_items(db);
   CHECK(scalar(db, "SELECT count(*) FROM batch_jobs WHERE "
-                   "total_emissions_kg_co2e <> "
-                   + sql_literal(expected_emissions(5)) + "::numeric")
-        == 0);
+                   "total_emissions_kg_co2e <> " +
+                       sql_literal(expected_emissions(5)) + "::numeric") == 0);
   // Not even computed twice.
   auto seen_a = log_a->seen_copy();
   auto seen_b = log_b->seen_copy();
@@ -106,19 +101,19 @@ TEST_CASE("a killed engine's batches are taken over after lease expiry and "
 
   std::map<std::string, std::int64_t> held;
   REQUIRE(wait_until(
-    [&] {
-      held = held_mid_batch(db, "node-a");
-      return held.size() == 2;
-    },
-    10s, 5ms));
+      [&] {
+        held = held_mid_batch(db, "node-a");
+        return held.size() == 2;
+      },
+      10s, 5ms));
   a->kill(); // as if the process died: nothing released
   auto killed_at = clock_type::now();
   a.reset();
   // Nothing A held was given back.
   for (const auto& [id, token] : held)
-    CHECK(text(db, "SELECT coalesce(lease_owner, '') FROM batch_jobs WHERE id = "
-                     + sql_literal(id))
-          == "node-a");
+    CHECK(text(db,
+               "SELECT coalesce(lease_owner, '') FROM batch_jobs WHERE id = " +
+                   sql_literal(id)) == "node-a");
 
   auto cfg_b = test_engine_config(db, "node-b");
   cfg_b.lease_timeout = 1s;
@@ -134,25 +129,23 @@ TEST_CASE("a killed engine's batches are taken over after lease expiry and "
   for (const auto& [id, token] : held) {
     INFO("batch " << id);
     // Taken over (counted as one expiry), under a newer token.
-    CHECK(scalar(db, "SELECT lease_expiries FROM batch_jobs WHERE id = "
-                       + sql_literal(id))
-          == 1);
-    CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log WHERE batch_id = "
-                       + sql_literal(id) + " AND node_id = 'node-b' AND lease_token "
-                       "<= " + std::to_string(token))
-          == 0);
-    CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log WHERE batch_id = "
-                       + sql_literal(id) + " AND node_id = 'node-b'")
-          > 0);
+    CHECK(scalar(db, "SELECT lease_expiries FROM batch_jobs WHERE id = " +
+                         sql_literal(id)) == 1);
+    CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log WHERE batch_id = " +
+                         sql_literal(id) +
+                         " AND node_id = 'node-b' AND lease_token "
+                         "<= " +
+                         std::to_string(token)) == 0);
+    CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log WHERE batch_id = " +
+                         sql_literal(id) + " AND node_id = 'node-b'") > 0);
   }
   CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1 OR "
-                   "status <> 'succeeded'")
-        == 0);
+                   "status <> 'succeeded'") == 0);
   CHECK(scalar(db, "SELECT sum(items) FROM batch_chunk_log") == 80);
   check_totals_match_items(db);
   for (const auto& id : ids)
-    CHECK(b.ask<domain::batch>(get_atom_v, acme, id).total_emissions_kg_co2e
-          == expected_emissions(20));
+    CHECK(b.ask<domain::batch>(get_atom_v, acme, id).total_emissions_kg_co2e ==
+          expected_emissions(20));
 
   // A's late writes under its old token change nothing.
   persistence::store_config sc;
@@ -165,11 +158,13 @@ TEST_CASE("a killed engine's batches are taken over after lease expiry and "
                          "string_agg(activity_id || coalesce(emissions_kg_co2e"
                          "::text, '-') || attempts, ',' ORDER BY activity_id) "
                          "FROM batch_items WHERE batch_id = b.id) FROM "
-                         "batch_jobs b WHERE id = " + sql_literal(id));
+                         "batch_jobs b WHERE id = " +
+                             sql_literal(id));
   persistence::lease_ref old{id, token};
   std::vector<persistence::item_result_row> rows;
   rows.push_back({text(db, "SELECT min(activity_id) FROM batch_items WHERE "
-                          "batch_id = " + sql_literal(id)),
+                           "batch_id = " +
+                               sql_literal(id)),
                   true, 2, std::string("999.000000"), std::string("x"),
                   std::nullopt});
   try {
@@ -188,10 +183,11 @@ TEST_CASE("a killed engine's batches are taken over after lease expiry and "
                         "string_agg(activity_id || coalesce(emissions_kg_co2e"
                         "::text, '-') || attempts, ',' ORDER BY activity_id) "
                         "FROM batch_items WHERE batch_id = b.id) FROM "
-                        "batch_jobs b WHERE id = " + sql_literal(id));
+                        "batch_jobs b WHERE id = " +
+                            sql_literal(id));
   CHECK(after == before);
-  CHECK(b.ask<domain::batch>(get_atom_v, acme, id).status
-        == domain::batch_status::completed);
+  CHECK(b.ask<domain::batch>(get_atom_v, acme, id).status ==
+        domain::batch_status::completed);
 }
 
 TEST_CASE("a graceful stop releases leases and another engine picks the "
@@ -207,11 +203,11 @@ TEST_CASE("a graceful stop releases leases and another engine picks the "
 
   std::map<std::string, std::int64_t> held;
   REQUIRE(wait_until(
-    [&] {
-      held = held_mid_batch(db, "node-a");
-      return held.size() == 2;
-    },
-    10s, 5ms));
+      [&] {
+        held = held_mid_batch(db, "node-a");
+        return held.size() == 2;
+      },
+      10s, 5ms));
   auto cfg_b = test_engine_config(db, "node-b");
   cfg_b.lease_timeout = 20s; // a release, not an expiry, must hand them over
   cfg_b.workers = 2;
@@ -223,33 +219,30 @@ TEST_CASE("a graceful stop releases leases and another engine picks the "
   auto drain_took = clock_type::now() - t0;
   CHECK(drain_took < 2s);
   // A stopping engine refuses new work.
-  CHECK(a.ask_error<persistence::submit_outcome>(submit_atom_v, make_submit({"b0_0000"}))
-        == engine_errc::unavailable);
+  CHECK(a.ask_error<persistence::submit_outcome>(submit_atom_v,
+                                                 make_submit({"b0_0000"})) ==
+        engine_errc::unavailable);
   a.kill();
-  REQUIRE(wait_until([&] { return count_status(db, "completed") == 2; }, 8s,
-                     10ms));
+  REQUIRE(
+      wait_until([&] { return count_status(db, "completed") == 2; }, 8s, 10ms));
   CHECK(clock_type::now() - t0 < 8s);
 
   for (const auto& [id, token] : held) {
     INFO("batch " << id);
-    CHECK(scalar(db, "SELECT lease_expiries FROM batch_jobs WHERE id = "
-                       + sql_literal(id))
-          == 0);
-    CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log WHERE batch_id = "
-                       + sql_literal(id) + " AND node_id = 'node-a'")
-          > 0);
-    CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log WHERE batch_id = "
-                       + sql_literal(id) + " AND node_id = 'node-b'")
-          > 0);
+    CHECK(scalar(db, "SELECT lease_expiries FROM batch_jobs WHERE id = " +
+                         sql_literal(id)) == 0);
+    CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log WHERE batch_id = " +
+                         sql_literal(id) + " AND node_id = 'node-a'") > 0);
+    CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log WHERE batch_id = " +
+                         sql_literal(id) + " AND node_id = 'node-b'") > 0);
   }
   CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1 OR "
-                   "status <> 'succeeded'")
-        == 0);
+                   "status <> 'succeeded'") == 0);
   CHECK(scalar(db, "SELECT sum(items) FROM batch_chunk_log") == 80);
   check_totals_match_items(db);
   for (const auto& id : ids)
-    CHECK(b.ask<domain::batch>(get_atom_v, acme, id).total_emissions_kg_co2e
-          == expected_emissions(40));
+    CHECK(b.ask<domain::batch>(get_atom_v, acme, id).total_emissions_kg_co2e ==
+          expected_emissions(40));
 }
 
 TEST_CASE("a cancel taken by one node stops the batch processing on another "
@@ -265,11 +258,11 @@ TEST_CASE("a cancel taken by one node stops the batch processing on another "
   engine_fixture a{cfg_a, spy_factory(log)};
   auto id = submit_batches(a, 1, 40).front();
   REQUIRE(wait_until(
-    [&] {
-      return a.ask<domain::batch>(get_atom_v, acme, id).processed_activities
-             >= 10;
-    },
-    10s, 5ms));
+      [&] {
+        return a.ask<domain::batch>(get_atom_v, acme, id)
+                   .processed_activities >= 10;
+      },
+      10s, 5ms));
   // Node b exists only to take the cancel; it never holds the batch (node a
   // renews its lease, and the lease is far longer than this test).
   auto cfg_b = test_engine_config(db, "node-b");
@@ -285,15 +278,14 @@ TEST_CASE("a cancel taken by one node stops the batch processing on another "
   auto out = b.ask<persistence::cancel_outcome>(cancel_atom_v, acme, id);
   CHECK_FALSE(out.immediate);
   REQUIRE(wait_until(
-    [&] {
-      return b.ask<domain::batch>(get_atom_v, acme, id).status
-             == domain::batch_status::cancelled;
-    },
-    5s, 5ms));
+      [&] {
+        return b.ask<domain::batch>(get_atom_v, acme, id).status ==
+               domain::batch_status::cancelled;
+      },
+      5s, 5ms));
   CHECK(clock_type::now() - t0 <= 2s);
   CHECK(text(db, "SELECT coalesce(string_agg(DISTINCT node_id, ','), '') FROM "
-                 "batch_chunk_log")
-        == "node-a");
+                 "batch_chunk_log") == "node-a");
   log->delay_ms = 0;
   check_totals_match_items(db);
 }
