@@ -124,6 +124,8 @@ TEST_CASE("a killed engine's batches are taken over after lease expiry and "
   REQUIRE(wait_until([&] { return count_status(db, "completed") == 4; }, 10s,
                      10ms));
   auto took_over_after = clock_type::now() - killed_at;
+  // The promise: a dead node's batches are taken over once its lease
+  // expires (B's poll interval after it), not after a restart of A.
   CHECK(took_over_after < 8s);
 
   for (const auto& [id, token] : held) {
@@ -217,6 +219,8 @@ TEST_CASE("a graceful stop releases leases and another engine picks the "
   auto t0 = clock_type::now();
   CHECK(a.ask<bool>(stop_atom_v)); // drained: leases released
   auto drain_took = clock_type::now() - t0;
+  // The promise: a graceful stop waits for the chunk in flight (200 ms
+  // here), never for the 20 s lease; other nodes then claim at once.
   CHECK(drain_took < 2s);
   // A stopping engine refuses new work.
   CHECK(a.ask_error<persistence::submit_outcome>(submit_atom_v,

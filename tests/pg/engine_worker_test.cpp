@@ -111,6 +111,8 @@ TEST_CASE("a cancelled processing batch ends cancelled within two seconds "
   auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                      clock_type::now() - t0)
                      .count();
+  // CONTRACT §2: "the worker stops within 2 s and the batch becomes
+  // cancelled" - the product's promise, so checked as a time.
   CHECK(took_ms <= 2000);
   log->delay_ms = 0;
 
@@ -191,6 +193,9 @@ TEST_CASE("a worker whose lease is taken over stops at once, and the batch "
   auto stopped_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         clock_type::now() - stolen_at)
                         .count();
+  // The promise: a node that lost a lease stops writing within a renew
+  // period (a third of the test's 1 s lease) plus one renew round trip,
+  // not after the 5 s compute in flight.
   CHECK(stopped_ms < 1500);
   CHECK(f.ask<engine_stats>(stats_atom_v).leases_lost == 1);
   CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log") == recorded);
