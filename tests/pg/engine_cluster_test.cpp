@@ -267,16 +267,18 @@ TEST_CASE("a cancel taken by one node stops the batch processing on another "
                    .processed_activities >= 10;
       },
       10s, 5ms));
+  // Each chunk now takes far longer than the 2 s a cancel may take, so
+  // neither node a's next record nor its renewer can be what stops it. Set
+  // before node b starts: a slow start (sanitizers, a busy machine) must
+  // not let the batch finish first.
+  log->delay_ms = 5000;
+  auto computes = log->compute_count();
+  REQUIRE(wait_until([&] { return log->compute_count() > computes; }, 5s, 2ms));
   // Node b exists only to take the cancel; it never holds the batch (node a
   // renews its lease, and the lease is far longer than this test).
   auto cfg_b = test_engine_config(db, "node-b");
   cfg_b.lease_timeout = 60s;
   engine_fixture b{cfg_b};
-  // Each chunk now takes far longer than the 2 s a cancel may take, so
-  // neither node a's next record nor its renewer can be what stops it.
-  log->delay_ms = 5000;
-  auto computes = log->compute_count();
-  REQUIRE(wait_until([&] { return log->compute_count() > computes; }, 5s, 2ms));
 
   auto t0 = clock_type::now();
   auto out = b.ask<persistence::cancel_outcome>(cancel_atom_v, acme, id);
