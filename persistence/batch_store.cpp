@@ -145,6 +145,9 @@ const std::pair<const char*, const char*> queries[] = {
      " WHERE i.batch_id = $1::uuid AND i.status = 'failed'"
      " AND EXISTS (SELECT 1 FROM b)) "
      "SELECT * FROM b"},
+    // A group commit's members whose callers gave up meanwhile, taken out
+    // of the group's own transaction before it commits (items cascade).
+    {"drop_group_members", "DELETE FROM batch_jobs WHERE id = ANY($1::uuid[])"},
     {"delete_batch",
      "DELETE FROM batch_jobs WHERE id = $1::uuid AND org_id = $2 "
      "AND workspace_id = $3 "
@@ -781,31 +784,35 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
           to_pg_array(item_ids));
       maybe_notify(tx);
       // Right before the commit: a member whose caller gave up meanwhile is
-      // left out, and the others are written again without it.
-      std::vector<std::size_t> still;
-      for (auto i : live) {
-        if (reqs[i].until.passed())
-          expire(i);
-        else
-          still.push_back(i);
-      }
-      if (still.size() != live.size()) {
-        tx.abort();
-        live = std::move(still);
-        continue;
+      // taken out again inside this transaction (one DELETE, not a rerun
+      // of the whole group), and the check repeats until none is left.
+      std::vector<bool> dropped(live.size(), false);
+      for (;;) {
+        std::vector<std::string> late;
+        for (std::size_t k = 0; k < live.size(); ++k)
+          if (!dropped[k] && reqs[live[k]].until.passed()) {
+            dropped[k] = true;
+            expire(live[k]);
+            late.push_back(ids[k]);
+          }
+        if (late.empty())
+          break;
+        exec_checked(tx, "drop_group_members", to_pg_array(late));
       }
       tx.commit();
       std::unordered_map<std::string, std::size_t> index;
       for (std::size_t k = 0; k < ids.size(); ++k)
-        index.emplace(ids[k], live[k]);
+        if (!dropped[k])
+          index.emplace(ids[k], live[k]);
       for (const auto& row : rows) {
         auto b = read_batch(row);
         auto it = index.find(b.id);
         if (it != index.end())
           out[it->second].outcome = submit_outcome{std::move(b), false};
       }
-      for (auto i : live)
-        if (!out[i].outcome) {
+      for (std::size_t k = 0; k < live.size(); ++k)
+        if (!dropped[k] && !out[live[k]].outcome) {
+          auto i = live[k];
           out[i].error = engine_errc::internal;
           out[i].message = "batch missing from the group insert";
         }
