@@ -512,10 +512,17 @@ void http_server::serve() {
   sigemptyset(&pipe);
   sigaddset(&pipe, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe, &old);
+  impl_->serve_starting = true;
+  if (impl_->closing) { // stopped before it began: never listen
+    impl_->serve_starting = false;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return;
+  }
   if (impl_->admin && impl_->admin_port > 0)
     impl_->admin_thread =
         std::thread([this] { impl_->admin->listen_after_bind(); });
   impl_->server.listen_after_bind();
+  impl_->serve_starting = false;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
@@ -526,7 +533,12 @@ void http_server::stop(std::chrono::milliseconds grace) {
   impl_->closing = true;
   impl_->close_streams();
   // Both listeners stop at once, by the same deadline; the API listener's
-  // stop completes on serve()'s thread.
+  // stop completes on serve()'s thread. A SIGTERM right after start may
+  // come before serve() listens: wait for that (serve() sees `closing` if
+  // it has not decided yet, and then does not listen at all).
+  while (impl_->serve_starting && !impl_->server.is_running() &&
+         clock_type::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   if (impl_->server.is_running())
     impl_->server.stop_by(deadline);
   if (impl_->admin && impl_->admin_thread.joinable()) {

@@ -68,6 +68,10 @@ struct http_server::impl {
   int admin_port = 0;
   std::atomic<bool> stopping{false}; ///< set_stopping(): refuse submits
   std::atomic<bool> closing{false};  ///< stop(): refuse new streams
+  /// serve() was entered and has not decided yet whether to listen: stop()
+  /// must wait for its listening to begin (cpp-httplib's stop() ignores a
+  /// server that is not listening yet, which would then listen forever).
+  std::atomic<bool> serve_starting{false};
   clock_type::time_point started = clock_type::now();
   int port = 0;
   http_metrics metrics;
