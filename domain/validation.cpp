@@ -118,11 +118,53 @@ std::string range_text(int lo, int hi) {
   return std::to_string(lo) + " to " + std::to_string(hi);
 }
 
-// Compact JSON size of a metadata object, as stored (raw numbers count with
-// their text); invalid UTF-8 (only possible in values built in code) is
-// replaced rather than thrown.
+// How much longer than its text a raw number can come back from the
+// database: jsonb stores numbers as numeric and prints them without an
+// exponent, so "1e-1000" (7 bytes) returns as 1,002 characters. Counts
+// |exponent| + 2 per number; an exponent of more than 6 digits counts as
+// too long for any limit.
+std::size_t exponent_growth(const json& v) {
+  switch (v.type()) {
+  case json::value_t::binary: {
+    auto text = raw_number_text(v);
+    if (!text)
+      return 0;
+    auto e = text->find_first_of("eE");
+    if (e == std::string_view::npos)
+      return 0;
+    auto digits = text->substr(e + 1);
+    if (!digits.empty() && (digits[0] == '+' || digits[0] == '-'))
+      digits.remove_prefix(1);
+    while (digits.size() > 1 && digits[0] == '0')
+      digits.remove_prefix(1);
+    if (digits.size() > 6)
+      return max_metadata_bytes + 1;
+    std::size_t exponent = 0;
+    for (char c : digits)
+      exponent = exponent * 10 + static_cast<std::size_t>(c - '0');
+    return exponent + 2;
+  }
+  case json::value_t::object:
+  case json::value_t::array: {
+    std::size_t sum = 0;
+    for (const auto& item : v) {
+      sum += exponent_growth(item);
+      if (sum > max_metadata_bytes)
+        break;
+    }
+    return sum;
+  }
+  default:
+    return 0;
+  }
+}
+
+// Compact JSON size of a metadata object, as stored: raw numbers count with
+// their text and with what the database adds when it prints them without
+// an exponent (a 16 KiB body must not come back as megabytes). Invalid
+// UTF-8 (only possible in values built in code) is replaced, not thrown.
 bool metadata_fits(const json& v) {
-  return dump_exact(v).size() <= max_metadata_bytes;
+  return dump_exact(v).size() + exponent_growth(v) <= max_metadata_bytes;
 }
 
 // True when a string or key anywhere in `v` holds U+0000. PostgreSQL's text

@@ -454,3 +454,27 @@ TEST_CASE("metadata numbers keep their digits and count with their text") {
   REQUIRE(dump_exact(*big).size() <= 16 * 1024);
   CHECK(parse_submit_request(with_ids({{"metadata", *big}}), 3));
 }
+
+TEST_CASE("metadata numbers count with the digits the database prints for "
+          "their exponent, so 16 KiB cannot come back as megabytes") {
+  // jsonb prints numbers without an exponent: "1e-1000" returns as 1,002
+  // characters. 2,000 of them fit 16 KiB of text but not of storage.
+  std::string text = R"({"k":[)";
+  for (int i = 0; i < 2000; ++i)
+    text += i == 0 ? "1e-1000" : ",1e-1000";
+  text += "]}";
+  REQUIRE(text.size() < 16 * 1024);
+  auto amplified = parse_json_exact(text);
+  REQUIRE(amplified);
+  auto r = parse_submit_request(with_ids({{"metadata", *amplified}}), 3);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().field == "metadata");
+  // An exponent too long to count is refused the same way.
+  auto huge = parse_json_exact(R"({"x": 1e-99999999999999999999})");
+  REQUIRE(huge);
+  CHECK_FALSE(parse_submit_request(with_ids({{"metadata", *huge}}), 3));
+  // A few small exponents stay well within the limit.
+  auto small = parse_json_exact(R"({"x": 1.5e-3, "y": 2E+10})");
+  REQUIRE(small);
+  CHECK(parse_submit_request(with_ids({{"metadata", *small}}), 3));
+}
