@@ -45,6 +45,11 @@ struct engine_state {
   listener_actor listener;
   bool stopping = false;
   bool degraded = false;
+  /// Health requests waiting for the round in flight: probes and scrapes
+  /// arriving together share one ping, so they can never queue up on the
+  /// single health connection (a backlog there would turn a slow database
+  /// into timeouts, i.e. 503).
+  std::vector<caf::typed_response_promise<health_report>> health_waiting;
   std::deque<steady_clock::time_point> restarts;
   static inline const char* name = "ogf.engine";
 
@@ -115,6 +120,57 @@ cancel(self_ptr self, const domain::tenant& t, const std::string& id,
           },
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
+}
+
+/// Answers every waiting health request with `report`.
+void finish_health_round(self_ptr self, const health_report& report) {
+  auto waiting = std::move(self->state.health_waiting);
+  self->state.health_waiting.clear();
+  for (auto& rp : waiting)
+    rp.deliver(report);
+}
+
+/// One health round for every request waiting: ping, scheduler stats and
+/// queue depth. Bounded in all: ping up to health_ping_bound (an answer in
+/// time, however late, means reachable; the HTTP layer calls a late one
+/// degraded), stats 200 ms, depth 300 ms, on the dedicated health
+/// connection. On an idle machine all of it takes a millisecond.
+void start_health_round(self_ptr self) {
+  auto report = std::make_shared<health_report>();
+  report->stopping = self->state.stopping;
+  report->degraded = self->state.degraded;
+  self->request(self->state.health_store, health_ping_bound + milliseconds(500),
+                ping_atom_v)
+      .then(
+          [self, report](std::int64_t latency_us) {
+            report->database_ok = true;
+            report->database_latency_us = latency_us;
+            self->request(self->state.poller, milliseconds(200), stats_atom_v)
+                .then(
+                    [self, report](const engine_stats& s) {
+                      report->running = !self->state.stopping;
+                      report->workers = s.workers;
+                      report->busy_workers = s.busy_workers;
+                      report->in_flight_batches = s.busy_workers;
+                      self->request(self->state.health_store, milliseconds(300),
+                                    depth_atom_v)
+                          .then(
+                              [self, report](std::int64_t depth) {
+                                report->queue_depth = depth;
+                                finish_health_round(self, *report);
+                              },
+                              [self, report](caf::error&) {
+                                finish_health_round(self, *report);
+                              });
+                    },
+                    [self, report](caf::error&) {
+                      finish_health_round(self, *report);
+                    });
+          },
+          [self, report](caf::error&) {
+            report->database_ok = false;
+            finish_health_round(self, *report);
+          });
 }
 
 /// Error for requests arriving during a graceful stop.
@@ -322,46 +378,9 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
       },
       [self](health_atom) -> caf::result<health_report> {
         auto rp = self->make_response_promise<health_report>();
-        auto report = std::make_shared<health_report>();
-        report->stopping = self->state.stopping;
-        report->degraded = self->state.degraded;
-        // Bounded in all: ping up to health_ping_bound (an answer in time,
-        // however late, means reachable; the HTTP layer calls a late one
-        // degraded), stats 200 ms, depth 300 ms, on the dedicated health
-        // connection. On an idle machine all of it takes a millisecond.
-        self->request(self->state.health_store,
-                      health_ping_bound + milliseconds(500), ping_atom_v)
-            .then(
-                [self, rp, report](std::int64_t latency_us) mutable {
-                  report->database_ok = true;
-                  report->database_latency_us = latency_us;
-                  self->request(self->state.poller, milliseconds(200),
-                                stats_atom_v)
-                      .then(
-                          [self, rp, report](const engine_stats& s) mutable {
-                            report->running = !self->state.stopping;
-                            report->workers = s.workers;
-                            report->busy_workers = s.busy_workers;
-                            report->in_flight_batches = s.busy_workers;
-                            self->request(self->state.health_store,
-                                          milliseconds(300), depth_atom_v)
-                                .then(
-                                    [rp, report](std::int64_t depth) mutable {
-                                      report->queue_depth = depth;
-                                      rp.deliver(*report);
-                                    },
-                                    [rp, report](caf::error&) mutable {
-                                      rp.deliver(*report);
-                                    });
-                          },
-                          [rp, report](caf::error&) mutable {
-                            rp.deliver(*report);
-                          });
-                },
-                [rp, report](caf::error&) mutable {
-                  report->database_ok = false;
-                  rp.deliver(*report);
-                });
+        self->state.health_waiting.push_back(rp);
+        if (self->state.health_waiting.size() == 1)
+          start_health_round(self);
         return rp;
       },
       [self](stats_atom) -> caf::result<engine_stats> {
