@@ -207,8 +207,8 @@ public:
   /// group is refused as a whole (a bad value in one request), each request
   /// is retried alone so that only the bad one fails. Results are in input
   /// order. A request whose deadline has passed is left out (unavailable);
-  /// if one passes during the transaction, it is rolled back and written
-  /// again without that request.
+  /// if one passes during the transaction, its batch is deleted again in
+  /// that transaction before the commit.
   std::vector<submit_result>
   submit_many(const std::vector<submit_request>& reqs);
   domain::batch get(const domain::tenant& t, const std::string& id);

@@ -147,7 +147,7 @@ TEST_CASE("submit_many leaves out requests whose deadline has passed and "
 }
 
 TEST_CASE("a group whose member's deadline passes while it waits in the "
-          "database is rolled back and written again without that member") {
+          "database is taken out of the group before it commits") {
   test_database db;
   auto store = make_store(db);
   sql q{db};
