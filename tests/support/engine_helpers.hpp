@@ -31,8 +31,7 @@ engine_config test_engine_config(const test_database& db,
 
 /// Activities "<prefix>_0000".."<prefix>_{n-1}": electricity, US, i+1 kWh
 /// each (built-in factor 0.375294 kg/kWh).
-std::vector<domain::activity> make_activities(const std::string& prefix,
-                                              int n);
+std::vector<domain::activity> make_activities(const std::string& prefix, int n);
 
 /// Ids of `acts`, in order.
 std::vector<std::string> ids_of(const std::vector<domain::activity>& acts);
@@ -108,8 +107,9 @@ struct listener_log {
 };
 
 /// Spawns a progress listener recording into `log`.
-progress_listener_actor spawn_recording_listener(
-  caf::actor_system& sys, std::shared_ptr<listener_log> log);
+progress_listener_actor
+spawn_recording_listener(caf::actor_system& sys,
+                         std::shared_ptr<listener_log> log);
 
 /// A processor factory for engine_fixture: a spy writing to `log`.
 processor_factory spy_factory(std::shared_ptr<spy_log> log);
