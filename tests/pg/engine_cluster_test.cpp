@@ -254,6 +254,13 @@ TEST_CASE("a cancel taken by one node stops the batch processing on another "
   test_database db;
   auto log = std::make_shared<spy_log>();
   log->delay_ms = 50;
+  // From the third chunk on a chunk takes far longer than the 2 s a cancel
+  // may take, so neither node a's next record nor its renewer can be what
+  // stops it. Set before the batch starts: neither a slow look by the test
+  // nor node b's slow start (sanitizers, a busy machine) can let the batch
+  // finish first.
+  log->slow_from_compute = 3;
+  log->slow_delay_ms = 5000;
   auto cfg_a = test_engine_config(db, "node-a");
   cfg_a.workers = 1;
   // Renewals (every lease/3) also report cancel requests: keep them out of
@@ -263,17 +270,11 @@ TEST_CASE("a cancel taken by one node stops the batch processing on another "
   auto id = submit_batches(a, 1, 40).front();
   REQUIRE(wait_until(
       [&] {
-        return a.ask<domain::batch>(get_atom_v, acme, id)
-                   .processed_activities >= 10;
+        return log->compute_count() >= 3 &&
+               a.ask<domain::batch>(get_atom_v, acme, id)
+                       .processed_activities >= 10;
       },
       10s, 5ms));
-  // Each chunk now takes far longer than the 2 s a cancel may take, so
-  // neither node a's next record nor its renewer can be what stops it. Set
-  // before node b starts: a slow start (sanitizers, a busy machine) must
-  // not let the batch finish first.
-  log->delay_ms = 5000;
-  auto computes = log->compute_count();
-  REQUIRE(wait_until([&] { return log->compute_count() > computes; }, 5s, 2ms));
   // Node b exists only to take the cancel; it never holds the batch (node a
   // renews its lease, and the lease is far longer than this test).
   auto cfg_b = test_engine_config(db, "node-b");
@@ -293,5 +294,6 @@ TEST_CASE("a cancel taken by one node stops the batch processing on another "
   CHECK(text(db, "SELECT coalesce(string_agg(DISTINCT node_id, ','), '') FROM "
                  "batch_chunk_log") == "node-a");
   log->delay_ms = 0;
+  log->slow_from_compute = 0;
   check_totals_match_items(db);
 }

@@ -81,6 +81,12 @@ TEST_CASE("a cancelled processing batch ends cancelled within two seconds "
   test_database db;
   auto log = std::make_shared<spy_log>();
   log->delay_ms = 50;
+  // From the third chunk on a chunk takes far longer than the 2 s a cancel
+  // may take: the worker must not wait for the compute in flight. Set
+  // before the batch starts, so the batch cannot finish unseen while the
+  // test looks (a busy machine made that happen).
+  log->slow_from_compute = 3;
+  log->slow_delay_ms = 5000;
   auto cfg = test_engine_config(db, "node-a");
   cfg.workers = 1;
   engine_fixture f{cfg, spy_factory(log)};
@@ -88,15 +94,11 @@ TEST_CASE("a cancelled processing batch ends cancelled within two seconds "
 
   REQUIRE(wait_until(
       [&] {
-        return f.ask<domain::batch>(get_atom_v, acme, id)
-                   .processed_activities >= 10;
+        return log->compute_count() >= 3 &&
+               f.ask<domain::batch>(get_atom_v, acme, id)
+                       .processed_activities >= 10;
       },
       10s, 5ms));
-  // From now on a chunk takes far longer than the 2 s a cancel may take:
-  // the worker must not wait for the compute in flight.
-  log->delay_ms = 5000;
-  auto computes = log->compute_count();
-  REQUIRE(wait_until([&] { return log->compute_count() > computes; }, 5s, 2ms));
 
   auto t0 = clock_type::now();
   auto out = f.ask<persistence::cancel_outcome>(cancel_atom_v, acme, id);
@@ -115,6 +117,7 @@ TEST_CASE("a cancelled processing batch ends cancelled within two seconds "
   // cancelled" - the product's promise, so checked as a time.
   CHECK(took_ms <= 2000);
   log->delay_ms = 0;
+  log->slow_from_compute = 0;
 
   auto cancelled = f.ask<domain::batch>(get_atom_v, acme, id);
   CHECK(cancelled.processed_activities >= 10);
@@ -162,6 +165,10 @@ TEST_CASE("a worker whose lease is taken over stops at once, and the batch "
   test_database db;
   auto log = std::make_shared<spy_log>();
   log->delay_ms = 50;
+  // The second chunk stays in the processor far longer than a renew
+  // period (set before the batch starts: see the cancel test above).
+  log->slow_from_compute = 2;
+  log->slow_delay_ms = 5000;
   auto cfg = test_engine_config(db, "node-a");
   cfg.workers = 1;
   cfg.lease_timeout = 900ms; // renewed every 300 ms
@@ -171,14 +178,11 @@ TEST_CASE("a worker whose lease is taken over stops at once, and the batch "
 
   REQUIRE(wait_until(
       [&] {
-        return f.ask<domain::batch>(get_atom_v, acme, id)
-                   .processed_activities >= 5;
+        return log->compute_count() >= 2 &&
+               f.ask<domain::batch>(get_atom_v, acme, id)
+                       .processed_activities >= 5;
       },
       10s, 5ms));
-  // The next chunk stays in the processor far longer than a renew period.
-  log->delay_ms = 5000;
-  auto computes = log->compute_count();
-  REQUIRE(wait_until([&] { return log->compute_count() > computes; }, 5s, 2ms));
   // Another node takes the batch (as after a long pause of this one).
   auto stolen_at = clock_type::now();
   auto recorded = scalar(db, "SELECT count(*) FROM batch_chunk_log");
@@ -200,6 +204,7 @@ TEST_CASE("a worker whose lease is taken over stops at once, and the batch "
   CHECK(f.ask<engine_stats>(stats_atom_v).leases_lost == 1);
   CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log") == recorded);
   log->delay_ms = 0;
+  log->slow_from_compute = 0;
 
   // The thief never finishes; after its lease expires this node reclaims.
   REQUIRE(wait_until(

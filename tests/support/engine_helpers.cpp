@@ -190,7 +190,10 @@ spy_actor::behavior_type spy(spy_actor::stateful_pointer<spy_state> self,
           return caf::make_error(caf::sec::runtime_error, "worker killed");
         }
         auto value = domain::calculate_chunk(chunk);
-        auto delay = std::chrono::milliseconds(log.delay_ms.load());
+        auto from = log.slow_from_compute.load();
+        auto delay = std::chrono::milliseconds(from > 0 && n >= from
+                                                   ? log.slow_delay_ms.load()
+                                                   : log.delay_ms.load());
         if (delay.count() <= 0) {
           leave(log, key);
           return value;

@@ -56,6 +56,11 @@ std::string sql_literal(const std::string& s);
 struct spy_log {
   /// Delay of every reply; changeable while running.
   std::atomic<std::int64_t> delay_ms{0};
+  /// When > 0: the computes from this one (1-based) on take slow_delay_ms
+  /// instead. Set before the batch starts, this makes "the chunk in flight
+  /// when the test acts is slow" certain, however late the test looks.
+  std::atomic<std::int64_t> slow_from_compute{0};
+  std::atomic<std::int64_t> slow_delay_ms{0};
   /// When > 0: the N-th compute (1-based) kills its sender (the worker)
   /// with an error exit instead of replying. Fires once.
   std::atomic<std::int64_t> kill_sender_on_compute{0};
