@@ -38,7 +38,8 @@ struct reviewed {
 
 const reviewed allowed_built_sql[] = {
     {"persistence/batch_store.cpp",
-     "\"SET statement_timeout = \" + std::to_string(cfg_.statement_timeout.count())",
+     "\"SET statement_timeout = \" + "
+     "std::to_string(cfg_.statement_timeout.count())",
      "a number from the configuration; SET takes no parameters"},
     {"persistence/batch_store.cpp",
      "\"SET lock_timeout = \" + std::to_string(cfg_.lock_timeout.count())",
@@ -298,11 +299,11 @@ TEST_CASE("SQL text is never built from request data: every executed or "
   for (const auto& path : production_sources()) {
     auto file = source_name(path);
     for (const auto& f : built_sql(file, read_file(path), calls)) {
-      bool ok = std::any_of(std::begin(allowed_built_sql),
-                            std::end(allowed_built_sql),
-                            [&](const reviewed& r) {
-                              return file == r.file && f.text == r.text;
-                            });
+      bool ok =
+          std::any_of(std::begin(allowed_built_sql),
+                      std::end(allowed_built_sql), [&](const reviewed& r) {
+                        return file == r.file && f.text == r.text;
+                      });
       if (ok)
         reviewed_seen.insert(file + ": " + f.text);
       else
