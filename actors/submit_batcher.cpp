@@ -42,8 +42,7 @@ void flush(self_ptr self) {
         // Its caller gave up waiting: never start it (the store would
         // refuse it too, but only after a round trip).
         st.queue.front().promise.deliver(make_engine_error(
-            engine_errc::unavailable,
-            "the request waited past its deadline; nothing was written"));
+            engine_errc::unavailable, persistence::deadline_passed_message));
         st.queue.pop_front();
         continue;
       }

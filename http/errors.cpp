@@ -31,8 +31,7 @@ http_error from_engine_error(const caf::error& err, std::string_view subject,
   case engine_errc::unavailable:
     // A write dropped at its deadline says so: a client may retry it
     // without creating a duplicate.
-    if (engine_message(err).rfind("the request waited past its deadline", 0) ==
-        0)
+    if (engine_message(err) == persistence::deadline_passed_message)
       return {503, "unavailable",
               "the request waited too long; nothing was written; retry later",
               nullptr};

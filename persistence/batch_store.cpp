@@ -562,15 +562,11 @@ pqxx::row exec_checked1(pqxx::transaction_base& tx, const char* name,
                         rows[0][0].as<std::string>());
 }
 
-/// Why a write whose caller gave up was not made.
-constexpr const char* expired_message =
-    "the request waited past its deadline; nothing was written";
-
 } // namespace
 
 void check_deadline(const deadline& d) {
   if (d.passed())
-    throw store_exception(engine_errc::unavailable, expired_message);
+    throw store_exception(engine_errc::unavailable, deadline_passed_message);
 }
 
 std::string to_pg_array(const std::vector<std::string>& values) {
@@ -747,7 +743,7 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
   std::vector<submit_result> out(reqs.size());
   auto expire = [&](std::size_t i) {
     out[i].error = engine_errc::unavailable;
-    out[i].message = expired_message;
+    out[i].message = deadline_passed_message;
   };
   // The requests still to write: those whose callers still wait.
   std::vector<std::size_t> live;
@@ -757,89 +753,85 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
     else
       live.push_back(i);
   }
-  bool refused = false;
-  while (!live.empty() && !refused) {
-    std::vector<std::string> ids, orgs, wss, prios, maxrs, totals, metas,
-        item_batches, item_ids;
-    for (auto i : live) {
-      const auto& r = reqs[i];
-      ids.push_back(random_uuid());
-      orgs.push_back(r.owner.org_id);
-      wss.push_back(r.owner.workspace_id);
-      prios.push_back(std::to_string(r.priority));
-      maxrs.push_back(std::to_string(r.max_retries));
-      totals.push_back(std::to_string(r.activity_ids.size()));
-      metas.push_back(r.metadata_json);
-      for (const auto& a : r.activity_ids) {
-        item_batches.push_back(ids.back());
-        item_ids.push_back(a);
-      }
+  if (live.empty())
+    return out;
+  std::vector<std::string> ids, orgs, wss, prios, maxrs, totals, metas,
+      item_batches, item_ids;
+  for (auto i : live) {
+    const auto& r = reqs[i];
+    ids.push_back(random_uuid());
+    orgs.push_back(r.owner.org_id);
+    wss.push_back(r.owner.workspace_id);
+    prios.push_back(std::to_string(r.priority));
+    maxrs.push_back(std::to_string(r.max_retries));
+    totals.push_back(std::to_string(r.activity_ids.size()));
+    metas.push_back(r.metadata_json);
+    for (const auto& a : r.activity_ids) {
+      item_batches.push_back(ids.back());
+      item_ids.push_back(a);
     }
-    try {
-      pqxx::work tx{*conn_};
-      auto rows = exec_checked(
-          tx, "insert_batches", to_pg_array(ids), to_pg_array(orgs),
-          to_pg_array(wss), to_pg_array(prios), to_pg_array(maxrs),
-          to_pg_array(totals), to_pg_array(metas), to_pg_array(item_batches),
-          to_pg_array(item_ids));
-      maybe_notify(tx);
-      // Right before the commit: a member whose caller gave up meanwhile is
-      // taken out again inside this transaction (one DELETE, not a rerun
-      // of the whole group), and the check repeats until none is left.
-      std::vector<bool> dropped(live.size(), false);
-      for (;;) {
-        std::vector<std::string> late;
-        for (std::size_t k = 0; k < live.size(); ++k)
-          if (!dropped[k] && reqs[live[k]].until.passed()) {
-            dropped[k] = true;
-            expire(live[k]);
-            late.push_back(ids[k]);
-          }
-        if (late.empty())
-          break;
-        exec_checked(tx, "drop_group_members", to_pg_array(late));
-      }
-      tx.commit();
-      std::unordered_map<std::string, std::size_t> index;
-      for (std::size_t k = 0; k < ids.size(); ++k)
-        if (!dropped[k])
-          index.emplace(ids[k], live[k]);
-      for (const auto& row : rows) {
-        auto b = read_batch(row);
-        auto it = index.find(b.id);
-        if (it != index.end())
-          out[it->second].outcome = submit_outcome{std::move(b), false};
-      }
+  }
+  try {
+    pqxx::work tx{*conn_};
+    auto rows =
+        exec_checked(tx, "insert_batches", to_pg_array(ids), to_pg_array(orgs),
+                     to_pg_array(wss), to_pg_array(prios), to_pg_array(maxrs),
+                     to_pg_array(totals), to_pg_array(metas),
+                     to_pg_array(item_batches), to_pg_array(item_ids));
+    maybe_notify(tx);
+    // Right before the commit: a member whose caller gave up meanwhile is
+    // taken out again inside this transaction (one DELETE, not a rerun
+    // of the whole group), and the check repeats until none is left.
+    std::vector<bool> dropped(live.size(), false);
+    for (;;) {
+      std::vector<std::string> late;
       for (std::size_t k = 0; k < live.size(); ++k)
-        if (!dropped[k] && !out[live[k]].outcome) {
-          auto i = live[k];
-          out[i].error = engine_errc::internal;
-          out[i].message = "batch missing from the group insert";
+        if (!dropped[k] && reqs[live[k]].until.passed()) {
+          dropped[k] = true;
+          expire(live[k]);
+          late.push_back(ids[k]);
         }
-      return out;
-    } catch (...) {
-      std::string message;
-      bool reconnect = false;
-      auto code =
-          classify_exception(std::current_exception(), message, reconnect);
-      if (code != engine_errc::validation)
-        throw; // the whole group failed for a reason every member shares
-      refused = true;
+      if (late.empty())
+        break;
+      exec_checked(tx, "drop_group_members", to_pg_array(late));
     }
+    tx.commit();
+    std::unordered_map<std::string, std::size_t> index;
+    for (std::size_t k = 0; k < ids.size(); ++k)
+      if (!dropped[k])
+        index.emplace(ids[k], live[k]);
+    for (const auto& row : rows) {
+      auto b = read_batch(row);
+      auto it = index.find(b.id);
+      if (it != index.end())
+        out[it->second].outcome = submit_outcome{std::move(b), false};
+    }
+    for (std::size_t k = 0; k < live.size(); ++k)
+      if (!dropped[k] && !out[live[k]].outcome) {
+        auto i = live[k];
+        out[i].error = engine_errc::internal;
+        out[i].message = "batch missing from the group insert";
+      }
+    return out;
+  } catch (...) {
+    std::string message;
+    bool reconnect = false;
+    auto code =
+        classify_exception(std::current_exception(), message, reconnect);
+    if (code != engine_errc::validation)
+      throw; // the whole group failed for a reason every member shares
   }
   // One request holds a value the database refuses: find it by trying each
   // alone, so the others still go through.
-  if (refused) {
-    for (auto i : live) {
-      try {
-        out[i].outcome = submit(reqs[i]);
-      } catch (...) {
-        bool reconnect = false;
-        out[i].error = classify_exception(std::current_exception(),
-                                          out[i].message, reconnect);
-        if (reconnect) // earlier members may be committed: not retryable
-          throw store_exception(out[i].error, out[i].message);
-      }
+  for (auto i : live) {
+    try {
+      out[i].outcome = submit(reqs[i]);
+    } catch (...) {
+      bool reconnect = false;
+      out[i].error = classify_exception(std::current_exception(),
+                                        out[i].message, reconnect);
+      if (reconnect) // earlier members may be committed: not retryable
+        throw store_exception(out[i].error, out[i].message);
     }
   }
   return out;

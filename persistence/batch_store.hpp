@@ -36,8 +36,13 @@ struct deadline {
   bool passed() const { return std::chrono::steady_clock::now() >= at; }
 };
 
-/// Throws store_exception(unavailable) when `d` has passed: called before a
-/// write starts and right before its commit.
+/// The message of the `unavailable` error for a write dropped because its
+/// deadline passed (nothing written); the HTTP layer tells clients so.
+inline constexpr const char* deadline_passed_message =
+    "the request waited past its deadline; nothing was written";
+
+/// Throws store_exception(unavailable, deadline_passed_message) when `d`
+/// has passed: called before a write starts and right before its commit.
 void check_deadline(const deadline& d);
 
 /// A validated submit, as the store writes it.
