@@ -24,6 +24,7 @@
 
 #include "support/engine_fixture.hpp"
 #include "support/process.hpp"
+#include "support/system_helpers.hpp"
 
 using namespace ogf::testing;
 using namespace std::chrono_literals;
@@ -31,20 +32,6 @@ namespace fs = std::filesystem;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/ogf-abuse-XXXXXX";
-    path = mkdtemp(tmpl);
-    // The embedded server runs as the postgres user: let it walk in.
-    fs::permissions(path, fs::perms::others_exec, fs::perm_options::add);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 /// A client socket; closed when destroyed.
 struct client_socket {
@@ -229,7 +216,7 @@ TEST_CASE("under 500 slow connections, random bytes, cut-off requests and "
           "oversized heads and bodies, health answers within 1 s and memory "
           "returns to its start level") {
   raise_fd_limit(8192);
-  temp_dir dir;
+  temp_dir dir{"ogf-abuse"};
   auto port = free_port();
   auto admin_port = free_port();
   child_process server({server_binary(), "serve", "--listen",

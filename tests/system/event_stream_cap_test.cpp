@@ -16,6 +16,7 @@
 #include "support/engine_fixture.hpp"
 #include "support/process.hpp"
 #include "support/raw_client.hpp"
+#include "support/system_helpers.hpp"
 
 using namespace ogf::testing;
 using namespace std::chrono_literals;
@@ -23,20 +24,6 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/ogf-streams-XXXXXX";
-    path = mkdtemp(tmpl);
-    // The embedded server runs as the postgres user: let it walk in.
-    fs::permissions(path, fs::perms::others_exec, fs::perm_options::add);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 const httplib::Headers acme{{"X-Org-ID", "acme"}, {"X-Workspace-ID", "main"}};
 const httplib::Headers globex{{"X-Org-ID", "globex"},
@@ -62,7 +49,7 @@ int open_stream(int port, const std::string& batch, const std::string& org,
 
 TEST_CASE("a burst of event streams on a pending batch gets at most the "
           "tenant's share, and health and other tenants still answer") {
-  temp_dir dir;
+  temp_dir dir{"ogf-streams"};
   auto port = free_port();
   // One worker, one activity per chunk: a 20,000-activity batch at priority
   // 10 keeps it busy for far longer than the test (a few hundred chunks a

@@ -17,6 +17,7 @@
 #include "persistence/migrations.hpp"
 #include "support/engine_fixture.hpp"
 #include "support/process.hpp"
+#include "support/system_helpers.hpp"
 
 using namespace ogf;
 using namespace ogf::testing;
@@ -119,14 +120,6 @@ std::unique_ptr<node> start_node(const scenario_cluster& c,
   return n;
 }
 
-int health(int port) {
-  httplib::Client cli("127.0.0.1", port);
-  cli.set_connection_timeout(1, 0);
-  cli.set_read_timeout(3, 0);
-  auto r = cli.Get("/api/v1/health");
-  return r ? r->status : 0;
-}
-
 std::int64_t scalar(const std::string& url, const std::string& sql) {
   pqxx::connection c{url};
   pqxx::work tx{c};
@@ -219,7 +212,7 @@ TEST_CASE("a frozen node writes nothing for the batches it lost and gives "
   REQUIRE(
       wait_until([&] { return all_completed(c.url(), batches); }, 90s, 50ms));
   check_invariants(c.url(), batches);
-  CHECK(health(a->port) == 200); // it survived and serves on
+  CHECK(health_status(a->port) == 200); // it survived and serves on
   for (auto* n : {a.get(), b.get()}) {
     n->proc->signal(SIGTERM);
     CHECK(n->proc->wait(30s) == 0);
@@ -247,10 +240,10 @@ TEST_CASE("a PostgreSQL restart under load: nodes survive, health is 503 "
     for (int i = 0; i < 5; ++i)
       REQUIRE(list_status(n->port) == 200);
   c.pg->stop();
-  CHECK(wait_until([&] { return health(a->port) == 503; }, 10s, 50ms));
+  CHECK(wait_until([&] { return health_status(a->port) == 503; }, 10s, 50ms));
   c.pg->start();
-  CHECK(wait_until([&] { return health(a->port) == 200; }, 30s, 100ms));
-  CHECK(wait_until([&] { return health(b->port) == 200; }, 30s, 100ms));
+  CHECK(wait_until([&] { return health_status(a->port) == 200; }, 30s, 100ms));
+  CHECK(wait_until([&] { return health_status(b->port) == 200; }, 30s, 100ms));
   // The restart cut every pooled connection; with the database back, no
   // request may answer 503 because its connection is found broken in use.
   for (auto* n : {a.get(), b.get()})
@@ -275,7 +268,7 @@ TEST_CASE("SIGTERM under load: the node exits 0, releases its leases and the "
   REQUIRE(
       wait_until([&] { return node_working(c.url(), "node-a"); }, 30s, 5ms));
   auto b = start_node(c, "node-b", "60s");
-  REQUIRE(wait_until([&] { return health(b->port) == 200; }, 30s, 50ms));
+  REQUIRE(wait_until([&] { return health_status(b->port) == 200; }, 30s, 50ms));
   auto t0 = std::chrono::steady_clock::now();
   a->proc->signal(SIGTERM);
   auto code = a->proc->wait(30s);
@@ -295,7 +288,7 @@ TEST_CASE("a read-only database refuses submits with 503 without writing "
           "anything, and work resumes when it is lifted") {
   scenario_cluster c;
   auto a = start_node(c, "node-a");
-  REQUIRE(wait_until([&] { return health(a->port) == 200; }, 30s, 50ms));
+  REQUIRE(wait_until([&] { return health_status(a->port) == 200; }, 30s, 50ms));
   {
     pqxx::connection conn{c.url()};
     pqxx::nontransaction tx{conn};
@@ -370,7 +363,7 @@ TEST_CASE("a table lock stalls the database: submits get 503, work waits "
   };
   // Connections open lazily: let every kind be used once (work, API
   // requests on each API connection, health) before taking the baseline.
-  REQUIRE(health(a->port) == 200);
+  REQUIRE(health_status(a->port) == 200);
   httplib::Client cli("127.0.0.1", a->port);
   cli.set_read_timeout(15, 0);
   httplib::Headers h{{"X-Org-ID", "t"}, {"X-Workspace-ID", "w"}};
@@ -396,7 +389,7 @@ TEST_CASE("a table lock stalls the database: submits get 503, work waits "
     CHECK(r->has_header("Retry-After"));
     // Health answers (it does not hang); 503 while store connections are
     // stuck behind the lock is the honest answer.
-    auto hs = health(a->port);
+    auto hs = health_status(a->port);
     CHECK((hs == 200 || hs == 503));
     std::this_thread::sleep_for(3s); // longer than the lease: leases lapse
     tx.commit();

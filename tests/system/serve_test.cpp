@@ -14,34 +14,13 @@
 #include "support/engine_fixture.hpp"
 #include "support/process.hpp"
 #include "support/raw_client.hpp"
+#include "support/system_helpers.hpp"
 
 using namespace ogf::testing;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/ogf-serve-XXXXXX";
-    path = mkdtemp(tmpl);
-    // The embedded server runs as the postgres user: let it walk in.
-    fs::permissions(path, fs::perms::others_exec, fs::perm_options::add);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-int health_status(int port) {
-  httplib::Client cli("127.0.0.1", port);
-  cli.set_connection_timeout(1, 0);
-  cli.set_read_timeout(3, 0);
-  auto res = cli.Get("/api/v1/health");
-  return res ? res->status : 0;
-}
 
 bool postgres_running_in(const fs::path& data_dir) {
   return fs::exists(data_dir / "pgdata" / "postmaster.pid");
@@ -62,7 +41,7 @@ const httplib::Headers tenant_headers{{"X-Org-ID", "acme"},
 
 TEST_CASE("serve answers health on its embedded database and SIGTERM stops "
           "it and the database with exit 0") {
-  temp_dir dir;
+  temp_dir dir{"ogf-serve"};
   auto port = free_port();
   child_process server({server_binary(), "serve", "--listen",
                         "127.0.0.1:" + std::to_string(port), "--data-dir",
@@ -90,7 +69,7 @@ TEST_CASE("serve answers health on its embedded database and SIGTERM stops "
 
 TEST_CASE("SIGTERM with a client trickling a request body still exits 0 "
           "within --shutdown-timeout") {
-  temp_dir dir;
+  temp_dir dir{"ogf-serve"};
   auto port = free_port();
   child_process server({server_binary(), "serve", "--listen",
                         "127.0.0.1:" + std::to_string(port), "--data-dir",
@@ -136,7 +115,7 @@ TEST_CASE("SIGTERM with a client trickling a request body still exits 0 "
 
 TEST_CASE("a second serve on the same data dir fails with a clear error and "
           "leaves the first one serving") {
-  temp_dir dir;
+  temp_dir dir{"ogf-serve"};
   auto port = free_port();
   auto data = (dir.path / "data").string();
   child_process first({server_binary(), "serve", "--listen",
@@ -160,7 +139,7 @@ TEST_CASE("a second serve on the same data dir fails with a clear error and "
 
 TEST_CASE("a serve killed with SIGKILL leaves a database the next serve "
           "starts on") {
-  temp_dir dir;
+  temp_dir dir{"ogf-serve"};
   auto data = (dir.path / "data").string();
   auto port = free_port();
   {
@@ -184,7 +163,7 @@ TEST_CASE("a serve killed with SIGKILL leaves a database the next serve "
 
 TEST_CASE("unknown flags exit 2 with a one-line error and every level has "
           "help") {
-  temp_dir dir;
+  temp_dir dir{"ogf-serve"};
   child_process bad({server_binary(), "serve", "--no-such-flag"}, {},
                     (dir.path / "bad.log").string());
   CHECK(bad.wait(10s) == 2);
@@ -206,7 +185,7 @@ TEST_CASE("unknown flags exit 2 with a one-line error and every level has "
 
 TEST_CASE("OGF_ environment variables configure serve and flags win over "
           "them") {
-  temp_dir dir;
+  temp_dir dir{"ogf-serve"};
   auto env_port = free_port();
   auto flag_port = free_port();
   child_process server({server_binary(), "serve", "--listen",
@@ -227,7 +206,7 @@ TEST_CASE("OGF_ environment variables configure serve and flags win over "
 }
 
 TEST_CASE("migrate up, status and down work on the embedded database") {
-  temp_dir dir;
+  temp_dir dir{"ogf-serve"};
   auto data = (dir.path / "data").string();
   auto run = [&](std::vector<std::string> args) {
     args.insert(args.begin(), server_binary());
@@ -253,7 +232,7 @@ TEST_CASE("migrate up, status and down work on the embedded database") {
 
 TEST_CASE("serve starts its embedded PostgreSQL again when the postmaster is "
           "killed, and serves what was committed before") {
-  temp_dir dir;
+  temp_dir dir{"ogf-serve"};
   auto port = free_port();
   auto data = dir.path / "data";
   child_process server({server_binary(), "serve", "--listen",

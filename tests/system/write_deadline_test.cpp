@@ -14,6 +14,7 @@
 
 #include "support/engine_fixture.hpp"
 #include "support/process.hpp"
+#include "support/system_helpers.hpp"
 #include "support/test_database.hpp"
 
 using namespace ogf::testing;
@@ -44,21 +45,13 @@ struct serve_node {
     proc = std::make_unique<child_process>(
         args, std::map<std::string, std::string>{},
         "/tmp/ogf-write-deadline-" + std::to_string(port) + ".log");
-    REQUIRE(wait_until([&] { return health() == 200; }, 60s, 50ms));
+    REQUIRE(wait_until([&] { return health_status(port) == 200; }, 60s, 50ms));
   }
   ~serve_node() {
     if (std::uncaught_exceptions() > 0)
       UNSCOPED_INFO("serve log:\n" << proc->output());
     proc->signal(SIGTERM);
     proc->wait(30s);
-  }
-
-  int health() const {
-    httplib::Client cli("127.0.0.1", port);
-    cli.set_connection_timeout(1, 0);
-    cli.set_read_timeout(3, 0);
-    auto r = cli.Get("/api/v1/health");
-    return r ? r->status : 0;
   }
 
   /// POST `body` as tenant `org`/main; the status (0 without an answer).
