@@ -473,8 +473,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   serve
-      ->add_option("--api-connections", so.api_connections,
-                   "database connections for submits and API reads (1..64)")
+      ->add_option(
+          "--api-connections", so.api_connections,
+          "database connections for submits, API reads, cancel, retry and "
+          "delete (1..64)")
       ->envname("OGF_API_CONNECTIONS")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
