@@ -66,8 +66,8 @@ void start_test_cluster(const fs::path& dir) {
   {
     pqxx::nontransaction tx{admin};
     tx.exec("DROP DATABASE IF EXISTS " + std::string(template_database));
-    tx.exec("CREATE DATABASE " + std::string(template_database)
-            + " TEMPLATE template0");
+    tx.exec("CREATE DATABASE " + std::string(template_database) +
+            " TEMPLATE template0");
   }
   {
     pqxx::connection conn{server->connection_string(template_database)};
@@ -94,16 +94,15 @@ std::string test_database::admin_url() {
                                                                "postgres");
 }
 
-test_database::test_database() : test_database(true) {
-}
+test_database::test_database() : test_database(true) {}
 
 test_database::test_database(bool migrated) {
-  name_ = "t_" + std::to_string(getpid()) + "_"
-          + std::to_string(database_counter++);
+  name_ = "t_" + std::to_string(getpid()) + "_" +
+          std::to_string(database_counter++);
   pqxx::connection admin{admin_url()};
   pqxx::nontransaction tx{admin};
-  tx.exec("CREATE DATABASE " + name_ + " TEMPLATE "
-          + (migrated ? template_database : "template0"));
+  tx.exec("CREATE DATABASE " + name_ + " TEMPLATE " +
+          (migrated ? template_database : "template0"));
 }
 
 test_database::~test_database() {
