@@ -45,6 +45,33 @@ struct own_cluster {
 
 std::atomic<int> database_counter{0};
 
+/// Where the cluster's files are. As root the server runs as the postgres
+/// user, who cannot walk into a build folder inside a private directory (a
+/// clone in `mktemp -d`, mode 0700): the files then live in a /tmp folder
+/// of their own and `dir` is a symbolic link to it, so that tests still
+/// find the cluster at `dir`.
+fs::path data_dir_of(const fs::path& dir, bool create) {
+  if (geteuid() != 0)
+    return dir;
+  std::error_code ec;
+  if (fs::is_symlink(dir, ec)) {
+    auto target = fs::read_symlink(dir, ec);
+    if (!ec && fs::is_directory(target, ec))
+      return target;
+    if (!create)
+      return target; // gone (a reboot cleared /tmp): nothing to stop
+    fs::remove(dir, ec);
+  }
+  if (!create || fs::exists(dir, ec))
+    return dir; // a folder of its own, from an earlier run
+  char tmpl[] = "/tmp/ogf-test-cluster-XXXXXX";
+  fs::path real = mkdtemp(tmpl);
+  fs::permissions(real, fs::perms::others_exec, fs::perm_options::add);
+  fs::create_directories(dir.parent_path());
+  fs::create_directory_symlink(real, dir);
+  return real;
+}
+
 } // namespace
 
 /// The cluster start_test_cluster started (external linkage, so the
@@ -53,7 +80,7 @@ persistence::embedded_postgres* fixture_cluster = nullptr;
 
 void start_test_cluster(const fs::path& dir) {
   persistence::embedded_postgres_config cfg;
-  cfg.data_dir = dir;
+  cfg.data_dir = data_dir_of(dir, true);
   cfg.settings = test_settings();
   // The server outlives this process on purpose: the ctest fixture starts
   // it once for every test process and the cleanup step stops it. Its
@@ -77,12 +104,18 @@ void start_test_cluster(const fs::path& dir) {
 }
 
 void stop_test_cluster(const fs::path& dir) {
-  persistence::embedded_postgres::stop_existing(dir);
+  persistence::embedded_postgres::stop_existing(data_dir_of(dir, false));
 }
 
 fs::path test_database::cluster_dir() {
-  if (const char* dir = std::getenv("OGF_TEST_CLUSTER_DIR"); dir && *dir)
+  if (const char* dir = std::getenv("OGF_TEST_CLUSTER_DIR"); dir && *dir) {
+    // The real folder when the cluster lives in /tmp behind a link (see
+    // data_dir_of): the socket's path is derived from it.
+    std::error_code ec;
+    if (fs::is_symlink(dir, ec))
+      return fs::read_symlink(dir, ec);
     return dir;
+  }
   static std::once_flag once;
   static std::unique_ptr<own_cluster> cluster;
   std::call_once(once, [] { cluster = std::make_unique<own_cluster>(); });
