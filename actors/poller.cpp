@@ -44,8 +44,9 @@ using self_ptr = poller_actor::stateful_pointer<poller_state>;
 
 void spawn_one_worker(self_ptr self) {
   auto& st = self->state;
-  worker_peers peers{st.worker_stores[st.next_store++ % st.worker_stores.size()],
-                     st.processor, st.aggregator, st.renewer, self->address()};
+  worker_peers peers{
+      st.worker_stores[st.next_store++ % st.worker_stores.size()], st.processor,
+      st.aggregator, st.renewer, self->address()};
   auto w = spawn_worker(self->system(), st.cfg.worker, std::move(peers));
   // Linked: a crashed worker reaches our exit handler (restart), and our
   // own exit takes every worker with it.
@@ -58,8 +59,8 @@ void spawn_one_worker(self_ptr self) {
 /// in a lease, and every release has been answered.
 void maybe_finish_drain(self_ptr self) {
   auto& st = self->state;
-  if (st.draining && st.busy.empty() && !st.claim_in_flight
-      && st.releases_in_flight == 0) {
+  if (st.draining && st.busy.empty() && !st.claim_in_flight &&
+      st.releases_in_flight == 0) {
     for (auto& rp : st.drain_waiters)
       rp.deliver(true);
     st.drain_waiters.clear();
@@ -76,14 +77,13 @@ void release_leases(self_ptr self, std::vector<persistence::lease_ref> refs) {
     --self->state.releases_in_flight;
     maybe_finish_drain(self);
   };
-  self
-    ->request(st.claim_store, std::chrono::seconds(10), release_atom_v,
-              std::move(refs))
-    .then([answered](const std::vector<std::string>&) { answered(); },
-          [self, answered](caf::error&) {
-            ++self->state.stats.store_errors;
-            answered();
-          });
+  self->request(st.claim_store, std::chrono::seconds(10), release_atom_v,
+                std::move(refs))
+      .then([answered](const std::vector<std::string>&) { answered(); },
+            [self, answered](caf::error&) {
+              ++self->state.stats.store_errors;
+              answered();
+            });
 }
 
 /// Ends a batch as failed under its lease (counted like a release, so a
@@ -96,20 +96,19 @@ void fail_batch(self_ptr self, persistence::lease_ref lease,
     --self->state.releases_in_flight;
     maybe_finish_drain(self);
   };
-  self
-    ->request(st.claim_store, std::chrono::seconds(10), finish_atom_v,
-              std::move(lease),
-              static_cast<std::int32_t>(persistence::finish_kind::failed),
-              std::move(error))
-    .then(
-      [self, answered](const domain::batch& b) {
-        caf::anon_send(self->state.aggregator, done_atom_v, b);
-        answered();
-      },
-      [self, answered](caf::error&) {
-        ++self->state.stats.store_errors;
-        answered();
-      });
+  self->request(st.claim_store, std::chrono::seconds(10), finish_atom_v,
+                std::move(lease),
+                static_cast<std::int32_t>(persistence::finish_kind::failed),
+                std::move(error))
+      .then(
+          [self, answered](const domain::batch& b) {
+            caf::anon_send(self->state.aggregator, done_atom_v, b);
+            answered();
+          },
+          [self, answered](caf::error&) {
+            ++self->state.stats.store_errors;
+            answered();
+          });
 }
 
 void try_claim(self_ptr self) {
@@ -129,63 +128,61 @@ void try_claim(self_ptr self) {
   // Longer than the claim statement may take (statement timeout < lease/2):
   // a claim we stopped waiting for could still commit and hold leases no
   // worker knows about until they expire.
-  auto timeout = std::max<caf::timespan>(std::chrono::seconds(10),
-                                         st.cfg.lease_timeout);
-  self
-    ->request(st.claim_store, timeout, claim_atom_v, n, st.cfg.lease_timeout)
-    .then(
-      [self, n](std::vector<persistence::claimed_batch>& claimed) {
-        auto& st = self->state;
-        st.claim_in_flight = false;
-        std::vector<persistence::lease_ref> unworked;
-        for (auto& c : claimed) {
-          if (st.idle.empty() || st.draining) {
-            // A drain began while the claim was out (or, by design never,
-            // no idle worker is left): never hold a lease unworked.
-            unworked.push_back({c.batch_id, c.token});
-            continue;
-          }
-          auto w = st.idle.front();
-          st.idle.pop_front();
-          persistence::lease_ref lease{c.batch_id, c.token};
-          st.busy[w.address()] = c;
-          ++st.stats.batches_claimed;
-          caf::anon_send(st.renewer, track_atom_v, lease, w.address());
-          self->send(w, run_atom_v, c);
-        }
-        release_leases(self, std::move(unworked));
-        if (st.draining) {
-          maybe_finish_drain(self);
-          return;
-        }
-        // A full claim suggests more work is waiting.
-        if (static_cast<std::int32_t>(claimed.size()) == n || st.follow_up)
-          try_claim(self);
-      },
-      [self](caf::error&) {
-        auto& st = self->state;
-        st.claim_in_flight = false;
-        ++st.stats.store_errors;
-        if (st.draining) {
-          maybe_finish_drain(self);
-          return;
-        }
-        // A wake-up that came in meanwhile would be lost until the next
-        // tick (30 s by default): try again soon, once.
-        if (st.follow_up)
-          self->delayed_send(self,
-                             std::min<caf::timespan>(st.cfg.poll_interval,
-                                                     std::chrono::seconds(1)),
-                             wake_atom_v);
-      });
+  auto timeout =
+      std::max<caf::timespan>(std::chrono::seconds(10), st.cfg.lease_timeout);
+  self->request(st.claim_store, timeout, claim_atom_v, n, st.cfg.lease_timeout)
+      .then(
+          [self, n](std::vector<persistence::claimed_batch>& claimed) {
+            auto& st = self->state;
+            st.claim_in_flight = false;
+            std::vector<persistence::lease_ref> unworked;
+            for (auto& c : claimed) {
+              if (st.idle.empty() || st.draining) {
+                // A drain began while the claim was out (or, by design never,
+                // no idle worker is left): never hold a lease unworked.
+                unworked.push_back({c.batch_id, c.token});
+                continue;
+              }
+              auto w = st.idle.front();
+              st.idle.pop_front();
+              persistence::lease_ref lease{c.batch_id, c.token};
+              st.busy[w.address()] = c;
+              ++st.stats.batches_claimed;
+              caf::anon_send(st.renewer, track_atom_v, lease, w.address());
+              self->send(w, run_atom_v, c);
+            }
+            release_leases(self, std::move(unworked));
+            if (st.draining) {
+              maybe_finish_drain(self);
+              return;
+            }
+            // A full claim suggests more work is waiting.
+            if (static_cast<std::int32_t>(claimed.size()) == n || st.follow_up)
+              try_claim(self);
+          },
+          [self](caf::error&) {
+            auto& st = self->state;
+            st.claim_in_flight = false;
+            ++st.stats.store_errors;
+            if (st.draining) {
+              maybe_finish_drain(self);
+              return;
+            }
+            // A wake-up that came in meanwhile would be lost until the next
+            // tick (30 s by default): try again soon, once.
+            if (st.follow_up)
+              self->delayed_send(
+                  self,
+                  std::min<caf::timespan>(st.cfg.poll_interval,
+                                          std::chrono::seconds(1)),
+                  wake_atom_v);
+          });
 }
 
-poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
-                                   store_actor claim_store,
-                                   std::vector<store_actor> worker_stores,
-                                   processor_actor processor,
-                                   aggregator_actor aggregator,
-                                   renewer_actor renewer) {
+poller_actor::behavior_type
+poller(self_ptr self, poller_config cfg, store_actor claim_store,
+       std::vector<store_actor> worker_stores, processor_actor processor,
+       aggregator_actor aggregator, renewer_actor renewer) {
   auto& st = self->state;
   st.cfg = cfg;
   st.claim_store = std::move(claim_store);
@@ -232,61 +229,61 @@ poller_actor::behavior_type poller(self_ptr self, poller_config cfg,
       return;
     }
     ++st.stats.worker_restarts;
-    log::warn("worker crashed, restarting",
-              {{"reason", to_string(dm.reason)}});
+    log::warn("worker crashed, restarting", {{"reason", to_string(dm.reason)}});
     spawn_one_worker(self);
     try_claim(self);
   });
   self->send(self, tick_atom_v);
   return {
-    [self](tick_atom) {
-      auto& st = self->state;
-      if (st.draining)
-        return;
-      auto jitter = st.cfg.poll_jitter.count();
-      std::uniform_int_distribution<long long> d(-jitter, jitter);
-      auto next = st.cfg.poll_interval + caf::timespan{d(st.rng)};
-      if (next < std::chrono::milliseconds(10))
-        next = std::chrono::milliseconds(10);
-      self->delayed_send(self, next, tick_atom_v);
-      try_claim(self);
-    },
-    [self](wake_atom) { try_claim(self); },
-    [self](idle_atom, const caf::actor_addr& worker,
-           const std::string& batch_id) {
-      auto& st = self->state;
-      st.crashes.erase(batch_id);
-      if (st.busy.erase(worker) > 0) {
-        ++st.stats.batches_finished;
-        if (auto it = st.all.find(worker); it != st.all.end())
-          st.idle.push_back(it->second);
-      }
-      maybe_finish_drain(self);
-      try_claim(self);
-    },
-    [self](cancel_atom, const std::string& batch_id) {
-      for (const auto& [addr, job] : self->state.busy)
-        if (job.batch_id == batch_id)
-          if (auto it = self->state.all.find(addr); it != self->state.all.end())
-            self->send(it->second, cancel_atom_v, batch_id);
-    },
-    [self](drain_atom) -> caf::result<bool> {
-      auto& st = self->state;
-      st.draining = true;
-      for (const auto& [addr, job] : st.busy)
-        if (auto it = st.all.find(addr); it != st.all.end())
-          self->send(it->second, drain_atom_v);
-      auto rp = self->make_response_promise<bool>();
-      st.drain_waiters.push_back(rp);
-      maybe_finish_drain(self);
-      return rp;
-    },
-    [self](stats_atom) {
-      auto s = self->state.stats;
-      s.workers = static_cast<std::int32_t>(self->state.all.size());
-      s.busy_workers = static_cast<std::int32_t>(self->state.busy.size());
-      return s;
-    },
+      [self](tick_atom) {
+        auto& st = self->state;
+        if (st.draining)
+          return;
+        auto jitter = st.cfg.poll_jitter.count();
+        std::uniform_int_distribution<long long> d(-jitter, jitter);
+        auto next = st.cfg.poll_interval + caf::timespan{d(st.rng)};
+        if (next < std::chrono::milliseconds(10))
+          next = std::chrono::milliseconds(10);
+        self->delayed_send(self, next, tick_atom_v);
+        try_claim(self);
+      },
+      [self](wake_atom) { try_claim(self); },
+      [self](idle_atom, const caf::actor_addr& worker,
+             const std::string& batch_id) {
+        auto& st = self->state;
+        st.crashes.erase(batch_id);
+        if (st.busy.erase(worker) > 0) {
+          ++st.stats.batches_finished;
+          if (auto it = st.all.find(worker); it != st.all.end())
+            st.idle.push_back(it->second);
+        }
+        maybe_finish_drain(self);
+        try_claim(self);
+      },
+      [self](cancel_atom, const std::string& batch_id) {
+        for (const auto& [addr, job] : self->state.busy)
+          if (job.batch_id == batch_id)
+            if (auto it = self->state.all.find(addr);
+                it != self->state.all.end())
+              self->send(it->second, cancel_atom_v, batch_id);
+      },
+      [self](drain_atom) -> caf::result<bool> {
+        auto& st = self->state;
+        st.draining = true;
+        for (const auto& [addr, job] : st.busy)
+          if (auto it = st.all.find(addr); it != st.all.end())
+            self->send(it->second, drain_atom_v);
+        auto rp = self->make_response_promise<bool>();
+        st.drain_waiters.push_back(rp);
+        maybe_finish_drain(self);
+        return rp;
+      },
+      [self](stats_atom) {
+        auto s = self->state.stats;
+        s.workers = static_cast<std::int32_t>(self->state.all.size());
+        s.busy_workers = static_cast<std::int32_t>(self->state.busy.size());
+        return s;
+      },
   };
 }
 

@@ -1,5 +1,6 @@
 // A worker processes one batch at a time, chunk by chunk:
-//   (claimed processing) -> (resolve_chunk -> processor -> record_chunk -> delta)* -> finish
+//   (claimed processing) -> (resolve_chunk -> processor -> record_chunk ->
+//   delta)* -> finish
 // On lease loss it stops at once, abandoning whatever is in flight (the
 // fence refuses its writes anyway). On cancel it stops at once too, unless a
 // store write is in flight (short, bounded by the statement timeout), which
