@@ -6,6 +6,7 @@
 #include <pqxx/pqxx>
 
 #include "domain/calculator.hpp"
+#include "persistence/batch_store.hpp"
 
 CAF_ADD_ATOM(ogf_test, ogf::testing, spy_reply_atom, "spyreply")
 
@@ -120,6 +121,11 @@ std::size_t spy_log::batches_in_flight() {
   return in_flight.size();
 }
 
+std::size_t spy_log::most_batches_per_compute() {
+  std::lock_guard<std::mutex> guard{mutex};
+  return most_batches_in_one_compute;
+}
+
 bool listener_log::has_done() {
   std::lock_guard<std::mutex> guard{mutex};
   return done.has_value();
@@ -171,8 +177,13 @@ spy_actor::behavior_type spy(spy_actor::stateful_pointer<spy_state> self,
           std::lock_guard<std::mutex> guard{log.mutex};
           n = ++log.computes;
           log.last_compute_start = std::chrono::steady_clock::now();
-          for (const auto& a : chunk)
+          std::set<std::string> keys;
+          for (const auto& a : chunk) {
             ++log.seen[a.activity_id];
+            keys.insert(batch_key_of(a.activity_id));
+          }
+          log.most_batches_in_one_compute =
+              std::max(log.most_batches_in_one_compute, keys.size());
           if (++log.in_flight[key] > 1)
             log.same_batch_twice = true;
           log.max_batches_in_flight =
@@ -279,9 +290,50 @@ std::vector<std::string> submit_batches(engine_fixture& f, int batches,
   return out;
 }
 
+std::vector<std::string> queue_before_start(const test_database& db,
+                                            const std::vector<int>& sizes) {
+  persistence::batch_store store{{db.url(), "seeder"}};
+  std::vector<domain::activity> all;
+  std::vector<persistence::submit_request> reqs;
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    auto acts = make_activities("b" + std::to_string(k), sizes[k]);
+    reqs.push_back(make_submit(ids_of(acts)));
+    all.insert(all.end(), acts.begin(), acts.end());
+  }
+  REQUIRE(store.upsert_activities(acme, all) ==
+          static_cast<std::int64_t>(all.size()));
+  std::vector<std::string> out;
+  // Group commits of 100, as the engine's submit batcher would make them.
+  for (std::size_t from = 0; from < reqs.size(); from += 100) {
+    std::vector<persistence::submit_request> group(
+        reqs.begin() + static_cast<std::ptrdiff_t>(from),
+        reqs.begin() +
+            static_cast<std::ptrdiff_t>(std::min(reqs.size(), from + 100)));
+    for (auto& r : store.submit_many(group)) {
+      REQUIRE(r.outcome);
+      out.push_back(r.outcome->batch.id);
+    }
+  }
+  return out;
+}
+
 std::int64_t count_status(const test_database& db, const std::string& status) {
   return scalar(db, "SELECT count(*) FROM batch_jobs WHERE status = " +
                         sql_literal(status));
+}
+
+std::int64_t batches_off_their_items(const test_database& db) {
+  return scalar(
+      db, "SELECT count(*) FROM batch_jobs b WHERE "
+          "processed_activities <> (SELECT count(*) FROM batch_items i "
+          "WHERE i.batch_id = b.id AND i.status <> 'pending') "
+          "OR succeeded_activities <> (SELECT count(*) FROM batch_items i "
+          "WHERE i.batch_id = b.id AND i.status = 'succeeded') "
+          "OR failed_activities <> (SELECT count(*) FROM batch_items i "
+          "WHERE i.batch_id = b.id AND i.status = 'failed') "
+          "OR total_emissions_kg_co2e <> (SELECT "
+          "coalesce(sum(emissions_kg_co2e), 0) FROM batch_items i "
+          "WHERE i.batch_id = b.id)");
 }
 
 } // namespace ogf::testing

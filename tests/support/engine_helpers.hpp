@@ -80,6 +80,8 @@ struct spy_log {
   std::size_t max_batches_in_flight = 0;
   /// True when one batch was inside compute twice at the same time.
   bool same_batch_twice = false;
+  /// Most distinct batch keys in one compute: above 1 only for bundles.
+  std::size_t most_batches_in_one_compute = 0;
   /// Time the latest compute began.
   std::chrono::steady_clock::time_point last_compute_start{};
 
@@ -88,6 +90,7 @@ struct spy_log {
   std::size_t max_in_flight();
   std::int64_t compute_count();
   std::size_t batches_in_flight();
+  std::size_t most_batches_per_compute();
 };
 
 /// Spawns a processor that computes with the built-in calculator and
@@ -124,7 +127,18 @@ processor_factory spy_factory(std::shared_ptr<spy_log> log);
 std::vector<std::string> submit_batches(engine_fixture& f, int batches,
                                         int items);
 
+/// Stores the activities of batches "b<k>" (make_activities, sizes[k] of
+/// them) and submits one batch per k, straight through a store of its own,
+/// before any engine runs: the engine's first claim finds the whole queue
+/// waiting. Returns the batch ids in order of k.
+std::vector<std::string> queue_before_start(const test_database& db,
+                                            const std::vector<int>& sizes);
+
 /// How many batches of `db` have `status`.
 std::int64_t count_status(const test_database& db, const std::string& status);
+
+/// How many batches of `db` have counters or a total that differ from what
+/// their items say (batch_items): 0 when nothing was counted twice or lost.
+std::int64_t batches_off_their_items(const test_database& db);
 
 } // namespace ogf::testing
