@@ -1,0 +1,270 @@
+// One engine with a long queue of small batches: its workers take them in
+// bundles (one resolve, one compute, one transaction for many batches),
+// every batch still completes exactly once, and a cancel or a lost lease
+// of one batch of a bundle touches only that batch.
+#include "actors/engine.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <catch2/catch.hpp>
+#include <pqxx/pqxx>
+
+#include "support/engine_fixture.hpp"
+#include "support/engine_helpers.hpp"
+#include "support/test_database.hpp"
+
+using namespace ogf;
+using namespace ogf::testing;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+/// Batch sizes 1, 2, 3, 4, 5, 1, 2, ... (`n` of them): all small.
+std::vector<int> sizes_one_to_five(int n) {
+  std::vector<int> out;
+  for (int k = 0; k < n; ++k)
+    out.push_back(k % 5 + 1);
+  return out;
+}
+
+std::int64_t total_of(const std::vector<int>& sizes) {
+  std::int64_t n = 0;
+  for (auto s : sizes)
+    n += s;
+  return n;
+}
+
+/// Every batch in `ids` is completed with the exact total of its
+/// make_activities(_, sizes[k]) and all its items succeeded.
+void check_exact_totals(engine_fixture& f, const std::vector<std::string>& ids,
+                        const std::vector<int>& sizes) {
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    INFO("batch b" << k << " (" << sizes[k] << " activities)");
+    auto b = f.ask<domain::batch>(get_atom_v, acme, ids[k]);
+    CHECK(b.status == domain::batch_status::completed);
+    CHECK(b.total_emissions_kg_co2e == expected_emissions(sizes[k]));
+    CHECK(b.succeeded_activities == sizes[k]);
+    CHECK(b.processed_activities == sizes[k]);
+  }
+}
+
+/// Every activity in `seen` was computed exactly once, and there are
+/// `expected` of them.
+void check_computed_once(spy_log& log, std::int64_t expected) {
+  auto seen = log.seen_copy();
+  CHECK(static_cast<std::int64_t>(seen.size()) == expected);
+  std::int64_t twice = 0;
+  for (const auto& [id, n] : seen)
+    if (n != 1)
+      ++twice;
+  CHECK(twice == 0);
+}
+
+/// Batch keys ("b<k>") of the activities the spy has seen.
+std::set<std::string> keys_seen(spy_log& log) {
+  std::set<std::string> out;
+  for (const auto& [id, n] : log.seen_copy())
+    out.insert(id.substr(0, id.find('_')));
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("a long queue of small batches is processed in bundles and every "
+          "batch completes exactly once with its exact total") {
+  test_database db;
+  auto sizes = sizes_one_to_five(300);
+  auto ids = queue_before_start(db, sizes);
+  auto log = std::make_shared<spy_log>();
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 3;
+  // Small = at most a chunk: a bundle of these 1-5-activity batches holds
+  // up to 25 activities.
+  cfg.chunk_size = 25;
+  REQUIRE(cfg.bundle_size == 50); // the default
+  engine_fixture f{cfg, spy_factory(log)};
+
+  REQUIRE(wait_until([&] { return count_status(db, "completed") == 300; }, 60s,
+                     10ms));
+  check_exact_totals(f, ids, sizes);
+  check_computed_once(*log, total_of(sizes));
+  CHECK(batches_off_their_items(db) == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") ==
+        0);
+  // Each batch was recorded by one write, under one token.
+  CHECK(scalar(db, "SELECT count(*) FROM batch_jobs b WHERE (SELECT "
+                   "count(*) FROM batch_chunk_log l WHERE l.batch_id = b.id "
+                   "AND l.items > 0) <> 1") == 0);
+  CHECK(scalar(db, "SELECT coalesce(sum(items), 0) FROM batch_chunk_log") ==
+        total_of(sizes));
+
+  // Bundles really happened: computes held several batches, and many
+  // batches were recorded by one transaction (now() is its start).
+  INFO(log->compute_count()
+       << " computes, at most " << log->most_batches_per_compute()
+       << " batches in one");
+  CHECK(log->most_batches_per_compute() > 1);
+  CHECK(log->compute_count() * 2 < 300);
+  CHECK(scalar(db, "SELECT count(DISTINCT processed_at) FROM batch_results") *
+            2 <
+        300);
+  // Every batch went to a worker once, and each one's end was counted.
+  REQUIRE(wait_until(
+      [&] {
+        return f.ask<engine_stats>(stats_atom_v).batches_completed == 300;
+      },
+      5s, 5ms));
+  auto stats = f.ask<engine_stats>(stats_atom_v);
+  CHECK(stats.batches_claimed == 300);
+  CHECK(stats.batches_finished == 300);
+  CHECK(stats.activities_succeeded == total_of(sizes));
+  CHECK(stats.busy_workers == 0);
+  CHECK(stats.leases_lost == 0);
+}
+
+TEST_CASE("with bundle_size 1 nothing is bundled: one compute per small "
+          "batch") {
+  test_database db;
+  auto sizes = sizes_one_to_five(30);
+  auto ids = queue_before_start(db, sizes);
+  auto log = std::make_shared<spy_log>();
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 3;
+  cfg.chunk_size = 25; // they would fit in bundles
+  cfg.bundle_size = 1;
+  engine_fixture f{cfg, spy_factory(log)};
+
+  REQUIRE(wait_until([&] { return count_status(db, "completed") == 30; }, 30s,
+                     10ms));
+  check_exact_totals(f, ids, sizes);
+  check_computed_once(*log, total_of(sizes));
+  CHECK(log->most_batches_per_compute() == 1);
+  CHECK(log->compute_count() == 30);
+  CHECK(batches_off_their_items(db) == 0);
+  CHECK(f.ask<engine_stats>(stats_atom_v).batches_claimed == 30);
+}
+
+TEST_CASE("a cancelled batch of a bundle in compute ends cancelled within "
+          "two seconds while the bundle's other batches complete") {
+  test_database db;
+  // Six one-activity batches, one worker, chunks of 5: the first claim
+  // packs five of them into one bundle.
+  std::vector<int> sizes(6, 1);
+  auto ids = queue_before_start(db, sizes);
+  auto log = std::make_shared<spy_log>();
+  // The bundle stays in compute far longer than the 2 s a cancel may take
+  // (set before the engine starts: the bundle cannot finish unseen).
+  log->slow_from_compute = 1;
+  log->slow_delay_ms = 4000;
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 1;
+  engine_fixture f{cfg, spy_factory(log)};
+
+  REQUIRE(wait_until([&] { return log->compute_count() >= 1; }, 10s, 2ms));
+  auto in_bundle = keys_seen(*log);
+  INFO("in the bundle: " << in_bundle.size() << " batches");
+  REQUIRE(in_bundle.size() >= 2);
+  // Cancel one of them that is not the bundle's first.
+  auto victim_key = *std::next(in_bundle.begin());
+  auto victim = ids[static_cast<std::size_t>(std::stoi(victim_key.substr(1)))];
+
+  auto t0 = clock_type::now();
+  auto out = f.ask<persistence::cancel_outcome>(cancel_atom_v, acme, victim);
+  CHECK_FALSE(out.immediate);
+  CHECK(out.batch.cancel_requested);
+  REQUIRE(wait_until(
+      [&] {
+        return f.ask<domain::batch>(get_atom_v, acme, victim).status ==
+               domain::batch_status::cancelled;
+      },
+      5s, 5ms));
+  auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     clock_type::now() - t0)
+                     .count();
+  // CONTRACT §2: the batch becomes cancelled within 2 s.
+  CHECK(took_ms <= 2000);
+  log->slow_from_compute = 0;
+
+  // The bundle's others (and the batch left out of it) complete.
+  REQUIRE(
+      wait_until([&] { return count_status(db, "completed") == 5; }, 15s, 5ms));
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    if (ids[k] == victim)
+      continue;
+    INFO("batch b" << k);
+    auto b = f.ask<domain::batch>(get_atom_v, acme, ids[k]);
+    CHECK(b.status == domain::batch_status::completed);
+    CHECK(b.total_emissions_kg_co2e == expected_emissions(1));
+  }
+  // The bundle's record came after the cancel had ended the batch: its
+  // fence refused the cancelled batch's result.
+  auto cancelled = f.ask<domain::batch>(get_atom_v, acme, victim);
+  CHECK(cancelled.status == domain::batch_status::cancelled);
+  CHECK(cancelled.processed_activities == 0);
+  CHECK(cancelled.total_emissions_kg_co2e == "0");
+  CHECK(batches_off_their_items(db) == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts > 1") == 0);
+  REQUIRE(wait_until(
+      [&] {
+        auto s = f.ask<engine_stats>(stats_atom_v);
+        return s.batches_cancelled == 1 && s.batches_completed == 5;
+      },
+      5s, 5ms));
+  CHECK(f.ask<engine_stats>(stats_atom_v).busy_workers == 0);
+}
+
+TEST_CASE("a batch of a bundle in compute whose lease is taken over is left "
+          "out of the bundle's record, and completes exactly once after it "
+          "is reclaimed") {
+  test_database db;
+  std::vector<int> sizes(6, 1);
+  auto ids = queue_before_start(db, sizes);
+  auto log = std::make_shared<spy_log>();
+  log->slow_from_compute = 1;
+  log->slow_delay_ms = 1500;
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 1;
+  // Renewed every 10 s: the worker cannot hear of the loss before it
+  // records; the bundle's fence must refuse the batch by itself.
+  cfg.lease_timeout = 30s;
+  cfg.poll_interval = 200ms; // nothing notifies about an expired lease
+  engine_fixture f{cfg, spy_factory(log)};
+
+  REQUIRE(wait_until([&] { return log->compute_count() >= 1; }, 10s, 2ms));
+  auto in_bundle = keys_seen(*log);
+  REQUIRE(in_bundle.size() >= 2);
+  auto victim_key = *std::next(in_bundle.begin());
+  auto victim = ids[static_cast<std::size_t>(std::stoi(victim_key.substr(1)))];
+  // Another node takes the batch (as after a long pause of this one), and
+  // then dies: its lease runs out a second later.
+  execute(db, "UPDATE batch_jobs SET lease_owner = 'thief', lease_token = "
+              "lease_token + 1, lease_expires_at = now() + interval '1 "
+              "second' WHERE id = " +
+                  sql_literal(victim) + "::uuid");
+  log->slow_from_compute = 0;
+
+  REQUIRE(wait_until([&] { return count_status(db, "completed") == 6; }, 20s,
+                     10ms));
+  check_exact_totals(f, ids, sizes);
+  CHECK(batches_off_their_items(db) == 0);
+  // Computed twice (once in the bundle, once after the reclaim), recorded
+  // once: one result row, one chunk with items, written under the token
+  // of the node that reclaimed it.
+  auto seen = log->seen_copy();
+  CHECK(seen[victim_key + "_0000"] == 2);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_results WHERE batch_id = " +
+                       sql_literal(victim) + "::uuid") == 1);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_chunk_log WHERE items > 0 "
+                   "AND batch_id = " +
+                       sql_literal(victim) + "::uuid") == 1);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_results r JOIN batch_jobs b "
+                   "ON b.id = r.batch_id WHERE r.lease_token <> b.lease_token "
+                   "AND b.id = " +
+                       sql_literal(victim) + "::uuid") == 0);
+  CHECK(scalar(db, "SELECT lease_expiries FROM batch_jobs WHERE id = " +
+                       sql_literal(victim) + "::uuid") == 1);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") ==
+        0);
+}
