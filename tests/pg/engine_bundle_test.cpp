@@ -268,3 +268,130 @@ TEST_CASE("a batch of a bundle in compute whose lease is taken over is left "
   CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") ==
         0);
 }
+
+TEST_CASE("large batches in a long queue of small ones get a worker each "
+          "and complete chunk by chunk, while the small ones are bundled") {
+  test_database db;
+  // 60 small batches with a 60-activity batch after every 20th.
+  std::vector<int> sizes;
+  for (int k = 0; k < 63; ++k)
+    sizes.push_back(k % 21 == 20 ? 60 : k % 5 + 1);
+  auto ids = queue_before_start(db, sizes);
+  auto log = std::make_shared<spy_log>();
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 3;
+  cfg.chunk_size = 25; // a large batch takes 3 chunks
+  engine_fixture f{cfg, spy_factory(log)};
+
+  REQUIRE(wait_until([&] { return count_status(db, "completed") == 63; }, 30s,
+                     10ms));
+  check_exact_totals(f, ids, sizes);
+  check_computed_once(*log, total_of(sizes));
+  CHECK(log->most_batches_per_compute() > 1);
+  CHECK(batches_off_their_items(db) == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") ==
+        0);
+  // A large batch was recorded in its 3 chunks, under one token.
+  CHECK(scalar(db, "SELECT count(*) FROM batch_jobs b WHERE "
+                   "total_activities = 60 AND ((SELECT count(*) FROM "
+                   "batch_chunk_log l WHERE l.batch_id = b.id AND l.items > "
+                   "0) <> 3 OR (SELECT count(DISTINCT lease_token) FROM "
+                   "batch_chunk_log l WHERE l.batch_id = b.id) <> 1)") == 0);
+}
+
+TEST_CASE("a worker killed in a bundle's compute gives every batch of the "
+          "bundle back, and each completes exactly once") {
+  test_database db;
+  std::vector<int> sizes(12, 1);
+  auto ids = queue_before_start(db, sizes);
+  auto log = std::make_shared<spy_log>();
+  log->kill_sender_on_compute = 1; // the first bundle's worker dies
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 1;
+  engine_fixture f{cfg, spy_factory(log)};
+
+  REQUIRE(wait_until([&] { return count_status(db, "completed") == 12; }, 20s,
+                     5ms));
+  CHECK(log->killed_a_worker);
+  check_exact_totals(f, ids, sizes);
+  CHECK(batches_off_their_items(db) == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") ==
+        0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_results") == 12);
+  // Released at once, not left to expire; nobody failed as poison.
+  CHECK(scalar(db, "SELECT coalesce(sum(lease_expiries), 0) FROM "
+                   "batch_jobs") == 0);
+  auto stats = f.ask<engine_stats>(stats_atom_v);
+  CHECK(stats.worker_restarts == 1);
+  CHECK(stats.workers == 1);
+}
+
+TEST_CASE("a graceful stop with bundles in flight leaves every batch either "
+          "recorded and ended or given back, and another engine completes "
+          "the rest exactly once") {
+  test_database db;
+  auto sizes = sizes_one_to_five(120);
+  auto ids = queue_before_start(db, sizes);
+  auto log = std::make_shared<spy_log>();
+  log->delay_ms = 200; // bundles stay in compute while the stop comes
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 3;
+  cfg.chunk_size = 25;
+  cfg.lease_timeout = 60s; // only a release can give a batch back early
+  {
+    engine_fixture f{cfg, spy_factory(log)};
+    REQUIRE(wait_until(
+        [&] {
+          return log->batches_in_flight() >= 2 &&
+                 count_status(db, "completed") >= 1;
+        },
+        10s, 2ms));
+    CHECK(f.ask<bool>(stop_atom_v));
+    f.kill();
+  }
+  // Nothing is left leased to the stopped node, nothing half-recorded.
+  CHECK(scalar(db, "SELECT count(*) FROM batch_jobs WHERE lease_owner IS NOT "
+                   "NULL OR status NOT IN ('pending', 'completed')") == 0);
+  CHECK(batches_off_their_items(db) == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_jobs WHERE status = "
+                   "'pending' AND processed_activities > 0") == 0);
+  auto done_by_first = count_status(db, "completed");
+  INFO(done_by_first << " batches completed before the stop");
+  CHECK(done_by_first < 120);
+
+  auto log2 = std::make_shared<spy_log>();
+  auto cfg2 = test_engine_config(db, "node-b");
+  cfg2.workers = 3;
+  cfg2.chunk_size = 25;
+  engine_fixture g{cfg2, spy_factory(log2)};
+  REQUIRE(wait_until([&] { return count_status(db, "completed") == 120; }, 30s,
+                     10ms));
+  check_exact_totals(g, ids, sizes);
+  CHECK(batches_off_their_items(db) == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_items WHERE attempts <> 1") ==
+        0);
+  // What the first engine recorded was not computed again by the second,
+  // and the second computed everything else once.
+  auto second = log2->seen_copy();
+  std::int64_t recomputed = 0, computed_twice = 0, recorded_by_first = 0;
+  {
+    pqxx::connection c{db.url()};
+    pqxx::read_transaction tx{c};
+    for (const auto& r :
+         tx.exec("SELECT r.activity_id FROM batch_results r WHERE EXISTS "
+                 "(SELECT 1 FROM batch_chunk_log l WHERE l.batch_id = "
+                 "r.batch_id AND l.lease_token = r.lease_token AND "
+                 "l.node_id = 'node-a' AND l.items > 0)")) {
+      ++recorded_by_first;
+      if (second.count(r[0].as<std::string>()))
+        ++recomputed;
+    }
+  }
+  for (const auto& [id, n] : second)
+    if (n != 1)
+      ++computed_twice;
+  CHECK(recomputed == 0);
+  CHECK(computed_twice == 0);
+  CHECK(static_cast<std::int64_t>(second.size()) + recorded_by_first ==
+        total_of(sizes));
+}
