@@ -1,5 +1,10 @@
 #include "persistence/named_queries.hpp"
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include <catch2/catch.hpp>
 
 using namespace ogf::persistence;
@@ -88,4 +93,27 @@ TEST_CASE("refuses empty statements, bad names and SQL outside a block") {
   CHECK_THAT(error_of("SELECT 1;\n-- name: a\nSELECT 2;\n"),
              Catch::Contains("sample.sql:1") &&
                  Catch::Contains("SQL before the first"));
+}
+
+TEST_CASE("the store's files in persistence/sql/ parse, with every "
+          "fragment substituted") {
+  std::vector<sql_file> files;
+  for (const auto& e : std::filesystem::directory_iterator(
+           std::filesystem::path(OGF_SOURCE_DIR) / "persistence/sql")) {
+    if (e.path().extension() != ".sql")
+      continue;
+    std::ifstream in(e.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    files.push_back({e.path().filename().string(), text.str()});
+  }
+  std::vector<named_query> queries;
+  REQUIRE_NOTHROW(queries = parse_named_queries(files));
+  CHECK(queries.size() >= 30);
+  for (const auto& q : queries) {
+    INFO(q.file << " " << q.name);
+    CHECK(q.sql.find("{{") == std::string::npos);
+    CHECK(q.sql.find("--") == std::string::npos);
+    CHECK(q.sql.back() != ';');
+  }
 }
