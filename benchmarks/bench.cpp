@@ -9,11 +9,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
 #include <sstream>
-#include <filesystem>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -49,9 +49,9 @@ struct options {
   bool quick = false;
   int clients = 16;
   std::string duration = "20s";
-  int workers = 0; // 0 = server default
+  int workers = 0;           // 0 = server default
   int store_connections = 0; // 0 = server default
-  int submitters = 8; // pipeline: concurrent submitting clients
+  int submitters = 8;        // pipeline: concurrent submitting clients
   std::vector<std::string> server_args; // more flags for the started server
   bool keep_data = false;
   bool skip_submit = false, skip_pipeline = false, skip_latency = false,
@@ -86,12 +86,14 @@ double percentile(std::vector<double> v, double p) {
   if (v.empty())
     return 0;
   std::sort(v.begin(), v.end());
-  auto idx = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
+  auto idx = static_cast<std::size_t>(
+      p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
   return v[std::min(idx, v.size() - 1)];
 }
 
 double ms_since(clock_type::time_point t0) {
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0)
+      .count();
 }
 
 /// One keep-alive HTTP connection with the tenant headers of a scenario.
@@ -99,8 +101,8 @@ struct client {
   httplib::Client cli;
   httplib::Headers headers;
   client(const endpoint& e, const std::string& org)
-    : cli(e.host, e.port),
-      headers{{"X-Org-ID", org}, {"X-Workspace-ID", "bench"}} {
+      : cli(e.host, e.port), headers{{"X-Org-ID", org},
+                                     {"X-Workspace-ID", "bench"}} {
     cli.set_keep_alive(true);
     cli.set_tcp_nodelay(true);
     cli.set_connection_timeout(5, 0);
@@ -166,11 +168,14 @@ std::unique_ptr<own_server> start_server(const options& o) {
   s->data_dir = mkdtemp(tmpl);
   chmod(s->data_dir.c_str(), 0755);
   s->port = free_port();
-  std::vector<std::string> args{o.server_binary, "serve", "--listen",
-                                "127.0.0.1:" + std::to_string(s->port),
-                                "--data-dir", s->data_dir + "/data",
-                                "--log-level", "warn", "--poll-interval", "1s",
-                                "--poll-jitter", "100ms", "--http-threads", "64"};
+  std::vector<std::string> args{
+      o.server_binary,   "serve",
+      "--listen",        "127.0.0.1:" + std::to_string(s->port),
+      "--data-dir",      s->data_dir + "/data",
+      "--log-level",     "warn",
+      "--poll-interval", "1s",
+      "--poll-jitter",   "100ms",
+      "--http-threads",  "64"};
   if (o.workers > 0) {
     args.push_back("--workers");
     args.push_back(std::to_string(o.workers));
@@ -195,8 +200,8 @@ std::unique_ptr<own_server> start_server(const options& o) {
   }
   if (!wait_healthy({"127.0.0.1", s->port}, 90s)) {
     s->keep = true; // its serve.log says why
-    throw std::runtime_error("server did not become healthy; see "
-                             + s->data_dir + "/serve.log");
+    throw std::runtime_error("server did not become healthy; see " +
+                             s->data_dir + "/serve.log");
   }
   return s;
 }
@@ -212,7 +217,8 @@ long read_status_kb(pid_t pid, const char* key) {
 
 /// Activities act-000000.. of one scenario's tenant: US electricity,
 /// quantity (i % 1000) + 1 kWh. Returns the expected exact total of them all.
-std::string create_activities(const endpoint& e, const std::string& org, int n) {
+std::string create_activities(const endpoint& e, const std::string& org,
+                              int n) {
   std::vector<std::thread> threads;
   std::atomic<int> next{0};
   std::atomic<bool> failed{false};
@@ -265,8 +271,8 @@ bool wait_idle(const endpoint& e, std::chrono::seconds timeout) {
   while (clock_type::now() < deadline) {
     if (auto r = cli.Get("/api/v1/health"); r && r->status == 200) {
       auto h = json::parse(r->body);
-      if (h["scheduler"]["queue_depth"] == 0
-          && h["scheduler"]["busy_workers"] == 0)
+      if (h["scheduler"]["queue_depth"] == 0 &&
+          h["scheduler"]["busy_workers"] == 0)
         return true;
     }
     std::this_thread::sleep_for(100ms);
@@ -333,7 +339,8 @@ json run_submit(const endpoint& e, int clients, std::chrono::milliseconds d) {
 
 /// Sum of total_emissions_kg_co2e and count of the tenant's batches with the
 /// given status, walking every page.
-std::pair<long, std::vector<std::string>> walk(client& c, const std::string& status) {
+std::pair<long, std::vector<std::string>> walk(client& c,
+                                               const std::string& status) {
   long count = 0;
   std::vector<std::string> totals;
   std::string token;
@@ -368,10 +375,11 @@ std::optional<std::string> exact_total(const std::string& app_url,
   pqxx::connection conn{app_url};
   pqxx::work tx{conn};
   return tx
-    .exec_params1("SELECT coalesce(sum(total_emissions_kg_co2e), 0)::text "
-                  "FROM batch_jobs WHERE org_id = $1 AND status = 'completed'",
-                  org)[0]
-    .as<std::string>();
+      .exec_params1(
+          "SELECT coalesce(sum(total_emissions_kg_co2e), 0)::text "
+          "FROM batch_jobs WHERE org_id = $1 AND status = 'completed'",
+          org)[0]
+      .as<std::string>();
 }
 
 json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
@@ -393,8 +401,7 @@ json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
         json ids = json::array();
         for (int i = 0; i < size; ++i) {
           char id[32];
-          std::snprintf(id, sizeof id, "act-%06d",
-                        (b * size + i) % activities);
+          std::snprintf(id, sizeof id, "act-%06d", (b * size + i) % activities);
           ids.push_back(id);
         }
         auto r = c.post("/api/v1/batches", json{{"activity_ids", ids}});
@@ -407,7 +414,8 @@ json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
   double submit_ms = ms_since(t0);
   client c(e, org);
   bool done = false;
-  while (ms_since(t0) < std::chrono::duration<double, std::milli>(timeout).count()) {
+  while (ms_since(t0) <
+         std::chrono::duration<double, std::milli>(timeout).count()) {
     auto r = c.get("/api/v1/batches?limit=1&status=pending,queued,processing");
     if (server_pid > 0)
       peak_rss_kb = std::max(peak_rss_kb, read_status_kb(server_pid, "VmHWM:"));
@@ -432,8 +440,8 @@ json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
   } else {
     // Only the API: it renders emissions as JSON numbers (double), so
     // compare with a tolerance of one micro-kg per batch.
-    total_ok = std::abs(std::stod(grand) - std::stod(expected))
-               <= 1e-6 * batches + 1e-9 * std::abs(std::stod(expected));
+    total_ok = std::abs(std::stod(grand) - std::stod(expected)) <=
+               1e-6 * batches + 1e-9 * std::abs(std::stod(expected));
     check = "within 1e-6 kg per batch (API doubles)";
   }
   bool verified = done && completed == batches && errors == 0 && total_ok;
@@ -468,7 +476,8 @@ json run_latency(const endpoint& e, double rate, std::chrono::seconds d) {
   auto t0 = clock_type::now();
   int n = static_cast<int>(rate * static_cast<double>(d.count()));
   for (int i = 0; i < n; ++i) {
-    std::this_thread::sleep_until(t0 + std::chrono::duration_cast<clock_type::duration>(period * i));
+    std::this_thread::sleep_until(
+        t0 + std::chrono::duration_cast<clock_type::duration>(period * i));
     auto at = ogf::domain::now_us();
     auto r = c.post("/api/v1/batches", json{{"activity_ids", {"act-000000"}}});
     if (r && r->status == 201)
@@ -483,8 +492,10 @@ json run_latency(const endpoint& e, double rate, std::chrono::seconds d) {
         break;
       auto b = json::parse(r->body);
       if (!b["completed_at"].is_null()) {
-        auto st = ogf::domain::parse_rfc3339(b["started_at"].get<std::string>());
-        auto ct = ogf::domain::parse_rfc3339(b["completed_at"].get<std::string>());
+        auto st =
+            ogf::domain::parse_rfc3339(b["started_at"].get<std::string>());
+        auto ct =
+            ogf::domain::parse_rfc3339(b["completed_at"].get<std::string>());
         if (st && ct) {
           start.push_back(static_cast<double>(*st - s.at_us) / 1000.0);
           complete.push_back(static_cast<double>(*ct - s.at_us) / 1000.0);
@@ -513,9 +524,8 @@ struct claim_figures {
   double pair_p50, pair_p99, claim_p50, claim_p99;
 };
 
-claim_figures claim_latency(const std::string& admin_url,
-                                        const std::string& db, long backlog,
-                                        int rounds) {
+claim_figures claim_latency(const std::string& admin_url, const std::string& db,
+                            long backlog, int rounds) {
   {
     pqxx::connection admin{admin_url};
     pqxx::nontransaction tx{admin};
@@ -579,25 +589,27 @@ int main(int argc, char** argv) {
   options o;
   o.server_binary = OGF_SERVER_BINARY;
   CLI::App app{"offgridflow-bench: throughput and latency of an OffGridFlow "
-               "server", "offgridflow-bench"};
+               "server",
+               "offgridflow-bench"};
   app.add_option("--url", o.url, "a running server (default: start our own)");
   app.add_option("--database-url", o.database_url,
                  "its database, for the claim scenario (admin URL of a "
                  "cluster holding a migrated 'offgridflow' database)");
-  app.add_option("--server-binary", o.server_binary, "offgridflow-batch to start")
-    ->capture_default_str();
+  app.add_option("--server-binary", o.server_binary,
+                 "offgridflow-batch to start")
+      ->capture_default_str();
   app.add_option("--out", o.out, "write the results as JSON here");
   app.add_flag("--quick", o.quick, "reduced run (about a minute)");
   app.add_option("--clients", o.clients, "submit scenario clients")
-    ->capture_default_str();
+      ->capture_default_str();
   app.add_option("--duration", o.duration, "submit scenario duration")
-    ->capture_default_str();
+      ->capture_default_str();
   app.add_option("--workers", o.workers, "--workers of the started server");
   app.add_option("--store-connections", o.store_connections,
                  "--store-connections of the started server");
   app.add_option("--submitters", o.submitters,
                  "pipeline scenario: concurrent submitting clients")
-    ->capture_default_str();
+      ->capture_default_str();
   app.add_option("--server-arg", o.server_args,
                  "one more flag for the started server (repeatable)");
   app.add_flag("--keep-data", o.keep_data,
@@ -622,16 +634,18 @@ int main(int argc, char** argv) {
       server = start_server(o);
       e.port = server->port;
       admin_url = ogf::persistence::embedded_postgres::connection_string_for(
-        server->data_dir + "/data", "postgres");
+          server->data_dir + "/data", "postgres");
       app_url = ogf::persistence::embedded_postgres::connection_string_for(
-        server->data_dir + "/data", "offgridflow");
+          server->data_dir + "/data", "offgridflow");
     } else {
       e = parse_url(o.url);
     }
     json result;
-    result["machine"] = {{"cores", std::thread::hardware_concurrency()},
-                         {"cpu", machine_line("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")},
-                         {"kernel", machine_line("uname -r")}};
+    result["machine"] = {
+        {"cores", std::thread::hardware_concurrency()},
+        {"cpu",
+         machine_line("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")},
+        {"kernel", machine_line("uname -r")}};
     result["commit"] = machine_line("git rev-parse --short HEAD 2>/dev/null");
     result["quick"] = o.quick;
 
@@ -646,7 +660,7 @@ int main(int argc, char** argv) {
       std::cerr << "pipeline: creating " << acts << " activities...\n";
       const std::string org = "bench-pipeline";
       auto expected_all = create_activities(e, org, acts);
-      (void) expected_all;
+      (void)expected_all;
       pid_t pid = server ? server->pid : -1;
       if (pid > 0) {
         std::ofstream clear("/proc/" + std::to_string(pid) + "/clear_refs");
@@ -657,12 +671,12 @@ int main(int argc, char** argv) {
         int batches, size;
       };
       std::vector<pcase> cases = o.quick
-                                   ? std::vector<pcase>{{"large", 2, 10000},
-                                                        {"medium", 200, 100},
-                                                        {"small", 2000, 10}}
-                                   : std::vector<pcase>{{"large", 10, 10000},
-                                                        {"medium", 1000, 100},
-                                                        {"small", 10000, 10}};
+                                     ? std::vector<pcase>{{"large", 2, 10000},
+                                                          {"medium", 200, 100},
+                                                          {"small", 2000, 10}}
+                                     : std::vector<pcase>{{"large", 10, 10000},
+                                                          {"medium", 1000, 100},
+                                                          {"small", 10000, 10}};
       json pipeline;
       for (const auto& pc : cases) {
         // Each case runs in its own tenant (activities created per tenant).
@@ -674,10 +688,10 @@ int main(int argc, char** argv) {
         std::vector<std::string> per;
         for (long i = 0; i < static_cast<long>(pc.batches) * pc.size; ++i) {
           long a = i % needed;
-          per.push_back(ogf::domain::calculate_emissions(
-                          std::to_string((a % 1000) + 1), "kWh", "0.375294",
-                          "kWh")
-                          .kg_co2e);
+          per.push_back(
+              ogf::domain::calculate_emissions(std::to_string((a % 1000) + 1),
+                                               "kWh", "0.375294", "kWh")
+                  .kg_co2e);
         }
         create_activities(e, case_org, needed);
         if (!wait_idle(e, 600s))
@@ -723,8 +737,10 @@ int main(int argc, char** argv) {
     std::printf("%-34s %s\n", "--------", "------");
     if (result.contains("submit")) {
       auto& s = result["submit"];
-      std::printf("%-34s %.0f batches/s, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.1f ms, errors %ld\n",
-                  ("submit (" + std::to_string(o.clients) + " clients, 10 ids)").c_str(),
+      std::printf("%-34s %.0f batches/s, p50 %.2f ms, p90 %.2f ms, p99 %.2f "
+                  "ms, max %.1f ms, errors %ld\n",
+                  ("submit (" + std::to_string(o.clients) + " clients, 10 ids)")
+                      .c_str(),
                   s["batches_per_s"].get<double>(), s["p50_ms"].get<double>(),
                   s["p90_ms"].get<double>(), s["p99_ms"].get<double>(),
                   s["max_ms"].get<double>(), s["errors"].get<long>());
@@ -733,29 +749,37 @@ int main(int argc, char** argv) {
       for (auto& [name, p] : result["pipeline"].items())
         std::printf("%-34s %.0f activities/s, %.0f batches/s, %.2f s, "
                     "%d workers, %s\n",
-                    ("pipeline " + name + " (" + std::to_string(p["batches"].get<int>()) + " x "
-                     + std::to_string(p["batch_size"].get<int>()) + ")").c_str(),
+                    ("pipeline " + name + " (" +
+                     std::to_string(p["batches"].get<int>()) + " x " +
+                     std::to_string(p["batch_size"].get<int>()) + ")")
+                        .c_str(),
                     p["activities_per_s"].get<double>(),
-                    p["batches_per_s"].get<double>(), p["seconds"].get<double>(),
-                    p["workers"].get<int>(), p["verified"].get<bool>() ? "verified" : "NOT VERIFIED");
+                    p["batches_per_s"].get<double>(),
+                    p["seconds"].get<double>(), p["workers"].get<int>(),
+                    p["verified"].get<bool>() ? "verified" : "NOT VERIFIED");
     if (result.contains("latency")) {
       auto& l = result["latency"];
-      std::printf("%-34s start p50 %.1f ms p99 %.1f ms; complete p50 %.1f ms p99 %.1f ms\n",
-                  "latency (20 batches/s, 1 id)", l["start_p50_ms"].get<double>(),
-                  l["start_p99_ms"].get<double>(), l["complete_p50_ms"].get<double>(),
-                  l["complete_p99_ms"].get<double>());
+      std::printf(
+          "%-34s start p50 %.1f ms p99 %.1f ms; complete p50 %.1f ms p99 %.1f "
+          "ms\n",
+          "latency (20 batches/s, 1 id)", l["start_p50_ms"].get<double>(),
+          l["start_p99_ms"].get<double>(), l["complete_p50_ms"].get<double>(),
+          l["complete_p99_ms"].get<double>());
     }
     if (result.contains("claim")) {
       auto& c = result["claim"];
-      std::printf("%-34s 1k: p50 %.2f ms p99 %.2f ms; %ld: p50 %.2f ms p99 %.2f ms\n",
-                  "claim + release (store)", c["p50_ms_1k"].get<double>(),
-                  c["p99_ms_1k"].get<double>(), c["deep_backlog"].get<long>(),
-                  c["p50_ms_100k"].get<double>(), c["p99_ms_100k"].get<double>());
-      std::printf("%-34s 1k: p50 %.2f ms p99 %.2f ms; %ld: p50 %.2f ms p99 %.2f ms\n",
-                  "claim alone (store)", c["claim_only_p50_ms_1k"].get<double>(),
-                  c["claim_only_p99_ms_1k"].get<double>(), c["deep_backlog"].get<long>(),
-                  c["claim_only_p50_ms_100k"].get<double>(),
-                  c["claim_only_p99_ms_100k"].get<double>());
+      std::printf(
+          "%-34s 1k: p50 %.2f ms p99 %.2f ms; %ld: p50 %.2f ms p99 %.2f ms\n",
+          "claim + release (store)", c["p50_ms_1k"].get<double>(),
+          c["p99_ms_1k"].get<double>(), c["deep_backlog"].get<long>(),
+          c["p50_ms_100k"].get<double>(), c["p99_ms_100k"].get<double>());
+      std::printf(
+          "%-34s 1k: p50 %.2f ms p99 %.2f ms; %ld: p50 %.2f ms p99 %.2f ms\n",
+          "claim alone (store)", c["claim_only_p50_ms_1k"].get<double>(),
+          c["claim_only_p99_ms_1k"].get<double>(),
+          c["deep_backlog"].get<long>(),
+          c["claim_only_p50_ms_100k"].get<double>(),
+          c["claim_only_p99_ms_100k"].get<double>());
     }
     if (result.contains("server_peak_rss_mb"))
       std::printf("%-34s %.1f MB\n", "server peak RSS (pipeline)",
