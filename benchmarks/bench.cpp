@@ -3,7 +3,10 @@
 // Targets a running server (--url) or starts its own `offgridflow-batch
 // serve` on a fresh embedded database, runs the scenarios of
 // docs/performance.md, prints a table and, with --out, writes JSON.
-// Every scenario is bounded in time and checks its own result.
+// Every scenario is bounded in time and checks its own result. Before the
+// scenarios it measures the machine's own yardstick on the same PostgreSQL
+// cluster (durable commits/s, COPY rows/s), and reports each scenario's
+// figure as a ratio to it too, so that runs on different machines compare.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -55,7 +58,7 @@ struct options {
   std::vector<std::string> server_args; // more flags for the started server
   bool keep_data = false;
   bool skip_submit = false, skip_pipeline = false, skip_latency = false,
-       skip_claim = false;
+       skip_claim = false, skip_reference = false;
 };
 
 struct endpoint {
@@ -286,6 +289,167 @@ int server_workers(const endpoint& e) {
   if (auto r = cli.Get("/api/v1/health"); r && r->status == 200)
     return json::parse(r->body)["scheduler"].value("workers", -1);
   return -1;
+}
+
+// -- reference: the machine's own yardstick ---------------------------------
+
+/// The reference's statements, on scratch tables of its own that it creates
+/// and drops; it reads or writes nothing of the engine's schema.
+namespace reference_sql {
+constexpr const char* drop_commits =
+    "DROP TABLE IF EXISTS bench_reference_commits";
+constexpr const char* create_commits = "CREATE TABLE bench_reference_commits ("
+                                       " id bigserial PRIMARY KEY,"
+                                       " connection integer NOT NULL,"
+                                       " payload text NOT NULL)";
+constexpr const char* insert_commit =
+    "INSERT INTO bench_reference_commits (connection, payload) "
+    "VALUES ($1, $2)";
+constexpr const char* drop_copy = "DROP TABLE IF EXISTS bench_reference_copy";
+/// A text + bigint primary key, like the engine's tenant-scoped keys.
+constexpr const char* create_copy = "CREATE TABLE bench_reference_copy ("
+                                    " org_id text NOT NULL,"
+                                    " id bigint NOT NULL,"
+                                    " payload text NOT NULL,"
+                                    " PRIMARY KEY (org_id, id))";
+constexpr const char* durability =
+    "SELECT current_setting('fsync'), current_setting('synchronous_commit')";
+} // namespace reference_sql
+
+/// How the reference is measured.
+struct reference_config {
+  /// Connections committing at once. Default 8.
+  int connections = 8;
+  /// How long they commit. Default 5 s; --quick takes 2 s.
+  std::chrono::seconds commit_time{5};
+  /// Rows of the one COPY. Default 300,000.
+  long copy_rows = 300000;
+};
+
+/// (a) Durable one-row INSERT commits/s: `connections` connections, each
+/// committing single-row INSERTs in autocommit (every INSERT its own
+/// transaction, so its own WAL flush unless a concurrent one covers it),
+/// with fsync and synchronous_commit as the cluster has them. This is the
+/// rate the engine's durable writes share.
+/// (b) COPY rows/s into a table with a (text, bigint) primary key, keys in
+/// scrambled order, one connection, commit included: the row rate of one
+/// backend writing heap, index and WAL.
+json measure_reference(const std::string& url, const reference_config& cfg) {
+  {
+    pqxx::connection conn{url};
+    pqxx::nontransaction tx{conn};
+    tx.exec(reference_sql::drop_commits);
+    tx.exec(reference_sql::create_commits);
+    tx.exec(reference_sql::drop_copy);
+    tx.exec(reference_sql::create_copy);
+  }
+  std::string fsync, synchronous_commit;
+  {
+    pqxx::connection conn{url};
+    pqxx::nontransaction tx{conn};
+    auto row = tx.exec1(reference_sql::durability);
+    fsync = row[0].as<std::string>();
+    synchronous_commit = row[1].as<std::string>();
+  }
+
+  // (a) Every connection is open and its statement prepared before the
+  // clock starts.
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::atomic<long> commits{0};
+  std::atomic<bool> failed{false};
+  clock_type::time_point deadline;
+  std::vector<std::thread> threads;
+  for (int c = 0; c < cfg.connections; ++c)
+    threads.emplace_back([&, c] {
+      try {
+        pqxx::connection conn{url};
+        conn.prepare("insert_commit", reference_sql::insert_commit);
+        const std::string payload =
+            "reference commit from connection " + std::to_string(c);
+        ++ready;
+        while (!go)
+          std::this_thread::yield();
+        long mine = 0;
+        pqxx::nontransaction tx{conn};
+        while (clock_type::now() < deadline) {
+          tx.exec_prepared("insert_commit", c, payload);
+          ++mine;
+        }
+        commits += mine;
+      } catch (const std::exception& e) {
+        std::cerr << "reference: " << e.what() << "\n";
+        failed = true;
+        ++ready;
+      }
+    });
+  while (ready < cfg.connections)
+    std::this_thread::sleep_for(1ms);
+  auto t0 = clock_type::now();
+  deadline = t0 + cfg.commit_time;
+  go = true;
+  for (auto& t : threads)
+    t.join();
+  double commit_seconds = ms_since(t0) / 1000.0;
+
+  // (b) One COPY, keys i * 7919 mod rows: a permutation (7919 is a prime
+  // that does not divide the row count), so index inserts land all over
+  // the B-tree as the engine's do.
+  double copy_seconds = 0;
+  {
+    pqxx::connection conn{url};
+    auto c0 = clock_type::now();
+    pqxx::work tx{conn};
+    pqxx::stream_to copy{tx, "bench_reference_copy",
+                         std::vector<std::string>{"org_id", "id", "payload"}};
+    const std::string org = "bench-reference";
+    for (long i = 0; i < cfg.copy_rows; ++i) {
+      char payload[32];
+      std::snprintf(payload, sizeof payload, "act-%07ld", i);
+      copy << std::make_tuple(org, (i * 7919) % cfg.copy_rows,
+                              std::string{payload});
+    }
+    copy.complete();
+    tx.commit();
+    copy_seconds = ms_since(c0) / 1000.0;
+  }
+  {
+    pqxx::connection conn{url};
+    pqxx::nontransaction tx{conn};
+    tx.exec(reference_sql::drop_commits);
+    tx.exec(reference_sql::drop_copy);
+  }
+  if (failed)
+    throw std::runtime_error("reference: a committing connection failed");
+  return {
+      {"commits_per_s", static_cast<double>(commits) / commit_seconds},
+      {"copy_rows_per_s", static_cast<double>(cfg.copy_rows) / copy_seconds},
+      {"commit_seconds", commit_seconds},
+      {"connections", cfg.connections},
+      {"commits", commits.load()},
+      {"copy_rows", cfg.copy_rows},
+      {"copy_seconds", copy_seconds},
+      {"fsync", fsync},
+      {"synchronous_commit", synchronous_commit}};
+}
+
+/// A scenario's figure divided by the reference's commits/s; null without a
+/// reference.
+json ratio_to_commits(const json& result, double figure) {
+  if (!result.contains("reference") || result["reference"].is_null())
+    return nullptr;
+  return figure / result["reference"]["commits_per_s"].get<double>();
+}
+
+/// " = 1.23x commits/s" for the table, or nothing without a reference.
+std::string ratio_text(const json& scenario) {
+  if (!scenario.contains("ratio_to_commits") ||
+      scenario["ratio_to_commits"].is_null())
+    return "";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, " (%.2fx ref commits)",
+                scenario["ratio_to_commits"].get<double>());
+  return buf;
 }
 
 // -- scenario 1: submit ----------------------------------------------------
@@ -593,8 +757,9 @@ int main(int argc, char** argv) {
                "offgridflow-bench"};
   app.add_option("--url", o.url, "a running server (default: start our own)");
   app.add_option("--database-url", o.database_url,
-                 "its database, for the claim scenario (admin URL of a "
-                 "cluster holding a migrated 'offgridflow' database)");
+                 "its database, for the reference and the claim scenario "
+                 "(admin URL of the cluster holding the server's migrated "
+                 "'offgridflow' database)");
   app.add_option("--server-binary", o.server_binary,
                  "offgridflow-batch to start")
       ->capture_default_str();
@@ -618,6 +783,8 @@ int main(int argc, char** argv) {
   app.add_flag("--skip-pipeline", o.skip_pipeline);
   app.add_flag("--skip-latency", o.skip_latency);
   app.add_flag("--skip-claim", o.skip_claim);
+  app.add_flag("--skip-reference", o.skip_reference,
+               "do not measure the machine reference (no ratios then)");
   CLI11_PARSE(app, argc, argv);
 
   auto duration = ogf::domain::parse_duration(o.duration).value_or(20s);
@@ -649,10 +816,32 @@ int main(int argc, char** argv) {
     result["commit"] = machine_line("git rev-parse --short HEAD 2>/dev/null");
     result["quick"] = o.quick;
 
+    // The yardstick first, on the cluster the server uses, while it idles.
+    reference_config ref_cfg;
+    if (o.quick)
+      ref_cfg.commit_time = 2s;
+    std::string reference_skipped;
+    if (o.skip_reference)
+      reference_skipped = "skipped (--skip-reference)";
+    else if (admin_url.empty())
+      reference_skipped = "skipped: no database URL (with --url, give "
+                          "--database-url)";
+    if (reference_skipped.empty()) {
+      std::cerr << "reference: " << ref_cfg.connections
+                << " connections committing for " << ref_cfg.commit_time.count()
+                << " s, COPY of " << ref_cfg.copy_rows << " rows...\n";
+      result["reference"] = measure_reference(admin_url, ref_cfg);
+    } else {
+      std::cerr << "reference: " << reference_skipped << "\n";
+      result["reference"] = nullptr;
+    }
+
     if (!o.skip_submit) {
       std::cerr << "submit: " << o.clients << " clients for "
                 << ogf::domain::format_duration(duration) << "...\n";
       result["submit"] = run_submit(e, o.clients, duration);
+      result["submit"]["ratio_to_commits"] = ratio_to_commits(
+          result, result["submit"]["batches_per_s"].get<double>());
     }
     long peak_kb = 0;
     if (!o.skip_pipeline) {
@@ -702,6 +891,12 @@ int main(int argc, char** argv) {
                                               peak_kb, app_url, o.submitters);
         pipeline[pc.name]["workers"] = server_workers(e);
         pipeline[pc.name]["submitters"] = o.submitters;
+        // Small batches are counted in batches, the others in activities.
+        const char* figure = std::string{pc.name} == "small"
+                                 ? "batches_per_s"
+                                 : "activities_per_s";
+        pipeline[pc.name]["ratio_to_commits"] =
+            ratio_to_commits(result, pipeline[pc.name][figure].get<double>());
       }
       result["pipeline"] = pipeline;
       if (pid > 0)
@@ -735,28 +930,51 @@ int main(int argc, char** argv) {
     // The table.
     std::printf("\n%-34s %s\n", "scenario", "result");
     std::printf("%-34s %s\n", "--------", "------");
+    if (result["reference"].is_null()) {
+      std::printf("%-34s %s\n", "reference", reference_skipped.c_str());
+    } else {
+      auto& r = result["reference"];
+      std::printf("%-34s %.0f durable commits/s (one-row INSERTs, fsync %s, "
+                  "synchronous_commit %s)\n",
+                  ("reference (" + std::to_string(ref_cfg.connections) +
+                   " conns, " + std::to_string(ref_cfg.commit_time.count()) +
+                   " s" + (o.quick ? ", quick" : "") + ")")
+                      .c_str(),
+                  r["commits_per_s"].get<double>(),
+                  r["fsync"].get<std::string>().c_str(),
+                  r["synchronous_commit"].get<std::string>().c_str());
+      std::printf("%-34s %.0f rows/s (%ld rows, (text, bigint) primary key, "
+                  "1 connection)\n",
+                  "reference COPY", r["copy_rows_per_s"].get<double>(),
+                  r["copy_rows"].get<long>());
+    }
     if (result.contains("submit")) {
       auto& s = result["submit"];
-      std::printf("%-34s %.0f batches/s, p50 %.2f ms, p90 %.2f ms, p99 %.2f "
+      std::printf("%-34s %.0f batches/s%s, p50 %.2f ms, p90 %.2f ms, p99 %.2f "
                   "ms, max %.1f ms, errors %ld\n",
                   ("submit (" + std::to_string(o.clients) + " clients, 10 ids)")
                       .c_str(),
-                  s["batches_per_s"].get<double>(), s["p50_ms"].get<double>(),
-                  s["p90_ms"].get<double>(), s["p99_ms"].get<double>(),
-                  s["max_ms"].get<double>(), s["errors"].get<long>());
+                  s["batches_per_s"].get<double>(), ratio_text(s).c_str(),
+                  s["p50_ms"].get<double>(), s["p90_ms"].get<double>(),
+                  s["p99_ms"].get<double>(), s["max_ms"].get<double>(),
+                  s["errors"].get<long>());
     }
     if (result.contains("pipeline"))
-      for (auto& [name, p] : result["pipeline"].items())
-        std::printf("%-34s %.0f activities/s, %.0f batches/s, %.2f s, "
+      for (auto& [name, p] : result["pipeline"].items()) {
+        bool small = name == "small";
+        std::printf("%-34s %.0f activities/s%s, %.0f batches/s%s, %.2f s, "
                     "%d workers, %s\n",
                     ("pipeline " + name + " (" +
                      std::to_string(p["batches"].get<int>()) + " x " +
                      std::to_string(p["batch_size"].get<int>()) + ")")
                         .c_str(),
                     p["activities_per_s"].get<double>(),
+                    small ? "" : ratio_text(p).c_str(),
                     p["batches_per_s"].get<double>(),
+                    small ? ratio_text(p).c_str() : "",
                     p["seconds"].get<double>(), p["workers"].get<int>(),
                     p["verified"].get<bool>() ? "verified" : "NOT VERIFIED");
+      }
     if (result.contains("latency")) {
       auto& l = result["latency"];
       std::printf(
