@@ -26,6 +26,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,6 +98,18 @@ double percentile(std::vector<double> v, double p) {
 double ms_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t0)
       .count();
+}
+
+/// CPU time (user + system, all threads) this bench process has used, in
+/// seconds. A started server is another process and is not counted: the
+/// difference over a scenario is the client's own cost of driving it.
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto secs = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return secs(u.ru_utime) + secs(u.ru_stime);
 }
 
 /// One keep-alive HTTP connection with the tenant headers of a scenario.
@@ -452,6 +465,22 @@ std::string ratio_text(const json& scenario) {
   return buf;
 }
 
+/// "; client CPU 1.23 s (0.61 cores)" for the table: the bench's own CPU
+/// over a scenario and, where the scenario has a duration, the cores that
+/// makes on average.
+std::string cpu_text(const json& scenario) {
+  if (!scenario.contains("client_cpu_s"))
+    return "";
+  auto cpu = scenario["client_cpu_s"].get<double>();
+  char buf[64];
+  if (scenario.contains("seconds") && scenario["seconds"].get<double>() > 0)
+    std::snprintf(buf, sizeof buf, "; client CPU %.2f s (%.2f cores)", cpu,
+                  cpu / scenario["seconds"].get<double>());
+  else
+    std::snprintf(buf, sizeof buf, "; client CPU %.2f s", cpu);
+  return buf;
+}
+
 // -- scenario 1: submit ----------------------------------------------------
 
 json run_submit(const endpoint& e, int clients, std::chrono::milliseconds d) {
@@ -469,6 +498,7 @@ json run_submit(const endpoint& e, int clients, std::chrono::milliseconds d) {
   std::atomic<long> errors{0};
   auto deadline = clock_type::now() + d;
   std::vector<std::thread> threads;
+  auto cpu0 = process_cpu_seconds();
   auto t0 = clock_type::now();
   for (int t = 0; t < clients; ++t)
     threads.emplace_back([&] {
@@ -488,6 +518,7 @@ json run_submit(const endpoint& e, int clients, std::chrono::milliseconds d) {
   for (auto& t : threads)
     t.join();
   auto secs = ms_since(t0) / 1000.0;
+  auto cpu = process_cpu_seconds() - cpu0;
   return {{"clients", clients},
           {"seconds", secs},
           {"batches", latencies.size()},
@@ -496,7 +527,8 @@ json run_submit(const endpoint& e, int clients, std::chrono::milliseconds d) {
           {"p90_ms", percentile(latencies, 90)},
           {"p99_ms", percentile(latencies, 99)},
           {"max_ms", percentile(latencies, 100)},
-          {"errors", errors.load()}};
+          {"errors", errors.load()},
+          {"client_cpu_s", cpu}};
 }
 
 // -- scenario 2: pipeline --------------------------------------------------
@@ -554,6 +586,7 @@ json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
   std::atomic<int> next{0};
   std::atomic<long> errors{0};
   std::vector<std::thread> threads;
+  auto cpu0 = process_cpu_seconds();
   auto t0 = clock_type::now();
   for (int t = 0; t < submitters; ++t)
     threads.emplace_back([&] {
@@ -590,6 +623,8 @@ json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
     std::this_thread::sleep_for(10ms);
   }
   double total_ms = ms_since(t0);
+  // Submitting and polling until the last completion: the timed window.
+  double cpu = process_cpu_seconds() - cpu0;
   auto [completed, totals] = walk(c, "completed");
   auto grand = ogf::domain::sum_emissions(totals).value_or("?");
   auto exp = ogf::domain::decimal::parse(expected);
@@ -622,7 +657,8 @@ json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
           {"expected_total_kg_co2e", expected},
           {"measured_total_kg_co2e", grand},
           {"total_check", check},
-          {"verified", verified}};
+          {"verified", verified},
+          {"client_cpu_s", cpu}};
 }
 
 // -- scenario 3: latency ---------------------------------------------------
@@ -637,6 +673,7 @@ json run_latency(const endpoint& e, double rate, std::chrono::seconds d) {
   };
   std::vector<sent> all;
   auto period = std::chrono::duration<double>(1.0 / rate);
+  auto cpu0 = process_cpu_seconds();
   auto t0 = clock_type::now();
   int n = static_cast<int>(rate * static_cast<double>(d.count()));
   for (int i = 0; i < n; ++i) {
@@ -678,6 +715,7 @@ json run_latency(const endpoint& e, double rate, std::chrono::seconds d) {
           {"start_p99_ms", percentile(start, 99)},
           {"complete_p50_ms", percentile(complete, 50)},
           {"complete_p99_ms", percentile(complete, 99)},
+          {"client_cpu_s", process_cpu_seconds() - cpu0},
           {"clock", "client and server read the same system clock (same "
                     "machine); server times have millisecond resolution"}};
 }
@@ -686,6 +724,7 @@ json run_latency(const endpoint& e, double rate, std::chrono::seconds d) {
 
 struct claim_figures {
   double pair_p50, pair_p99, claim_p50, claim_p99;
+  double cpu_s; ///< the bench's CPU over the rounds (it is the store here)
 };
 
 claim_figures claim_latency(const std::string& admin_url, const std::string& db,
@@ -715,6 +754,7 @@ claim_figures claim_latency(const std::string& admin_url, const std::string& db,
   cfg.node_id = "bench";
   ogf::persistence::batch_store store{cfg};
   std::vector<double> lat, claim_only;
+  auto cpu0 = process_cpu_seconds();
   for (int i = 0; i < rounds; ++i) {
     auto t0 = clock_type::now();
     auto claimed = store.claim(1, 30s);
@@ -725,13 +765,14 @@ claim_figures claim_latency(const std::string& admin_url, const std::string& db,
     store.release(refs);
     lat.push_back(ms_since(t0));
   }
+  double cpu = process_cpu_seconds() - cpu0;
   {
     pqxx::connection admin{admin_url};
     pqxx::nontransaction tx{admin};
     tx.exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
   }
   return {percentile(lat, 50), percentile(lat, 99), percentile(claim_only, 50),
-          percentile(claim_only, 99)};
+          percentile(claim_only, 99), cpu};
 }
 
 std::string machine_line(const char* cmd) {
@@ -924,7 +965,8 @@ int main(int argc, char** argv) {
                          {"claim_only_p99_ms_1k", shallow.claim_p99},
                          {"claim_only_p50_ms_100k", d.claim_p50},
                          {"claim_only_p99_ms_100k", d.claim_p99},
-                         {"deep_backlog", deep}};
+                         {"deep_backlog", deep},
+                         {"client_cpu_s", shallow.cpu_s + d.cpu_s}};
     }
 
     // The table.
@@ -951,19 +993,19 @@ int main(int argc, char** argv) {
     if (result.contains("submit")) {
       auto& s = result["submit"];
       std::printf("%-34s %.0f batches/s%s, p50 %.2f ms, p90 %.2f ms, p99 %.2f "
-                  "ms, max %.1f ms, errors %ld\n",
+                  "ms, max %.1f ms, errors %ld%s\n",
                   ("submit (" + std::to_string(o.clients) + " clients, 10 ids)")
                       .c_str(),
                   s["batches_per_s"].get<double>(), ratio_text(s).c_str(),
                   s["p50_ms"].get<double>(), s["p90_ms"].get<double>(),
                   s["p99_ms"].get<double>(), s["max_ms"].get<double>(),
-                  s["errors"].get<long>());
+                  s["errors"].get<long>(), cpu_text(s).c_str());
     }
     if (result.contains("pipeline"))
       for (auto& [name, p] : result["pipeline"].items()) {
         bool small = name == "small";
         std::printf("%-34s %.0f activities/s%s, %.0f batches/s%s, %.2f s, "
-                    "%d workers, %s\n",
+                    "%d workers, %s%s\n",
                     ("pipeline " + name + " (" +
                      std::to_string(p["batches"].get<int>()) + " x " +
                      std::to_string(p["batch_size"].get<int>()) + ")")
@@ -973,24 +1015,27 @@ int main(int argc, char** argv) {
                     p["batches_per_s"].get<double>(),
                     small ? ratio_text(p).c_str() : "",
                     p["seconds"].get<double>(), p["workers"].get<int>(),
-                    p["verified"].get<bool>() ? "verified" : "NOT VERIFIED");
+                    p["verified"].get<bool>() ? "verified" : "NOT VERIFIED",
+                    cpu_text(p).c_str());
       }
     if (result.contains("latency")) {
       auto& l = result["latency"];
       std::printf(
           "%-34s start p50 %.1f ms p99 %.1f ms; complete p50 %.1f ms p99 %.1f "
-          "ms\n",
+          "ms%s\n",
           "latency (20 batches/s, 1 id)", l["start_p50_ms"].get<double>(),
           l["start_p99_ms"].get<double>(), l["complete_p50_ms"].get<double>(),
-          l["complete_p99_ms"].get<double>());
+          l["complete_p99_ms"].get<double>(), cpu_text(l).c_str());
     }
     if (result.contains("claim")) {
       auto& c = result["claim"];
       std::printf(
-          "%-34s 1k: p50 %.2f ms p99 %.2f ms; %ld: p50 %.2f ms p99 %.2f ms\n",
+          "%-34s 1k: p50 %.2f ms p99 %.2f ms; %ld: p50 %.2f ms p99 %.2f "
+          "ms%s\n",
           "claim + release (store)", c["p50_ms_1k"].get<double>(),
           c["p99_ms_1k"].get<double>(), c["deep_backlog"].get<long>(),
-          c["p50_ms_100k"].get<double>(), c["p99_ms_100k"].get<double>());
+          c["p50_ms_100k"].get<double>(), c["p99_ms_100k"].get<double>(),
+          cpu_text(c).c_str());
       std::printf(
           "%-34s 1k: p50 %.2f ms p99 %.2f ms; %ld: p50 %.2f ms p99 %.2f ms\n",
           "claim alone (store)", c["claim_only_p50_ms_1k"].get<double>(),
