@@ -483,6 +483,9 @@ std::string cpu_text(const json& scenario) {
 
 // -- scenario 1: submit ----------------------------------------------------
 
+/// Clients of the second submit run (JSON "submit_64"), beside --clients.
+constexpr int wide_submit_clients = 64;
+
 json run_submit(const endpoint& e, int clients, std::chrono::milliseconds d) {
   const std::string org = "bench-submit";
   create_activities(e, org, 10);
@@ -883,6 +886,16 @@ int main(int argc, char** argv) {
       result["submit"] = run_submit(e, o.clients, duration);
       result["submit"]["ratio_to_commits"] = ratio_to_commits(
           result, result["submit"]["batches_per_s"].get<double>());
+      // The same with 64 clients: whether more concurrent commits buy
+      // throughput (group commit) or only latency. The first run's backlog
+      // is drained first so that it is not measured here.
+      if (!wait_idle(e, 600s))
+        throw std::runtime_error("server did not drain its backlog");
+      std::cerr << "submit: " << wide_submit_clients << " clients for "
+                << ogf::domain::format_duration(duration) << "...\n";
+      result["submit_64"] = run_submit(e, wide_submit_clients, duration);
+      result["submit_64"]["ratio_to_commits"] = ratio_to_commits(
+          result, result["submit_64"]["batches_per_s"].get<double>());
     }
     long peak_kb = 0;
     if (!o.skip_pipeline) {
@@ -990,11 +1003,14 @@ int main(int argc, char** argv) {
                   "reference COPY", r["copy_rows_per_s"].get<double>(),
                   r["copy_rows"].get<long>());
     }
-    if (result.contains("submit")) {
-      auto& s = result["submit"];
+    for (const char* key : {"submit", "submit_64"}) {
+      if (!result.contains(key))
+        continue;
+      auto& s = result[key];
       std::printf("%-34s %.0f batches/s%s, p50 %.2f ms, p90 %.2f ms, p99 %.2f "
                   "ms, max %.1f ms, errors %ld%s\n",
-                  ("submit (" + std::to_string(o.clients) + " clients, 10 ids)")
+                  ("submit (" + std::to_string(s["clients"].get<int>()) +
+                   " clients, 10 ids)")
                       .c_str(),
                   s["batches_per_s"].get<double>(), ratio_text(s).c_str(),
                   s["p50_ms"].get<double>(), s["p90_ms"].get<double>(),
