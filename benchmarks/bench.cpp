@@ -1,7 +1,8 @@
 // offgridflow-bench: throughput and latency of an OffGridFlow server.
 //
 // Targets a running server (--url) or starts its own `offgridflow-batch
-// serve` on a fresh embedded database, runs the scenarios of
+// serve` on a fresh embedded database (--nodes N: N of them sharing that
+// database, clients round robin over them), runs the scenarios of
 // docs/performance.md, prints a table and, with --out, writes JSON.
 // Every scenario is bounded in time and checks its own result. Before the
 // scenarios it measures the machine's own yardstick on the same PostgreSQL
@@ -56,6 +57,7 @@ struct options {
   int workers = 0;           // 0 = server default
   int store_connections = 0; // 0 = server default
   int submitters = 8;        // pipeline: concurrent submitting clients
+  int nodes = 1;             // serve processes started on one database
   std::vector<std::string> server_args; // more flags for the started server
   bool keep_data = false;
   bool skip_submit = false, skip_pipeline = false, skip_latency = false,
@@ -66,6 +68,14 @@ struct endpoint {
   std::string host = "127.0.0.1";
   int port = 8080;
 };
+
+/// The nodes under test (one unless --nodes); HTTP clients take them round
+/// robin, client i the node i % size.
+using endpoints = std::vector<endpoint>;
+
+const endpoint& node_for(const endpoints& nodes, std::size_t client_index) {
+  return nodes[client_index % nodes.size()];
+}
 
 endpoint parse_url(const std::string& url) {
   endpoint e;
@@ -133,18 +143,39 @@ struct client {
   }
 };
 
-/// A server started by the bench itself.
-struct own_server {
+/// One `offgridflow-batch serve` process started by the bench.
+struct node_process {
   pid_t pid = -1;
-  std::string data_dir;
   int port = 0;
+};
+
+/// The servers started by the bench itself (--nodes, default 1): the first
+/// runs the embedded PostgreSQL in data_dir/data, the others share that
+/// database through --database-url, as separate machines would share one
+/// primary.
+struct own_server {
+  std::vector<node_process> nodes;
+  std::string data_dir;
   bool keep = false; ///< --keep-data: leave the database for inspection
   ~own_server() {
-    if (pid > 0) {
-      kill(pid, SIGTERM);
-      int status = 0;
-      waitpid(pid, &status, 0);
-    }
+    // The nodes that use the first one's database stop before it: its stop
+    // stops the database.
+    auto stop = [](std::vector<node_process*> which) {
+      for (auto* n : which)
+        if (n->pid > 0)
+          kill(n->pid, SIGTERM);
+      for (auto* n : which)
+        if (n->pid > 0) {
+          int status = 0;
+          waitpid(n->pid, &status, 0);
+        }
+    };
+    std::vector<node_process*> sharing;
+    for (std::size_t i = 1; i < nodes.size(); ++i)
+      sharing.push_back(&nodes[i]);
+    stop(sharing);
+    if (!nodes.empty())
+      stop({&nodes.front()});
     // A full run leaves ~700 MB of database behind.
     std::error_code ec;
     if (!keep && !data_dir.empty())
@@ -177,34 +208,11 @@ bool wait_healthy(const endpoint& e, std::chrono::seconds timeout) {
   return false;
 }
 
-std::unique_ptr<own_server> start_server(const options& o) {
-  auto s = std::make_unique<own_server>();
-  s->keep = o.keep_data;
-  char tmpl[] = "/tmp/ogf-bench-XXXXXX";
-  s->data_dir = mkdtemp(tmpl);
-  chmod(s->data_dir.c_str(), 0755);
-  s->port = free_port();
-  std::vector<std::string> args{
-      o.server_binary,   "serve",
-      "--listen",        "127.0.0.1:" + std::to_string(s->port),
-      "--data-dir",      s->data_dir + "/data",
-      "--log-level",     "warn",
-      "--poll-interval", "1s",
-      "--poll-jitter",   "100ms",
-      "--http-threads",  "64"};
-  if (o.workers > 0) {
-    args.push_back("--workers");
-    args.push_back(std::to_string(o.workers));
-  }
-  if (o.store_connections > 0) {
-    args.push_back("--store-connections");
-    args.push_back(std::to_string(o.store_connections));
-  }
-  args.insert(args.end(), o.server_args.begin(), o.server_args.end());
-  s->pid = fork();
-  if (s->pid == 0) {
-    int fd = open((s->data_dir + "/serve.log").c_str(),
-                  O_WRONLY | O_CREAT | O_TRUNC, 0644);
+/// Starts `args` (args[0] a path) with stdout and stderr going to `log`.
+pid_t spawn_logged(std::vector<std::string> args, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
     std::vector<char*> argv;
@@ -214,11 +222,84 @@ std::unique_ptr<own_server> start_server(const options& o) {
     execv(argv[0], argv.data());
     _exit(127);
   }
-  if (!wait_healthy({"127.0.0.1", s->port}, 90s)) {
-    s->keep = true; // its serve.log says why
-    throw std::runtime_error("server did not become healthy; see " +
-                             s->data_dir + "/serve.log");
+  return pid;
+}
+
+/// serve.log for the first node, serve-2.log, serve-3.log, ... for the others.
+std::string node_log(const own_server& s, std::size_t index) {
+  return s.data_dir + (index == 0
+                           ? std::string{"/serve.log"}
+                           : "/serve-" + std::to_string(index + 1) + ".log");
+}
+
+std::unique_ptr<own_server> start_server(const options& o) {
+  auto s = std::make_unique<own_server>();
+  s->keep = o.keep_data;
+  char tmpl[] = "/tmp/ogf-bench-XXXXXX";
+  s->data_dir = mkdtemp(tmpl);
+  chmod(s->data_dir.c_str(), 0755);
+  std::vector<std::string> common{
+      "--log-level",   "warn",  "--poll-interval", "1s",
+      "--poll-jitter", "100ms", "--http-threads",  "64"};
+  if (o.workers > 0) {
+    common.push_back("--workers");
+    common.push_back(std::to_string(o.workers));
   }
+  if (o.store_connections > 0) {
+    common.push_back("--store-connections");
+    common.push_back(std::to_string(o.store_connections));
+  }
+  common.insert(common.end(), o.server_args.begin(), o.server_args.end());
+  auto node_args = [&](std::size_t index, int port,
+                       std::vector<std::string> database) {
+    std::vector<std::string> args{o.server_binary, "serve", "--listen",
+                                  "127.0.0.1:" + std::to_string(port)};
+    args.insert(args.end(), database.begin(), database.end());
+    // One node keeps today's command line; several get names of their own
+    // in leases, heartbeats and the chunk log.
+    if (o.nodes > 1) {
+      args.push_back("--node-id");
+      args.push_back("bench-node-" + std::to_string(index + 1));
+    }
+    args.insert(args.end(), common.begin(), common.end());
+    return args;
+  };
+  auto healthy_or_throw = [&](std::size_t index) {
+    if (!wait_healthy({"127.0.0.1", s->nodes[index].port}, 90s)) {
+      s->keep = true; // its log says why
+      throw std::runtime_error("server did not become healthy; see " +
+                               node_log(*s, index));
+    }
+  };
+  // The first node starts the embedded PostgreSQL and migrates it.
+  node_process first;
+  first.port = free_port();
+  first.pid = spawn_logged(
+      node_args(0, first.port, {"--data-dir", s->data_dir + "/data"}),
+      node_log(*s, 0));
+  s->nodes.push_back(first);
+  healthy_or_throw(0);
+  // The others connect to it over its Unix socket.
+  auto app_url = ogf::persistence::embedded_postgres::connection_string_for(
+      s->data_dir + "/data", "offgridflow");
+  for (int i = 1; i < o.nodes; ++i) {
+    node_process n;
+    // Distinct even if the kernel hands out a port twice before any of
+    // these nodes listens on it.
+    auto taken = [&](int port) {
+      return std::any_of(s->nodes.begin(), s->nodes.end(),
+                         [&](const node_process& m) { return m.port == port; });
+    };
+    do
+      n.port = free_port();
+    while (taken(n.port));
+    n.pid = spawn_logged(node_args(static_cast<std::size_t>(i), n.port,
+                                   {"--database-url", app_url}),
+                         node_log(*s, static_cast<std::size_t>(i)));
+    s->nodes.push_back(n);
+  }
+  for (std::size_t i = 1; i < s->nodes.size(); ++i)
+    healthy_or_throw(i);
   return s;
 }
 
@@ -233,14 +314,14 @@ long read_status_kb(pid_t pid, const char* key) {
 
 /// Activities act-000000.. of one scenario's tenant: US electricity,
 /// quantity (i % 1000) + 1 kWh. Returns the expected exact total of them all.
-std::string create_activities(const endpoint& e, const std::string& org,
+std::string create_activities(const endpoints& nodes, const std::string& org,
                               int n) {
   std::vector<std::thread> threads;
   std::atomic<int> next{0};
   std::atomic<bool> failed{false};
-  for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&] {
-      client c(e, org);
+  for (std::size_t t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      client c(node_for(nodes, t), org);
       for (;;) {
         int start = next.fetch_add(10000);
         if (start >= n)
@@ -279,29 +360,45 @@ std::string batch_id_of(const std::string& body) {
   return json::parse(body).at("id").get<std::string>();
 }
 
-/// Waits until the server has nothing pending or running (the previous
-/// scenario's backlog must not be measured by the next one).
-bool wait_idle(const endpoint& e, std::chrono::seconds timeout) {
-  auto deadline = clock_type::now() + timeout;
+/// Whether a node reports nothing pending (in the shared database) and none
+/// of its own workers busy.
+bool node_idle(const endpoint& e) {
   httplib::Client cli(e.host, e.port);
+  if (auto r = cli.Get("/api/v1/health"); r && r->status == 200) {
+    auto h = json::parse(r->body);
+    return h["scheduler"]["queue_depth"] == 0 &&
+           h["scheduler"]["busy_workers"] == 0;
+  }
+  return false;
+}
+
+/// Waits until the servers have nothing pending or running (the previous
+/// scenario's backlog must not be measured by the next one).
+bool wait_idle(const endpoints& nodes, std::chrono::seconds timeout) {
+  auto deadline = clock_type::now() + timeout;
   while (clock_type::now() < deadline) {
-    if (auto r = cli.Get("/api/v1/health"); r && r->status == 200) {
-      auto h = json::parse(r->body);
-      if (h["scheduler"]["queue_depth"] == 0 &&
-          h["scheduler"]["busy_workers"] == 0)
-        return true;
-    }
+    if (std::all_of(nodes.begin(), nodes.end(), node_idle))
+      return true;
     std::this_thread::sleep_for(100ms);
   }
   return false;
 }
 
-/// The worker count the server reports on its health endpoint.
-int server_workers(const endpoint& e) {
-  httplib::Client cli(e.host, e.port);
-  if (auto r = cli.Get("/api/v1/health"); r && r->status == 200)
-    return json::parse(r->body)["scheduler"].value("workers", -1);
-  return -1;
+/// The worker count the servers report on their health endpoints, summed
+/// over the nodes; -1 when one does not answer.
+int server_workers(const endpoints& nodes) {
+  int sum = 0;
+  for (const auto& e : nodes) {
+    httplib::Client cli(e.host, e.port);
+    auto r = cli.Get("/api/v1/health");
+    if (!r || r->status != 200)
+      return -1;
+    int w = json::parse(r->body)["scheduler"].value("workers", -1);
+    if (w < 0)
+      return -1;
+    sum += w;
+  }
+  return sum;
 }
 
 // -- reference: the machine's own yardstick ---------------------------------
@@ -486,9 +583,10 @@ std::string cpu_text(const json& scenario) {
 /// Clients of the second submit run (JSON "submit_64"), beside --clients.
 constexpr int wide_submit_clients = 64;
 
-json run_submit(const endpoint& e, int clients, std::chrono::milliseconds d) {
+json run_submit(const endpoints& nodes, int clients,
+                std::chrono::milliseconds d) {
   const std::string org = "bench-submit";
-  create_activities(e, org, 10);
+  create_activities(nodes, org, 10);
   json ids = json::array();
   for (int i = 0; i < 10; ++i) {
     char id[32];
@@ -504,8 +602,8 @@ json run_submit(const endpoint& e, int clients, std::chrono::milliseconds d) {
   auto cpu0 = process_cpu_seconds();
   auto t0 = clock_type::now();
   for (int t = 0; t < clients; ++t)
-    threads.emplace_back([&] {
-      client c(e, org);
+    threads.emplace_back([&, t] {
+      client c(node_for(nodes, static_cast<std::size_t>(t)), org);
       std::vector<double> mine;
       while (clock_type::now() < deadline) {
         auto s = clock_type::now();
@@ -581,19 +679,23 @@ std::optional<std::string> exact_total(const std::string& app_url,
       .as<std::string>();
 }
 
-json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
-                       int size, int activities, const std::string& expected,
-                       std::chrono::seconds timeout, pid_t server_pid,
-                       long& peak_rss_kb, const std::string& app_url,
-                       int submitters) {
+/// `server_pids` (empty with --url) are the started nodes; their peak RSS
+/// is tracked in `peak_rss_kb`, one entry per pid.
+json run_pipeline_case(const endpoints& nodes, const std::string& org,
+                       int batches, int size, int activities,
+                       const std::string& expected,
+                       std::chrono::seconds timeout,
+                       const std::vector<pid_t>& server_pids,
+                       std::vector<long>& peak_rss_kb,
+                       const std::string& app_url, int submitters) {
   std::atomic<int> next{0};
   std::atomic<long> errors{0};
   std::vector<std::thread> threads;
   auto cpu0 = process_cpu_seconds();
   auto t0 = clock_type::now();
   for (int t = 0; t < submitters; ++t)
-    threads.emplace_back([&] {
-      client c(e, org);
+    threads.emplace_back([&, t] {
+      client c(node_for(nodes, static_cast<std::size_t>(t)), org);
       for (;;) {
         int b = next.fetch_add(1);
         if (b >= batches)
@@ -612,13 +714,22 @@ json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
   for (auto& t : threads)
     t.join();
   double submit_ms = ms_since(t0);
-  client c(e, org);
+  // Completion is polled from every node in turn: each answers for the
+  // whole shared database.
+  std::vector<std::unique_ptr<client>> pollers;
+  for (const auto& e : nodes)
+    pollers.push_back(std::make_unique<client>(e, org));
+  client& c = *pollers.front();
   bool done = false;
-  while (ms_since(t0) <
-         std::chrono::duration<double, std::milli>(timeout).count()) {
-    auto r = c.get("/api/v1/batches?limit=1&status=pending,queued,processing");
-    if (server_pid > 0)
-      peak_rss_kb = std::max(peak_rss_kb, read_status_kb(server_pid, "VmHWM:"));
+  for (std::size_t poll = 0;
+       ms_since(t0) <
+       std::chrono::duration<double, std::milli>(timeout).count();
+       ++poll) {
+    auto r = pollers[poll % pollers.size()]->get(
+        "/api/v1/batches?limit=1&status=pending,queued,processing");
+    for (std::size_t i = 0; i < server_pids.size(); ++i)
+      peak_rss_kb[i] =
+          std::max(peak_rss_kb[i], read_status_kb(server_pids[i], "VmHWM:"));
     if (r && r->status == 200 && json::parse(r->body)["batches"].empty()) {
       done = true;
       break;
@@ -668,7 +779,7 @@ json run_pipeline_case(const endpoint& e, const std::string& org, int batches,
 
 json run_latency(const endpoint& e, double rate, std::chrono::seconds d) {
   const std::string org = "bench-latency";
-  create_activities(e, org, 1);
+  create_activities({e}, org, 1);
   client c(e, org);
   struct sent {
     std::string id;
@@ -813,7 +924,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--duration", o.duration, "submit scenario duration")
       ->capture_default_str();
-  app.add_option("--workers", o.workers, "--workers of the started server");
+  app.add_option("--nodes", o.nodes,
+                 "serve processes to start on one database (the first runs "
+                 "the embedded PostgreSQL, the others use it by "
+                 "--database-url); HTTP clients take them round robin. At "
+                 "most 8: each node holds 9 connections by default, the "
+                 "embedded cluster allows 100")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 8));
+  app.add_option("--workers", o.workers,
+                 "--workers of the started server (of each node)");
   app.add_option("--store-connections", o.store_connections,
                  "--store-connections of the started server");
   app.add_option("--submitters", o.submitters,
@@ -836,20 +956,32 @@ int main(int argc, char** argv) {
   // (~6,000 batches) before the pipeline, which is most of a quick run.
   if (o.quick && o.duration == "20s")
     duration = 2s;
+  if (!o.url.empty() && o.nodes > 1) {
+    std::cerr << "offgridflow-bench: --nodes starts its own servers; it "
+                 "cannot be combined with --url\n";
+    return 2;
+  }
   std::unique_ptr<own_server> server;
-  endpoint e;
+  endpoints nodes;
+  std::vector<pid_t> server_pids; // empty with --url
   std::string admin_url = o.database_url;
   std::string app_url; // the server's own database, for exact checks
   try {
     if (o.url.empty()) {
+      std::cerr << "starting " << o.nodes
+                << (o.nodes == 1 ? " server" : " servers on one database")
+                << "...\n";
       server = start_server(o);
-      e.port = server->port;
+      for (const auto& n : server->nodes) {
+        nodes.push_back({"127.0.0.1", n.port});
+        server_pids.push_back(n.pid);
+      }
       admin_url = ogf::persistence::embedded_postgres::connection_string_for(
           server->data_dir + "/data", "postgres");
       app_url = ogf::persistence::embedded_postgres::connection_string_for(
           server->data_dir + "/data", "offgridflow");
     } else {
-      e = parse_url(o.url);
+      nodes.push_back(parse_url(o.url));
     }
     json result;
     result["machine"] = {
@@ -859,6 +991,7 @@ int main(int argc, char** argv) {
         {"kernel", machine_line("uname -r")}};
     result["commit"] = machine_line("git rev-parse --short HEAD 2>/dev/null");
     result["quick"] = o.quick;
+    result["nodes"] = nodes.size();
 
     // The yardstick first, on the cluster the server uses, while it idles.
     reference_config ref_cfg;
@@ -883,29 +1016,28 @@ int main(int argc, char** argv) {
     if (!o.skip_submit) {
       std::cerr << "submit: " << o.clients << " clients for "
                 << ogf::domain::format_duration(duration) << "...\n";
-      result["submit"] = run_submit(e, o.clients, duration);
+      result["submit"] = run_submit(nodes, o.clients, duration);
       result["submit"]["ratio_to_commits"] = ratio_to_commits(
           result, result["submit"]["batches_per_s"].get<double>());
       // The same with 64 clients: whether more concurrent commits buy
       // throughput (group commit) or only latency. The first run's backlog
       // is drained first so that it is not measured here.
-      if (!wait_idle(e, 600s))
+      if (!wait_idle(nodes, 600s))
         throw std::runtime_error("server did not drain its backlog");
       std::cerr << "submit: " << wide_submit_clients << " clients for "
                 << ogf::domain::format_duration(duration) << "...\n";
-      result["submit_64"] = run_submit(e, wide_submit_clients, duration);
+      result["submit_64"] = run_submit(nodes, wide_submit_clients, duration);
       result["submit_64"]["ratio_to_commits"] = ratio_to_commits(
           result, result["submit_64"]["batches_per_s"].get<double>());
     }
-    long peak_kb = 0;
+    std::vector<long> peak_kb(server_pids.size(), 0);
     if (!o.skip_pipeline) {
       int acts = o.quick ? 20000 : 100000;
       std::cerr << "pipeline: creating " << acts << " activities...\n";
       const std::string org = "bench-pipeline";
-      auto expected_all = create_activities(e, org, acts);
+      auto expected_all = create_activities(nodes, org, acts);
       (void)expected_all;
-      pid_t pid = server ? server->pid : -1;
-      if (pid > 0) {
+      for (pid_t pid : server_pids) {
         std::ofstream clear("/proc/" + std::to_string(pid) + "/clear_refs");
         clear << "5";
       }
@@ -936,14 +1068,15 @@ int main(int argc, char** argv) {
                                                "kWh", "0.375294", "kWh")
                   .kg_co2e);
         }
-        create_activities(e, case_org, needed);
-        if (!wait_idle(e, 600s))
+        create_activities(nodes, case_org, needed);
+        if (!wait_idle(nodes, 600s))
           throw std::runtime_error("server did not drain its backlog");
         auto expected = ogf::domain::sum_emissions(per).value_or("?");
-        pipeline[pc.name] = run_pipeline_case(e, case_org, pc.batches, pc.size,
-                                              needed, expected, 240s, pid,
-                                              peak_kb, app_url, o.submitters);
-        pipeline[pc.name]["workers"] = server_workers(e);
+        pipeline[pc.name] = run_pipeline_case(
+            nodes, case_org, pc.batches, pc.size, needed, expected, 240s,
+            server_pids, peak_kb, app_url, o.submitters);
+        // Summed over the nodes.
+        pipeline[pc.name]["workers"] = server_workers(nodes);
         pipeline[pc.name]["submitters"] = o.submitters;
         // Small batches are counted in batches, the others in activities.
         const char* figure = std::string{pc.name} == "small"
@@ -953,14 +1086,26 @@ int main(int argc, char** argv) {
             ratio_to_commits(result, pipeline[pc.name][figure].get<double>());
       }
       result["pipeline"] = pipeline;
-      if (pid > 0)
-        result["server_peak_rss_mb"] = static_cast<double>(peak_kb) / 1024.0;
+      // The largest node's peak (per process, as the target is); each
+      // node's too when there are several.
+      if (!peak_kb.empty()) {
+        auto mb = [](long kb) { return static_cast<double>(kb) / 1024.0; };
+        result["server_peak_rss_mb"] =
+            mb(*std::max_element(peak_kb.begin(), peak_kb.end()));
+        if (peak_kb.size() > 1) {
+          json per_node = json::array();
+          for (long kb : peak_kb)
+            per_node.push_back(mb(kb));
+          result["server_peak_rss_mb_per_node"] = per_node;
+        }
+      }
     }
     if (!o.skip_latency) {
-      if (!wait_idle(e, 600s))
+      if (!wait_idle(nodes, 600s))
         throw std::runtime_error("server did not drain its backlog");
       std::cerr << "latency: 20 batches/s...\n";
-      result["latency"] = run_latency(e, 20, o.quick ? 3s : 10s);
+      // One client, to the first node; any node may run the batches.
+      result["latency"] = run_latency(nodes.front(), 20, o.quick ? 3s : 10s);
     }
     if (!o.skip_claim && !admin_url.empty()) {
       std::cerr << "claim: 1k and " << (o.quick ? "10k" : "100k")
@@ -985,6 +1130,10 @@ int main(int argc, char** argv) {
     // The table.
     std::printf("\n%-34s %s\n", "scenario", "result");
     std::printf("%-34s %s\n", "--------", "------");
+    if (nodes.size() > 1)
+      std::printf("%-34s %zu serve processes on one database, HTTP clients "
+                  "round robin over them\n",
+                  "nodes", nodes.size());
     if (result["reference"].is_null()) {
       std::printf("%-34s %s\n", "reference", reference_skipped.c_str());
     } else {
@@ -1061,7 +1210,9 @@ int main(int argc, char** argv) {
           c["claim_only_p99_ms_100k"].get<double>());
     }
     if (result.contains("server_peak_rss_mb"))
-      std::printf("%-34s %.1f MB\n", "server peak RSS (pipeline)",
+      std::printf("%-34s %.1f MB\n",
+                  nodes.size() > 1 ? "server peak RSS (pipeline, max)"
+                                   : "server peak RSS (pipeline)",
                   result["server_peak_rss_mb"].get<double>());
     if (!o.out.empty()) {
       std::ofstream out(o.out);
