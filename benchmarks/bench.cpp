@@ -426,6 +426,23 @@ constexpr const char* durability =
     "SELECT current_setting('fsync'), current_setting('synchronous_commit')";
 } // namespace reference_sql
 
+/// Drops the reference's scratch tables when the measurement ends, also when
+/// it ends with an exception: a cluster given by --database-url is someone's.
+struct reference_tables {
+  std::string url;
+  ~reference_tables() {
+    try {
+      pqxx::connection conn{url};
+      pqxx::nontransaction tx{conn};
+      tx.exec(reference_sql::drop_commits);
+      tx.exec(reference_sql::drop_copy);
+    } catch (const std::exception& e) {
+      std::cerr << "reference: could not drop its scratch tables: " << e.what()
+                << "\n";
+    }
+  }
+};
+
 /// How the reference is measured.
 struct reference_config {
   /// Connections committing at once. Default 8.
@@ -445,6 +462,7 @@ struct reference_config {
 /// scrambled order, one connection, commit included: the row rate of one
 /// backend writing heap, index and WAL.
 json measure_reference(const std::string& url, const reference_config& cfg) {
+  reference_tables scratch{url};
   {
     pqxx::connection conn{url};
     pqxx::nontransaction tx{conn};
@@ -523,12 +541,6 @@ json measure_reference(const std::string& url, const reference_config& cfg) {
     tx.commit();
     copy_seconds = ms_since(c0) / 1000.0;
   }
-  {
-    pqxx::connection conn{url};
-    pqxx::nontransaction tx{conn};
-    tx.exec(reference_sql::drop_commits);
-    tx.exec(reference_sql::drop_copy);
-  }
   if (failed)
     throw std::runtime_error("reference: a committing connection failed");
   return {
@@ -551,7 +563,7 @@ json ratio_to_commits(const json& result, double figure) {
   return figure / result["reference"]["commits_per_s"].get<double>();
 }
 
-/// " = 1.23x commits/s" for the table, or nothing without a reference.
+/// " (1.23x ref commits)" for the table, or nothing without a reference.
 std::string ratio_text(const json& scenario) {
   if (!scenario.contains("ratio_to_commits") ||
       scenario["ratio_to_commits"].is_null())
@@ -935,7 +947,7 @@ int main(int argc, char** argv) {
   app.add_option("--workers", o.workers,
                  "--workers of the started server (of each node)");
   app.add_option("--store-connections", o.store_connections,
-                 "--store-connections of the started server");
+                 "--store-connections of the started server (of each node)");
   app.add_option("--submitters", o.submitters,
                  "pipeline scenario: concurrent submitting clients")
       ->capture_default_str();
