@@ -1,8 +1,9 @@
 // The PostgreSQL batch store: the only code that talks SQL for batches,
 // activities, factors and nodes. One object owns one pqxx::connection (not
 // thread-safe: one owner at a time — in the engine, one detached store
-// actor). Every method is one round trip where possible, with statements
-// prepared once per connection. Failures are thrown as store_exception or a
+// actor). Every method is one round trip where possible, with the
+// statements of persistence/sql/*.sql (named_queries.hpp) prepared by name
+// once per connection. Failures are thrown as store_exception or a
 // libpqxx exception; the owning actor classifies them (store_error.hpp).
 #pragma once
 
