@@ -554,14 +554,18 @@ void batch_store::remove(const tenant& t, const std::string& id,
 }
 
 std::vector<claimed_batch> batch_store::claim(int n, milliseconds lease,
-                                              claim_mode mode) {
+                                              claim_mode mode, int guaranteed,
+                                              std::int64_t item_budget) {
   std::vector<claimed_batch> out;
   if (n <= 0)
     return out;
+  if (guaranteed < 0 || guaranteed > n)
+    guaranteed = n;
   const bool start = mode == claim_mode::start;
   pqxx::work tx{*conn_};
   auto rows = exec_checked(tx, "claim", cfg_.node_id, n,
-                           static_cast<std::int64_t>(lease.count()), start);
+                           static_cast<std::int64_t>(lease.count()), start,
+                           guaranteed, item_budget);
   tx.commit();
   for (const auto& r : rows) {
     claimed_batch c;
@@ -638,74 +642,142 @@ domain::tenant batch_store::owner_of(const std::string& batch_id) {
   return {rows[0][0].as<std::string>(), rows[0][1].as<std::string>()};
 }
 
-std::vector<resolved_row>
-batch_store::resolve_chunk(const lease_ref& lease, const tenant& owner,
-                           const std::string& after_activity_id, int limit) {
-  single_read tx{*conn_};
-  auto rows =
-      exec_checked(tx, "resolve_chunk", lease.batch_id, after_activity_id,
-                   owner.org_id, owner.workspace_id, limit, lease.token);
+namespace {
+
+std::vector<resolved_row> read_resolved(const pqxx::result& rows) {
   std::vector<resolved_row> out;
   out.reserve(rows.size());
   for (const auto& r : rows) {
     resolved_row row;
-    row.activity_id = r[0].as<std::string>();
-    row.found = r[1].as<bool>();
+    row.batch_id = r[0].as<std::string>();
+    row.activity_id = r[1].as<std::string>();
+    row.found = r[2].as<bool>();
     if (row.found) {
-      row.quantity = r[2].as<std::string>();
-      row.unit = r[3].as<std::string>();
+      row.quantity = r[3].as<std::string>();
+      row.unit = r[4].as<std::string>();
     }
-    row.factor_id = opt<std::string>(r[4]);
-    row.factor_unit = opt<std::string>(r[5]);
-    row.kg_co2e_per_unit = opt<std::string>(r[6]);
-    row.scope = opt<int>(r[7]);
-    row.any_factor = r[8].as<bool>(false);
-    row.activity_version = r[9].as<std::int64_t>(0);
+    row.factor_id = opt<std::string>(r[5]);
+    row.factor_unit = opt<std::string>(r[6]);
+    row.kg_co2e_per_unit = opt<std::string>(r[7]);
+    row.scope = opt<int>(r[8]);
+    row.any_factor = r[9].as<bool>(false);
+    row.activity_version = r[10].as<std::int64_t>(0);
     out.push_back(std::move(row));
   }
   return out;
 }
 
-record_outcome
-batch_store::record_chunk(const lease_ref& lease, const tenant& owner,
-                          const std::vector<item_result_row>& results,
-                          bool finish_batch) {
-  std::vector<std::string> ids, statuses, versions;
+} // namespace
+
+std::vector<resolved_row>
+batch_store::resolve_chunk(const lease_ref& lease, const tenant&,
+                           const std::string& after_activity_id, int limit) {
+  // The tenant is the batch's own, read with it under the fence.
+  single_read tx{*conn_};
+  return read_resolved(exec_checked(
+      tx, "resolve_items", to_pg_array(std::vector<std::string>{lease.batch_id}),
+      token_array({lease}),
+      to_pg_array(std::vector<std::string>{after_activity_id}), limit));
+}
+
+std::vector<resolved_row>
+batch_store::resolve_many(const std::vector<lease_ref>& leases,
+                          int limit_per_batch) {
+  if (leases.empty())
+    return {};
+  single_read tx{*conn_};
+  return read_resolved(exec_checked(
+      tx, "resolve_items", uuid_array(leases), token_array(leases),
+      to_pg_array(std::vector<std::string>(leases.size())), limit_per_batch));
+}
+
+std::vector<record_outcome>
+batch_store::record_many(const std::vector<batch_write>& writes) {
+  std::vector<record_outcome> out(writes.size());
+  if (writes.empty())
+    return out;
+  std::vector<lease_ref> leases;
+  std::vector<std::string> batch_ids, ids, statuses, versions;
   std::vector<std::optional<std::string>> scopes, emissions, factors, errors;
-  for (const auto& r : results) {
-    ids.push_back(r.activity_id);
-    versions.push_back(std::to_string(r.activity_version));
-    statuses.emplace_back(r.succeeded ? "succeeded" : "failed");
-    scopes.push_back(r.scope
-                         ? std::optional<std::string>(std::to_string(*r.scope))
-                         : std::nullopt);
-    emissions.push_back(r.emissions_kg_co2e);
-    factors.push_back(r.factor_id);
-    errors.push_back(r.error);
+  for (const auto& w : writes) {
+    leases.push_back(w.lease);
+    for (const auto& r : w.results) {
+      batch_ids.push_back(w.lease.batch_id);
+      ids.push_back(r.activity_id);
+      versions.push_back(std::to_string(r.activity_version));
+      statuses.emplace_back(r.succeeded ? "succeeded" : "failed");
+      scopes.push_back(r.scope ? std::optional<std::string>(
+                                     std::to_string(*r.scope))
+                               : std::nullopt);
+      emissions.push_back(r.emissions_kg_co2e);
+      factors.push_back(r.factor_id);
+      errors.push_back(r.error);
+    }
   }
   pqxx::work tx{*conn_};
-  auto row = exec_checked1(
-      tx, "record_chunk", lease.batch_id, lease.token, cfg_.node_id,
-      owner.org_id, owner.workspace_id, to_pg_array(ids), to_pg_array(statuses),
-      to_pg_array(scopes), to_pg_array(emissions), to_pg_array(factors),
-      to_pg_array(errors), to_pg_array(versions));
-  if (row[0].as<std::int64_t>() == 0)
-    throw store_exception(engine_errc::lease_lost, "lease lost");
-  record_outcome out;
-  out.succeeded = row[1].as<std::int64_t>();
-  out.failed = row[2].as<std::int64_t>();
-  out.emissions_kg_co2e = row[3].as<std::string>();
-  out.cancel_requested = row[4].as<bool>();
-  if (finish_batch) {
-    // The fence row is locked by this transaction: the finish cannot miss.
-    auto rows = exec_checked(tx, "finish", lease.batch_id, lease.token,
-                             cfg_.node_id, "done", std::string());
-    if (rows.empty())
-      throw store_exception(engine_errc::lease_lost, "lease lost");
-    out.finished = read_batch(rows[0]);
+  auto rows = exec_checked(
+      tx, "record_results", cfg_.node_id, uuid_array(leases),
+      token_array(leases), to_pg_array(batch_ids), to_pg_array(ids),
+      to_pg_array(statuses), to_pg_array(scopes), to_pg_array(emissions),
+      to_pg_array(factors), to_pg_array(errors), to_pg_array(versions));
+  std::unordered_map<std::string, std::size_t> at;
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    at[writes[i].lease.batch_id] = i;
+    out[i].batch_id = writes[i].lease.batch_id;
+    out[i].held = false;
+  }
+  for (const auto& r : rows) {
+    auto it = at.find(r[0].as<std::string>());
+    if (it == at.end())
+      continue;
+    auto& o = out[it->second];
+    o.held = true;
+    o.succeeded = r[1].as<std::int64_t>();
+    o.failed = r[2].as<std::int64_t>();
+    o.emissions_kg_co2e = r[3].as<std::string>();
+    o.cancel_requested = r[4].as<bool>();
+  }
+  // The batches that end, in the same transaction: their fence rows are
+  // locked by the record above, so the finish cannot miss.
+  std::vector<lease_ref> ending;
+  std::vector<std::string> kinds, finish_errors;
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    if (!out[i].held || !writes[i].finish)
+      continue;
+    auto kind = *writes[i].finish;
+    ending.push_back(writes[i].lease);
+    kinds.emplace_back(kind == finish_kind::cancelled ? "cancelled"
+                       : kind == finish_kind::failed  ? "failed"
+                                                      : "done");
+    finish_errors.push_back(writes[i].finish_error);
+  }
+  if (!ending.empty()) {
+    auto ended = exec_checked(tx, "finish_many", cfg_.node_id,
+                              uuid_array(ending), token_array(ending),
+                              to_pg_array(kinds), to_pg_array(finish_errors));
+    for (const auto& r : ended) {
+      auto b = read_batch(r);
+      if (auto it = at.find(b.id); it != at.end())
+        out[it->second].finished = std::move(b);
+    }
   }
   tx.commit();
   return out;
+}
+
+record_outcome
+batch_store::record_chunk(const lease_ref& lease, const tenant&,
+                          const std::vector<item_result_row>& results,
+                          bool finish_batch) {
+  batch_write w;
+  w.lease = lease;
+  w.results = results;
+  if (finish_batch)
+    w.finish = finish_kind::done;
+  auto out = record_many({w});
+  if (!out[0].held || (finish_batch && !out[0].finished))
+    throw store_exception(engine_errc::lease_lost, "lease lost");
+  return std::move(out[0]);
 }
 
 batch batch_store::finish(const lease_ref& lease, finish_kind kind,

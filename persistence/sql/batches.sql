@@ -48,12 +48,12 @@ WITH ins AS (
   ORDER BY u.ord
   RETURNING {{batch_columns}}),
 items AS (
-  INSERT INTO batch_items (batch_id, activity_id)
+  INSERT INTO batch_item_ids (batch_id, activity_id)
   SELECT * FROM unnest($8::uuid[], $9::text[]))
 SELECT * FROM ins;
 
 -- name: insert_items
-INSERT INTO batch_items (batch_id, activity_id)
+INSERT INTO batch_item_ids (batch_id, activity_id)
 SELECT $1::uuid, a FROM unnest($2::text[]) AS a;
 
 -- name: find_by_key
@@ -117,22 +117,17 @@ WHERE id = $1::uuid AND org_id = $2 AND workspace_id = $3;
 
 -- name: retry_batch
 -- Retry keeps succeeded items and their totals; failed and unprocessed
--- items go back to pending.
-WITH b AS (
-  UPDATE batch_jobs b SET status = 'pending', retry_count = retry_count + 1,
-    processed_activities = succeeded_activities, failed_activities = 0,
-    error = NULL, cancel_requested = false, completed_at = NULL,
-    run_after = now(), lease_expiries = 0, lease_owner = NULL,
-    lease_expires_at = NULL, updated_at = now()
-  WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3
-    AND b.status IN ('failed', 'cancelled')
-  RETURNING {{batch_columns}}),
-reset AS (
-  UPDATE batch_items i SET status = 'pending', error = NULL, scope = NULL,
-    emissions_kg_co2e = NULL, factor_id = NULL
-  WHERE i.batch_id = $1::uuid AND i.status = 'failed'
-    AND EXISTS (SELECT 1 FROM b))
-SELECT * FROM b;
+-- items go back to pending. Nothing is written to the items: the retry
+-- count is the attempt, and a failed result belongs to an earlier attempt,
+-- so the item is pending again (batch_results, migration 004).
+UPDATE batch_jobs b SET status = 'pending', retry_count = retry_count + 1,
+  processed_activities = succeeded_activities, failed_activities = 0,
+  error = NULL, cancel_requested = false, completed_at = NULL,
+  run_after = now(), lease_expiries = 0, lease_owner = NULL,
+  lease_expires_at = NULL, updated_at = now()
+WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3
+  AND b.status IN ('failed', 'cancelled')
+RETURNING {{batch_columns}};
 
 -- name: drop_group_members
 -- A group commit's members whose callers gave up meanwhile, taken out
