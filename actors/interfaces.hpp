@@ -114,9 +114,12 @@ using renewer_actor = caf::typed_actor<
     reacts_to<untrack_atom, std::string>, reacts_to<tick_atom>,
     replies_to<stats_atom>::with<std::int64_t, std::int64_t>>; // renewals, lost
 
-/// Processes one batch at a time, chunk by chunk.
+/// Processes one batch at a time, chunk by chunk, or a bundle of small
+/// batches at once.
 using worker_actor = caf::typed_actor<
-    reacts_to<run_atom, persistence::claimed_batch>, reacts_to<chunk_atom>,
+    reacts_to<run_atom, persistence::claimed_batch>,
+    reacts_to<run_atom, std::vector<persistence::claimed_batch>>,
+    reacts_to<chunk_atom>,
     reacts_to<lost_atom, std::string>,   // lease lost: stop, write nothing
     reacts_to<cancel_atom, std::string>, // cancel requested: stop at once
     reacts_to<drain_atom>>;              // graceful stop: release the lease
