@@ -216,6 +216,7 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   poller_config pc;
   pc.workers = cfg.workers;
   pc.max_batches_per_poll = cfg.max_batches_per_poll;
+  pc.bundle_size = cfg.bundle_size;
   pc.poll_interval = duration_cast<caf::timespan>(cfg.poll_interval);
   // The jitter spreads nodes' polls; it is capped at half the interval so
   // a short --poll-interval works without also setting --poll-jitter.
@@ -453,6 +454,8 @@ std::string engine_config::validate() const {
     return "poll_jitter must be in 0..1h";
   if (max_batches_per_poll < 1 || max_batches_per_poll > 1000)
     return "max_batches_per_poll must be in 1..1000";
+  if (bundle_size < 1 || bundle_size > 1000)
+    return "bundle_size must be in 1..1000";
   if (lease_timeout < milliseconds(300) || lease_timeout > hours(1))
     return "lease_timeout must be in 300ms..1h";
   if (default_max_retries < 0 || default_max_retries > 10)

@@ -48,8 +48,14 @@ struct engine_config {
   /// Random ± spread of the poll timer. Default 5 s, range 0..1 h; capped
   /// at half the poll interval when applied.
   std::chrono::milliseconds poll_jitter{5000};
-  /// Most batches claimed in one statement. Default 10, range 1..1000.
+  /// Most batches claimed in one statement for one batch per worker.
+  /// Default 10, range 1..1000.
   std::int32_t max_batches_per_poll = 10;
+  /// Most small batches (at most chunk_size activities each) one worker
+  /// processes at once as a bundle when more batches wait than workers are
+  /// free: one resolve, one processor call and one transaction for all of
+  /// them. 1 = no bundles. Default 50, range 1..1000.
+  std::int32_t bundle_size = 50;
   /// Lease length; renewed every third of it. Default 30 s, range
   /// 300 ms..1 h. Statement timeout is set below half of it.
   std::chrono::milliseconds lease_timeout{30000};

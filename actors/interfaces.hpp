@@ -47,6 +47,10 @@ using store_actor = caf::typed_actor<
                persistence::deadline>::with<bool>,
     replies_to<claim_atom, std::int32_t,
                caf::timespan>::with<std::vector<persistence::claimed_batch>>,
+    // up to n, the first `guaranteed` whatever their size, the rest while
+    // their activities add up to at most the budget (bundles)
+    replies_to<claim_atom, std::int32_t, caf::timespan, std::int32_t,
+               std::int64_t>::with<std::vector<persistence::claimed_batch>>,
     replies_to<renew_atom, std::vector<persistence::lease_ref>,
                caf::timespan>::with<persistence::renew_outcome>,
     replies_to<release_atom, std::vector<persistence::lease_ref>>::with<
@@ -54,6 +58,12 @@ using store_actor = caf::typed_actor<
     replies_to<resolve_atom, persistence::lease_ref, domain::tenant,
                std::string,
                std::int32_t>::with<std::vector<domain::resolved_activity>>,
+    // a bundle: all pending items of several batches, at most n of each
+    replies_to<resolve_atom, std::vector<persistence::lease_ref>,
+               std::int32_t>::with<bundle_rows>,
+    // a bundle's results and ends, one transaction; outcomes in input order
+    replies_to<record_atom, std::vector<persistence::batch_write>>::with<
+        std::vector<persistence::record_outcome>>,
     // bool: also finish the batch (last chunk), in the same transaction
     replies_to<record_atom, persistence::lease_ref, domain::tenant,
                std::vector<domain::item_result>,
@@ -104,9 +114,12 @@ using renewer_actor = caf::typed_actor<
     reacts_to<untrack_atom, std::string>, reacts_to<tick_atom>,
     replies_to<stats_atom>::with<std::int64_t, std::int64_t>>; // renewals, lost
 
-/// Processes one batch at a time, chunk by chunk.
+/// Processes one batch at a time, chunk by chunk, or a bundle of small
+/// batches at once.
 using worker_actor = caf::typed_actor<
-    reacts_to<run_atom, persistence::claimed_batch>, reacts_to<chunk_atom>,
+    reacts_to<run_atom, persistence::claimed_batch>,
+    reacts_to<run_atom, std::vector<persistence::claimed_batch>>,
+    reacts_to<chunk_atom>,
     reacts_to<lost_atom, std::string>,   // lease lost: stop, write nothing
     reacts_to<cancel_atom, std::string>, // cancel requested: stop at once
     reacts_to<drain_atom>>;              // graceful stop: release the lease

@@ -33,6 +33,13 @@ struct progress_delta {
   std::string emissions_kg_co2e = "0";
 };
 
+/// The resolved pending items of a bundle's batches: rows[i] belongs to
+/// batch batch_ids[i]; ordered by batch, then activity id.
+struct bundle_rows {
+  std::vector<std::string> batch_ids;
+  std::vector<domain::resolved_activity> rows;
+};
+
 /// How healthy this node is (GET /api/v1/health).
 struct health_report {
   bool database_ok = false;
@@ -93,6 +100,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::persistence::lease_ref)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ogf::persistence::lease_ref>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::persistence::renew_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::persistence::record_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ogf::persistence::record_outcome>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ogf::persistence::batch_write>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::bundle_rows)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::persistence::cancel_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::progress_delta)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::health_report)

@@ -21,7 +21,10 @@ struct poller_state {
   renewer_actor renewer;
   std::deque<worker_actor> idle;
   /// Busy workers and the batch (with its lease) each holds.
-  std::unordered_map<caf::actor_addr, persistence::claimed_batch> busy;
+  /// Busy workers and the batches (with their leases) each holds: one, or
+  /// a bundle of small ones.
+  std::unordered_map<caf::actor_addr, std::vector<persistence::claimed_batch>>
+      busy;
   /// Batches that crashed a worker here, and how often. A batch that keeps
   /// crashing workers would otherwise be released and claimed again
   /// forever (a release counts no attempt).
@@ -111,6 +114,65 @@ void fail_batch(self_ptr self, persistence::lease_ref lease,
           });
 }
 
+/// Shares claimed batches out among the idle workers: one batch per
+/// worker while there are workers enough; otherwise each large batch (more
+/// pending activities than a chunk) gets a worker of its own and the small
+/// ones are packed into bundles of at most bundle_size batches and a
+/// chunk's worth of activities, spread evenly over the remaining workers.
+/// What no worker can take goes to `unworked` (released at once).
+std::vector<std::vector<persistence::claimed_batch>>
+pack(poller_state& st, std::vector<persistence::claimed_batch>& claimed,
+     std::vector<persistence::lease_ref>& unworked) {
+  std::vector<std::vector<persistence::claimed_batch>> out;
+  auto workers = st.idle.size();
+  if (claimed.size() <= workers) {
+    for (auto& c : claimed)
+      out.push_back({std::move(c)});
+    return out;
+  }
+  const std::int64_t chunk = st.cfg.worker.chunk_size;
+  std::vector<persistence::claimed_batch> small;
+  for (auto& c : claimed) {
+    if (c.total_activities <= chunk)
+      small.push_back(std::move(c));
+    else if (out.size() < workers)
+      out.push_back({std::move(c)});
+    else
+      unworked.push_back({c.batch_id, c.token});
+  }
+  auto free = workers - out.size();
+  if (free == 0 || small.empty()) {
+    for (auto& c : small)
+      unworked.push_back({c.batch_id, c.token});
+    return out;
+  }
+  // Even spread: every bundle gets about the same number of batches.
+  auto per = (small.size() + free - 1) / free;
+  per = std::min<std::size_t>(
+      per, static_cast<std::size_t>(std::max(1, st.cfg.bundle_size)));
+  std::vector<persistence::claimed_batch> bundle;
+  std::int64_t items = 0;
+  auto close = [&] {
+    if (!bundle.empty())
+      out.push_back(std::move(bundle));
+    bundle.clear();
+    items = 0;
+  };
+  for (auto& c : small) {
+    if (!bundle.empty() &&
+        (bundle.size() >= per || items + c.total_activities > chunk))
+      close();
+    if (bundle.empty() && out.size() >= workers) {
+      unworked.push_back({c.batch_id, c.token});
+      continue;
+    }
+    items += c.total_activities;
+    bundle.push_back(std::move(c));
+  }
+  close();
+  return out;
+}
+
 void try_claim(self_ptr self) {
   auto& st = self->state;
   if (st.draining)
@@ -119,10 +181,22 @@ void try_claim(self_ptr self) {
     st.follow_up = true;
     return;
   }
-  auto n = std::min<std::int32_t>(static_cast<std::int32_t>(st.idle.size()),
-                                  st.cfg.max_batches_per_poll);
+  auto idle = static_cast<std::int32_t>(st.idle.size());
+  auto n = std::min<std::int32_t>(idle, st.cfg.max_batches_per_poll);
   if (n <= 0)
     return;
+  // With bundles, ask for more than one batch per free worker, but take the
+  // ones beyond a batch per worker only while their activities fit the free
+  // workers' bundles (the store stops at the budget): a short queue gives a
+  // batch per worker as before, a long queue of small batches fills
+  // bundles, and large batches are never hoarded.
+  std::int32_t guaranteed = n;
+  std::int64_t budget = 0;
+  if (st.cfg.bundle_size > 1) {
+    budget = static_cast<std::int64_t>(idle) * st.cfg.worker.chunk_size;
+    n = static_cast<std::int32_t>(std::min<std::int64_t>(
+        static_cast<std::int64_t>(idle) * st.cfg.bundle_size, 10000));
+  }
   st.claim_in_flight = true;
   st.follow_up = false;
   // Longer than the claim statement may take (statement timeout < lease/2):
@@ -130,26 +204,34 @@ void try_claim(self_ptr self) {
   // worker knows about until they expire.
   auto timeout =
       std::max<caf::timespan>(std::chrono::seconds(10), st.cfg.lease_timeout);
-  self->request(st.claim_store, timeout, claim_atom_v, n, st.cfg.lease_timeout)
+  self->request(st.claim_store, timeout, claim_atom_v, n, st.cfg.lease_timeout,
+                guaranteed, budget)
       .then(
           [self, n](std::vector<persistence::claimed_batch>& claimed) {
             auto& st = self->state;
             st.claim_in_flight = false;
             std::vector<persistence::lease_ref> unworked;
-            for (auto& c : claimed) {
-              if (st.idle.empty() || st.draining) {
-                // A drain began while the claim was out (or, by design never,
-                // no idle worker is left): never hold a lease unworked.
+            if (st.draining) {
+              // A drain began while the claim was out: never hold a lease
+              // unworked.
+              for (auto& c : claimed)
                 unworked.push_back({c.batch_id, c.token});
-                continue;
-              }
+              claimed.clear();
+            }
+            for (auto& work : pack(st, claimed, unworked)) {
               auto w = st.idle.front();
               st.idle.pop_front();
-              persistence::lease_ref lease{c.batch_id, c.token};
-              st.busy[w.address()] = c;
-              ++st.stats.batches_claimed;
-              caf::anon_send(st.renewer, track_atom_v, lease, w.address());
-              self->send(w, run_atom_v, c);
+              st.stats.batches_claimed +=
+                  static_cast<std::int64_t>(work.size());
+              for (const auto& c : work)
+                caf::anon_send(st.renewer, track_atom_v,
+                               persistence::lease_ref{c.batch_id, c.token},
+                               w.address());
+              st.busy[w.address()] = work;
+              if (work.size() == 1)
+                self->send(w, run_atom_v, work.front());
+              else
+                self->send(w, run_atom_v, std::move(work));
             }
             release_leases(self, std::move(unworked));
             if (st.draining) {
@@ -209,19 +291,22 @@ poller(self_ptr self, poller_config cfg, store_actor claim_store,
                                  }),
                   st.idle.end());
     if (auto b = st.busy.find(dm.source); b != st.busy.end()) {
-      const auto& job = b->second;
-      caf::anon_send(st.renewer, untrack_atom_v, job.batch_id);
-      persistence::lease_ref lease{job.batch_id, job.token};
-      if (++st.crashes[job.batch_id] > job.max_retries) {
-        // A poison batch: end it rather than crash workers forever.
-        log::error("batch crashed workers too often, failing it",
-                   {{"batch_id", job.batch_id}});
-        st.crashes.erase(job.batch_id);
-        fail_batch(self, lease, "worker crashed more than max_retries times");
-      } else {
-        // Give the batch back now rather than after lease expiry.
-        release_leases(self, {lease});
+      std::vector<persistence::lease_ref> back;
+      for (const auto& job : b->second) {
+        caf::anon_send(st.renewer, untrack_atom_v, job.batch_id);
+        persistence::lease_ref lease{job.batch_id, job.token};
+        if (++st.crashes[job.batch_id] > job.max_retries) {
+          // A poison batch: end it rather than crash workers forever.
+          log::error("batch crashed workers too often, failing it",
+                     {{"batch_id", job.batch_id}});
+          st.crashes.erase(job.batch_id);
+          fail_batch(self, lease, "worker crashed more than max_retries times");
+        } else {
+          // Give the batch back now rather than after lease expiry.
+          back.push_back(lease);
+        }
       }
+      release_leases(self, std::move(back));
       st.busy.erase(b);
     }
     if (st.draining) {
@@ -252,8 +337,12 @@ poller(self_ptr self, poller_config cfg, store_actor claim_store,
              const std::string& batch_id) {
         auto& st = self->state;
         st.crashes.erase(batch_id);
-        if (st.busy.erase(worker) > 0) {
-          ++st.stats.batches_finished;
+        if (auto b = st.busy.find(worker); b != st.busy.end()) {
+          for (const auto& job : b->second)
+            st.crashes.erase(job.batch_id);
+          st.stats.batches_finished +=
+              static_cast<std::int64_t>(b->second.size());
+          st.busy.erase(b);
           if (auto it = st.all.find(worker); it != st.all.end())
             st.idle.push_back(it->second);
         }
@@ -261,16 +350,17 @@ poller(self_ptr self, poller_config cfg, store_actor claim_store,
         try_claim(self);
       },
       [self](cancel_atom, const std::string& batch_id) {
-        for (const auto& [addr, job] : self->state.busy)
-          if (job.batch_id == batch_id)
-            if (auto it = self->state.all.find(addr);
-                it != self->state.all.end())
-              self->send(it->second, cancel_atom_v, batch_id);
+        for (const auto& [addr, jobs] : self->state.busy)
+          for (const auto& job : jobs)
+            if (job.batch_id == batch_id)
+              if (auto it = self->state.all.find(addr);
+                  it != self->state.all.end())
+                self->send(it->second, cancel_atom_v, batch_id);
       },
       [self](drain_atom) -> caf::result<bool> {
         auto& st = self->state;
         st.draining = true;
-        for (const auto& [addr, job] : st.busy)
+        for (const auto& [addr, jobs] : st.busy)
           if (auto it = st.all.find(addr); it != st.all.end())
             self->send(it->second, drain_atom_v);
         auto rp = self->make_response_promise<bool>();

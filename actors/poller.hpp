@@ -18,6 +18,9 @@ namespace ogf {
 struct poller_config {
   std::int32_t workers = 5;
   std::int32_t max_batches_per_poll = 10;
+  /// Most small batches a worker processes at once as a bundle, when more
+  /// batches wait than workers are free. 1 = no bundles. Default 50.
+  std::int32_t bundle_size = 50;
   caf::timespan poll_interval = std::chrono::seconds(30);
   caf::timespan poll_jitter = std::chrono::seconds(5);
   caf::timespan lease_timeout = std::chrono::seconds(30);

@@ -14,6 +14,27 @@ namespace {
 using namespace std::chrono;
 using persistence::batch_store;
 
+/// A resolved row as the processor takes it: the inputs, or the failure
+/// the resolver already decided.
+domain::resolved_activity to_resolved(persistence::resolved_row&& r) {
+  domain::resolved_activity a;
+  a.activity_id = std::move(r.activity_id);
+  a.activity_version = r.activity_version;
+  if (!r.found) {
+    a.failure = "activity_not_found";
+  } else if (!r.factor_id) {
+    a.failure = r.any_factor ? "unit_mismatch" : "no_emission_factor";
+  } else {
+    a.quantity = std::move(r.quantity);
+    a.unit = std::move(r.unit);
+    a.factor_id = std::move(*r.factor_id);
+    a.scope = r.scope.value_or(0);
+    a.factor_unit = std::move(*r.factor_unit);
+    a.kg_co2e_per_unit = std::move(*r.kg_co2e_per_unit);
+  }
+  return a;
+}
+
 struct store_state {
   persistence::store_config cfg;
   std::unique_ptr<batch_store> store;
@@ -127,6 +148,14 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
                          persistence::claim_mode::start);
         });
       },
+      [&st](claim_atom, std::int32_t n, caf::timespan lease,
+            std::int32_t guaranteed, std::int64_t item_budget) {
+        return st.guarded([&](batch_store& s) {
+          return s.claim(n, duration_cast<milliseconds>(lease),
+                         persistence::claim_mode::start, guaranteed,
+                         item_budget);
+        });
+      },
       [&st](renew_atom, const std::vector<lease_ref>& leases,
             caf::timespan lease) {
         return st.guarded([&](batch_store& s) {
@@ -142,26 +171,27 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
           auto rows = s.resolve_chunk(lease, owner, after, limit);
           std::vector<domain::resolved_activity> out;
           out.reserve(rows.size());
+          for (auto& r : rows)
+            out.push_back(to_resolved(std::move(r)));
+          return out;
+        });
+      },
+      [&st](resolve_atom, const std::vector<lease_ref>& leases,
+            std::int32_t limit_per_batch) {
+        return st.guarded([&](batch_store& s) {
+          auto rows = s.resolve_many(leases, limit_per_batch);
+          bundle_rows out;
+          out.batch_ids.reserve(rows.size());
+          out.rows.reserve(rows.size());
           for (auto& r : rows) {
-            domain::resolved_activity a;
-            a.activity_id = std::move(r.activity_id);
-            a.activity_version = r.activity_version;
-            if (!r.found) {
-              a.failure = "activity_not_found";
-            } else if (!r.factor_id) {
-              a.failure = r.any_factor ? "unit_mismatch" : "no_emission_factor";
-            } else {
-              a.quantity = std::move(r.quantity);
-              a.unit = std::move(r.unit);
-              a.factor_id = std::move(*r.factor_id);
-              a.scope = r.scope.value_or(0);
-              a.factor_unit = std::move(*r.factor_unit);
-              a.kg_co2e_per_unit = std::move(*r.kg_co2e_per_unit);
-            }
-            out.push_back(std::move(a));
+            out.batch_ids.push_back(r.batch_id);
+            out.rows.push_back(to_resolved(std::move(r)));
           }
           return out;
         });
+      },
+      [&st](record_atom, const std::vector<persistence::batch_write>& writes) {
+        return st.guarded([&](batch_store& s) { return s.record_many(writes); });
       },
       [&st](record_atom, const lease_ref& lease, const domain::tenant& owner,
             const std::vector<domain::item_result>& results,

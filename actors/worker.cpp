@@ -1,6 +1,8 @@
 #include "actors/worker.hpp"
 
+#include <memory>
 #include <random>
+#include <unordered_map>
 
 #include <caf/all.hpp>
 
@@ -24,10 +26,22 @@ enum class phase {
   closing,   ///< finish, defer or release in flight
 };
 
+/// A batch of a bundle.
+struct member {
+  claimed_batch job;
+  /// Lost its lease, or already ended on its own (cancelled while the
+  /// bundle computed): left out of the bundle's writes.
+  bool gone = false;
+};
+
 struct worker_state {
   worker_config cfg;
   worker_peers peers;
   std::optional<claimed_batch> job; ///< the batch being processed
+  /// Or: the bundle of small batches being processed (all at once).
+  std::vector<member> bundle;
+  /// Replies still awaited before a bundle is over (defer, fail).
+  std::int32_t bundle_closing = 0;
   domain::tenant owner;
   std::string cursor; ///< last activity id recorded
   int transient_errors = 0;
@@ -53,7 +67,34 @@ struct worker_state {
     return ++generation;
   }
 
-  bool current(std::uint64_t g) const { return job && g == generation; }
+  bool busy() const { return job || !bundle.empty(); }
+
+  bool current(std::uint64_t g) const { return busy() && g == generation; }
+
+  /// The leases of the bundle's members still in it.
+  std::vector<lease_ref> bundle_leases() const {
+    std::vector<lease_ref> out;
+    for (const auto& m : bundle)
+      if (!m.gone)
+        out.push_back({m.job.batch_id, m.job.token});
+    return out;
+  }
+
+  member* find_member(const std::string& id) {
+    for (auto& m : bundle)
+      if (m.job.batch_id == id)
+        return &m;
+    return nullptr;
+  }
+
+  /// The smallest max_retries of the bundle's batches: transient errors
+  /// beyond it defer the whole bundle.
+  std::int32_t bundle_max_retries() const {
+    std::int32_t n = 10;
+    for (const auto& m : bundle)
+      n = std::min<std::int32_t>(n, m.job.max_retries);
+    return n;
+  }
 
   /// Full jitter: uniform in [0, min(cap, base * 2^attempt)].
   caf::timespan backoff() {
@@ -282,14 +323,269 @@ void proceed(self_ptr self) {
   resolve(self);
 }
 
+// -- bundles ---------------------------------------------------------------
+//
+// A bundle is a set of small batches (each with at most a chunk of pending
+// items) claimed together when the queue is long. They are processed at
+// once: one resolve for all their items, one processor call, one
+// transaction that records every item and ends every batch. Each batch
+// keeps its own lease and fence: one that is lost, or cancelled, while the
+// bundle is in flight is simply left out of the bundle's writes.
+
+void bundle_proceed(self_ptr self);
+
+/// The bundle is over for this worker: untrack every lease, tell the poller.
+void bundle_done(self_ptr self) {
+  auto& st = self->state;
+  if (st.bundle.empty())
+    return;
+  auto first = st.bundle.front().job.batch_id;
+  for (const auto& m : st.bundle)
+    caf::anon_send(st.peers.renewer, untrack_atom_v, m.job.batch_id);
+  st.bundle.clear();
+  st.bundle_closing = 0;
+  st.enter(phase::idle);
+  if (auto p = caf::actor_cast<poller_actor>(st.peers.poller))
+    caf::anon_send(p, idle_atom_v, self->address(), first);
+}
+
+/// Sends `close(lease)` for every member still in the bundle and ends the
+/// bundle when every reply (or error) is in.
+template <class Close>
+void bundle_close_each(self_ptr self, Close close) {
+  auto& st = self->state;
+  auto g = st.enter(phase::closing);
+  auto leases = st.bundle_leases();
+  if (leases.empty()) {
+    bundle_done(self);
+    return;
+  }
+  st.bundle_closing = static_cast<std::int32_t>(leases.size());
+  auto answered = [self, g] {
+    auto& st = self->state;
+    if (st.current(g) && --st.bundle_closing == 0)
+      bundle_done(self);
+  };
+  for (auto& lease : leases)
+    close(lease, answered);
+}
+
+void bundle_release(self_ptr self) {
+  std::vector<lease_ref> leases = self->state.bundle_leases();
+  auto g = self->state.enter(phase::closing);
+  self->request(self->state.peers.store, self->state.cfg.request_timeout,
+                release_atom_v, leases)
+      .then(
+          [self, g](const std::vector<std::string>&) {
+            if (self->state.current(g))
+              bundle_done(self);
+          },
+          [self, g](caf::error&) {
+            if (self->state.current(g))
+              bundle_done(self);
+          });
+}
+
+void bundle_step_error(self_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  auto code = engine_code(err);
+  if (is_transient(code)) {
+    ++st.transient_errors;
+    if (st.transient_errors > st.bundle_max_retries()) {
+      auto delay = st.backoff();
+      bundle_close_each(self, [self, delay](lease_ref lease, auto answered) {
+        self->request(self->state.peers.store, self->state.cfg.request_timeout,
+                      defer_atom_v, lease, delay,
+                      std::string("database unavailable"))
+            .then([answered](bool) { answered(); },
+                  [answered](caf::error&) { answered(); });
+      });
+      return;
+    }
+    st.enter(phase::backoff);
+    self->delayed_send(self, st.backoff(), chunk_atom_v);
+    return;
+  }
+  log::error("bundle failed", {{"batches", std::to_string(st.bundle.size())},
+                               {"error", to_string(code)}});
+  bundle_close_each(self, [self](lease_ref lease, auto answered) {
+    self->request(self->state.peers.store, self->state.cfg.request_timeout,
+                  finish_atom_v, lease,
+                  static_cast<std::int32_t>(finish_kind::failed),
+                  std::string("internal error"))
+        .then(
+            [self, answered](const domain::batch& b) {
+              caf::anon_send(self->state.peers.aggregator, done_atom_v, b);
+              answered();
+            },
+            [answered](caf::error&) { answered(); });
+  });
+}
+
+/// Records every member's results and ends every member, in one
+/// transaction.
+void bundle_record(self_ptr self, std::vector<std::string> batch_ids,
+                   std::vector<domain::item_result> results) {
+  auto& st = self->state;
+  std::vector<persistence::batch_write> writes;
+  std::unordered_map<std::string, std::size_t> index;
+  for (const auto& m : st.bundle) {
+    if (m.gone)
+      continue;
+    index[m.job.batch_id] = writes.size();
+    persistence::batch_write w;
+    w.lease = {m.job.batch_id, m.job.token};
+    w.finish = finish_kind::done;
+    writes.push_back(std::move(w));
+  }
+  for (std::size_t i = 0; i < results.size() && i < batch_ids.size(); ++i) {
+    auto it = index.find(batch_ids[i]);
+    if (it == index.end())
+      continue; // left the bundle meanwhile
+    auto& r = results[i];
+    writes[it->second].results.push_back(
+        {std::move(r.activity_id), r.succeeded, r.scope,
+         std::move(r.emissions_kg_co2e), std::move(r.factor_id),
+         std::move(r.error), r.activity_version});
+  }
+  if (writes.empty()) {
+    bundle_done(self);
+    return;
+  }
+  auto g = st.enter(phase::recording);
+  self->request(st.peers.store, st.cfg.request_timeout, record_atom_v,
+                std::move(writes))
+      .then(
+          [self, g](std::vector<persistence::record_outcome>& outcomes) {
+            auto& st = self->state;
+            if (!st.current(g))
+              return;
+            for (auto& out : outcomes) {
+              if (!out.held) {
+                log::warn("lease lost, left out of the bundle",
+                          {{"batch_id", out.batch_id}});
+                continue;
+              }
+              if (out.succeeded + out.failed > 0)
+                caf::anon_send(st.peers.aggregator, delta_atom_v,
+                               progress_delta{out.batch_id, out.succeeded,
+                                              out.failed,
+                                              out.emissions_kg_co2e});
+              if (out.finished)
+                caf::anon_send(st.peers.aggregator, done_atom_v, *out.finished);
+            }
+            bundle_done(self);
+          },
+          [self, g](caf::error& err) {
+            if (self->state.current(g))
+              bundle_step_error(self, err);
+          });
+}
+
+void bundle_compute(self_ptr self, bundle_rows rows) {
+  auto& st = self->state;
+  if (rows.rows.empty()) {
+    // Nothing pending (a taken-over batch whose items were all recorded):
+    // the record only ends the batches.
+    bundle_record(self, {}, {});
+    return;
+  }
+  auto g = st.enter(phase::computing);
+  auto ids =
+      std::make_shared<std::vector<std::string>>(std::move(rows.batch_ids));
+  self->request(st.peers.processor, st.cfg.request_timeout, compute_atom_v,
+                std::move(rows.rows))
+      .then(
+          [self, g, ids](std::vector<domain::item_result>& results) {
+            if (self->state.current(g))
+              bundle_record(self, std::move(*ids), std::move(results));
+          },
+          [self, g](caf::error& err) {
+            if (self->state.current(g))
+              bundle_step_error(self, err);
+          });
+}
+
+void bundle_resolve(self_ptr self) {
+  auto& st = self->state;
+  auto g = st.enter(phase::resolving);
+  self->request(st.peers.store, st.cfg.request_timeout, resolve_atom_v,
+                st.bundle_leases(), st.cfg.chunk_size)
+      .then(
+          [self, g](bundle_rows& rows) {
+            if (self->state.current(g))
+              bundle_compute(self, std::move(rows));
+          },
+          [self, g](caf::error& err) {
+            if (self->state.current(g))
+              bundle_step_error(self, err);
+          });
+}
+
+void bundle_proceed(self_ptr self) {
+  auto& st = self->state;
+  if (st.bundle_leases().empty()) {
+    bundle_done(self);
+    return;
+  }
+  if (st.draining) {
+    bundle_release(self);
+    return;
+  }
+  bundle_resolve(self);
+}
+
+/// A member asked to cancel: it ends now, on its own (cancelled, results
+/// recorded so far kept - none, for a bundle's batch), and leaves the
+/// bundle, whose other batches go on.
+void bundle_cancel(self_ptr self, member& m) {
+  auto& st = self->state;
+  m.gone = true;
+  lease_ref lease{m.job.batch_id, m.job.token};
+  self->request(st.peers.store, st.cfg.request_timeout, finish_atom_v, lease,
+                static_cast<std::int32_t>(finish_kind::cancelled),
+                std::string())
+      .then(
+          [self](const domain::batch& b) {
+            caf::anon_send(self->state.peers.aggregator, done_atom_v, b);
+          },
+          [](caf::error&) {
+            // Lease gone: whoever holds it now ends it cancelled (the
+            // claim and every finish honour cancel_requested).
+          });
+}
+
 worker_actor::behavior_type worker(self_ptr self, worker_config cfg,
                                    worker_peers peers) {
   self->state.cfg = cfg;
   self->state.peers = std::move(peers);
   return {
+      [self](run_atom, std::vector<claimed_batch>& jobs) {
+        auto& st = self->state;
+        if (st.busy() || jobs.empty()) {
+          // Never happens by design (the poller hands work to idle workers
+          // only): give the leases back rather than run two things at once.
+          std::vector<lease_ref> leases;
+          for (const auto& j : jobs)
+            leases.push_back({j.batch_id, j.token});
+          self->request(st.peers.store, st.cfg.request_timeout, release_atom_v,
+                        leases)
+              .then([](const std::vector<std::string>&) {}, [](caf::error&) {});
+          return;
+        }
+        st.bundle.clear();
+        for (auto& j : jobs) {
+          caf::anon_send(st.peers.aggregator, start_atom_v, j.batch_id,
+                         j.total_activities);
+          st.bundle.push_back({std::move(j), false});
+        }
+        st.transient_errors = 0;
+        st.bundle_closing = 0;
+        bundle_proceed(self);
+      },
       [self](run_atom, const claimed_batch& job) {
         auto& st = self->state;
-        if (st.job || !job.started) {
+        if (st.busy() || !job.started) {
           // Never happens by design: the poller hands one batch per idle
           // worker, claimed straight into processing (claim_mode::start).
           // Give it back rather than run two at once or a batch whose fence
@@ -317,11 +613,25 @@ worker_actor::behavior_type worker(self_ptr self, worker_config cfg,
       [self](chunk_atom) {
         // Only the end of a backoff; a stale one (from an abandoned step) is
         // ignored unless we happen to wait again, which merely retries early.
-        if (self->state.job && self->state.step == phase::backoff)
+        if (self->state.step != phase::backoff)
+          return;
+        if (self->state.job)
           proceed(self);
+        else if (!self->state.bundle.empty())
+          bundle_proceed(self);
       },
       [self](lost_atom, const std::string& id) {
         auto& st = self->state;
+        if (auto* m = st.find_member(id)) {
+          // Left out of the bundle's writes (the fence would refuse them).
+          if (!m->gone)
+            log::warn("lease lost, leaving the bundle", {{"batch_id", id}});
+          m->gone = true;
+          if (st.bundle_leases().empty() && st.step != phase::recording &&
+              st.step != phase::closing)
+            bundle_done(self);
+          return;
+        }
         if (!st.job || st.job->batch_id != id)
           return;
         // Nothing we could still write would be accepted (the fence refuses
@@ -335,6 +645,14 @@ worker_actor::behavior_type worker(self_ptr self, worker_config cfg,
       },
       [self](cancel_atom, const std::string& id) {
         auto& st = self->state;
+        if (auto* m = st.find_member(id)) {
+          // A record in flight ends it cancelled by itself (the finish
+          // honours cancel_requested); otherwise end it now, alone.
+          if (!m->gone && st.step != phase::recording &&
+              st.step != phase::closing)
+            bundle_cancel(self, *m);
+          return;
+        }
         if (!st.job || st.job->batch_id != id || st.cancel_requested)
           return;
         st.cancel_requested = true;
@@ -350,8 +668,12 @@ worker_actor::behavior_type worker(self_ptr self, worker_config cfg,
         auto& st = self->state;
         st.draining = true;
         // Finish the chunk in flight; but a backoff may last long.
-        if (st.job && st.step == phase::backoff)
+        if (st.step != phase::backoff)
+          return;
+        if (st.job)
           proceed(self);
+        else if (!st.bundle.empty())
+          bundle_proceed(self);
       },
   };
 }

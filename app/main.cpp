@@ -38,6 +38,7 @@ struct serve_options {
   std::string poll_interval = "30s";
   std::string poll_jitter = "5s";
   int max_batches_per_poll = 10;
+  int bundle_size = 50;
   std::string lease_timeout = "30s";
   int max_retries = 3;
   std::string node_id;
@@ -228,6 +229,7 @@ int run_serve(const database_options& db, const serve_options& o) {
   ec.poll_interval = duration_option("poll-interval", o.poll_interval);
   ec.poll_jitter = duration_option("poll-jitter", o.poll_jitter);
   ec.max_batches_per_poll = o.max_batches_per_poll;
+  ec.bundle_size = o.bundle_size;
   ec.lease_timeout = duration_option("lease-timeout", o.lease_timeout);
   ec.default_max_retries = o.max_retries;
   ec.shutdown_timeout = duration_option("shutdown-timeout", o.shutdown_timeout);
@@ -414,6 +416,13 @@ int main(int argc, char** argv) {
       ->add_option("--max-batches-per-poll", so.max_batches_per_poll,
                    "most batches claimed at once (1..1000)")
       ->envname("OGF_MAX_BATCHES_PER_POLL")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  serve
+      ->add_option("--bundle-size", so.bundle_size,
+                   "most small batches a worker processes at once when the "
+                   "queue is long; 1 = no bundles (1..1000)")
+      ->envname("OGF_BUNDLE_SIZE")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
   serve

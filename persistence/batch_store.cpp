@@ -9,6 +9,7 @@
 #include <poll.h>
 
 #include "domain/exact_json.hpp"
+#include "persistence/named_queries.hpp"
 
 namespace ogf::persistence {
 
@@ -18,418 +19,11 @@ using domain::batch;
 using domain::tenant;
 using std::chrono::milliseconds;
 
-/// Columns of a batch row, in the order read_batch expects.
-#define OGF_BATCH_COLUMNS                                                      \
-  "b.id::text, b.org_id, b.workspace_id, b.status, b.priority, "               \
-  "b.max_retries, b.retry_count, b.total_activities, "                         \
-  "b.processed_activities, b.succeeded_activities, b.failed_activities, "      \
-  "b.total_emissions_kg_co2e::text, b.cancel_requested, b.error, "             \
-  "b.metadata::text, b.idempotency_key, "                                      \
-  "(extract(epoch FROM b.created_at) * 1000000)::bigint, "                     \
-  "(extract(epoch FROM b.updated_at) * 1000000)::bigint, "                     \
-  "(extract(epoch FROM b.started_at) * 1000000)::bigint, "                     \
-  "(extract(epoch FROM b.completed_at) * 1000000)::bigint"
-
-#define OGF_US_TO_TS(p)                                                        \
-  "(timestamptz 'epoch' + " p " * interval '1 microsecond')"
-
-/// The named-query table of the batch aggregate: every statement the store
-/// runs, prepared once per connection.
-const std::pair<const char*, const char*> queries[] = {
-    // Frees an idempotency key older than 24 h, so it can be used again.
-    // The old batch keeps showing its key; only its uniqueness lapses (the
-    // unique index covers live keys only, migration 003).
-    {"expire_idempotency_key",
-     "UPDATE batch_jobs SET idempotency_expired = true "
-     "WHERE org_id = $1 AND workspace_id = $2 AND idempotency_key = $3 "
-     "AND NOT idempotency_expired "
-     "AND created_at < now() - interval '24 hours'"},
-    // The batch row; on a concurrent or earlier insert with the same key,
-    // nothing (the caller then reads the existing row).
-    {"insert_batch",
-     "INSERT INTO batch_jobs AS b (org_id, workspace_id, priority, "
-     "max_retries, "
-     "total_activities, metadata, idempotency_key, request_hash) "
-     "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) "
-     "ON CONFLICT (org_id, workspace_id, idempotency_key) "
-     "WHERE idempotency_key IS NOT NULL AND NOT idempotency_expired "
-     "DO NOTHING "
-     "RETURNING " OGF_BATCH_COLUMNS},
-    // Group commit: the batch rows (ids made by the caller, so results map
-    // back by id) and all their items in one statement.
-    {"insert_batches",
-     "WITH ins AS ("
-     " INSERT INTO batch_jobs AS b (id, org_id, workspace_id, priority,"
-     "  max_retries, total_activities, metadata, created_at, updated_at)"
-     " SELECT u.id, u.org, u.ws, u.prio, u.maxr, u.total, u.meta,"
-     "  clock_timestamp(), clock_timestamp()"
-     " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[],"
-     "  $5::smallint[], $6::int[], $7::jsonb[]) WITH ORDINALITY"
-     "  AS u(id, org, ws, prio, maxr, total, meta, ord)"
-     " ORDER BY u.ord"
-     " RETURNING " OGF_BATCH_COLUMNS "), "
-     "items AS ("
-     " INSERT INTO batch_items (batch_id, activity_id)"
-     " SELECT * FROM unnest($8::uuid[], $9::text[])) "
-     "SELECT * FROM ins"},
-    {"insert_items", "INSERT INTO batch_items (batch_id, activity_id) "
-                     "SELECT $1::uuid, a FROM unnest($2::text[]) AS a"},
-    {"find_by_key",
-     "SELECT " OGF_BATCH_COLUMNS ", b.request_hash FROM batch_jobs b "
-     "WHERE b.org_id = $1 AND b.workspace_id = $2 AND b.idempotency_key = $3 "
-     "AND NOT b.idempotency_expired"},
-    {"get_batch",
-     "SELECT " OGF_BATCH_COLUMNS " FROM batch_jobs b "
-     "WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3"},
-    {"list_batches",
-     "SELECT " OGF_BATCH_COLUMNS " FROM batch_jobs b "
-     "WHERE b.org_id = $1 AND b.workspace_id = $2 "
-     "AND ($3::text[] IS NULL OR b.status = ANY($3::text[])) "
-     "AND ($4::int IS NULL OR b.priority = $4::int) "
-     "AND ($5::bigint IS NULL OR b.created_at > " OGF_US_TO_TS(
-         "$5::bigint") ") "
-                       "AND ($6::bigint IS NULL OR b.created_at "
-                       "< " OGF_US_TO_TS(
-                           "$6::bigint") ") "
-                                         "AND ($7::bigint IS NULL OR "
-                                         "(b.created_at, b.id) < "
-                                         "(" OGF_US_TO_TS(
-                                             "$7::bigint") ", $8::uuid)) "
-                                                           "ORDER BY "
-                                                           "b.created_at DESC, "
-                                                           "b.id DESC LIMIT $9 "
-                                                           "OFFSET $10"},
-    {"list_items",
-     "SELECT i.activity_id, i.status, i.scope, i.emissions_kg_co2e::text, "
-     "i.factor_id, i.error, i.attempts, "
-     "(extract(epoch FROM i.processed_at) * 1000000)::bigint "
-     "FROM batch_items i JOIN batch_jobs b ON b.id = i.batch_id "
-     "WHERE i.batch_id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3 "
-     "AND ($4::text IS NULL OR i.status = $4) "
-     "AND ($5::text IS NULL OR i.activity_id > $5) "
-     "ORDER BY i.activity_id LIMIT $6"},
-    // Cancel decides in one statement: pending/queued end now, processing
-    // only asks the worker (which stops within 2 s).
-    {"cancel_batch",
-     "UPDATE batch_jobs b SET "
-     "status = CASE WHEN b.status = 'processing' THEN 'processing' "
-     "ELSE 'cancelled' END, "
-     "cancel_requested = true, "
-     "completed_at = CASE WHEN b.status = 'processing' THEN NULL ELSE now() "
-     "END, "
-     "lease_owner = CASE WHEN b.status = 'processing' THEN b.lease_owner END, "
-     "lease_expires_at = CASE WHEN b.status = 'processing' "
-     "THEN b.lease_expires_at END, "
-     "updated_at = now() "
-     "WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3 "
-     "AND b.status IN ('pending', 'queued', 'processing') "
-     "RETURNING " OGF_BATCH_COLUMNS},
-    {"status_of", "SELECT status FROM batch_jobs "
-                  "WHERE id = $1::uuid AND org_id = $2 AND workspace_id = $3"},
-    // Retry keeps succeeded items and their totals; failed and unprocessed
-    // items go back to pending.
-    {"retry_batch",
-     "WITH b AS ("
-     " UPDATE batch_jobs b SET status = 'pending', retry_count = retry_count + "
-     "1,"
-     " processed_activities = succeeded_activities, failed_activities = 0,"
-     " error = NULL, cancel_requested = false, completed_at = NULL,"
-     " run_after = now(), lease_expiries = 0, lease_owner = NULL,"
-     " lease_expires_at = NULL, updated_at = now()"
-     " WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3"
-     " AND b.status IN ('failed', 'cancelled')"
-     " RETURNING " OGF_BATCH_COLUMNS "), "
-     "reset AS ("
-     " UPDATE batch_items i SET status = 'pending', error = NULL, scope = NULL,"
-     " emissions_kg_co2e = NULL, factor_id = NULL"
-     " WHERE i.batch_id = $1::uuid AND i.status = 'failed'"
-     " AND EXISTS (SELECT 1 FROM b)) "
-     "SELECT * FROM b"},
-    // A group commit's members whose callers gave up meanwhile, taken out
-    // of the group's own transaction before it commits (items cascade).
-    {"drop_group_members", "DELETE FROM batch_jobs WHERE id = ANY($1::uuid[])"},
-    {"delete_batch",
-     "DELETE FROM batch_jobs WHERE id = $1::uuid AND org_id = $2 "
-     "AND workspace_id = $3 "
-     "AND status IN ('pending', 'completed', 'failed', 'cancelled') "
-     "RETURNING id"},
-    // The claim: expired leases first (counted; over max_retries -> failed;
-    // a user asked to cancel -> cancelled, never run again), then pending
-    // batches in priority order. SKIP LOCKED lets concurrent
-    // claimers take disjoint rows; MATERIALIZED keeps the LIMIT applied once
-    // (see Oban's basic engine for why).
-    {"claim",
-     "WITH expired AS MATERIALIZED ("
-     " SELECT id, lease_expiries + 1 > max_retries AS exhausted,"
-     " cancel_requested AS cancelling"
-     " FROM batch_jobs"
-     " WHERE status IN ('queued', 'processing') AND lease_expires_at < now()"
-     " ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
-     "ended AS ("
-     " UPDATE batch_jobs b SET"
-     " status = CASE WHEN e.cancelling THEN 'cancelled' ELSE 'failed' END,"
-     " lease_owner = NULL,"
-     " lease_expires_at = NULL, lease_expiries = b.lease_expiries + 1,"
-     " lease_token = b.lease_token + 1,"
-     " error = CASE WHEN e.cancelling THEN NULL"
-     "  ELSE 'lease expired more than max_retries times' END,"
-     " completed_at = now(), updated_at = now()"
-     " FROM expired e WHERE b.id = e.id AND (e.exhausted OR e.cancelling)"
-     " RETURNING b.id), "
-     "candidates AS MATERIALIZED ("
-     " SELECT id FROM batch_jobs"
-     " WHERE status = 'pending' AND run_after <= now()"
-     " ORDER BY priority DESC, created_at, id LIMIT $2 FOR UPDATE SKIP "
-     "LOCKED), "
-     "picked AS ("
-     " SELECT id, reclaimed FROM ("
-     "  SELECT id, true AS reclaimed, 0 AS o FROM expired"
-     "  WHERE NOT exhausted AND NOT cancelling"
-     "  UNION ALL SELECT id, false, 1 FROM candidates) u"
-     " ORDER BY o LIMIT $2) "
-     "UPDATE batch_jobs b SET"
-     " status = CASE WHEN $4::boolean THEN 'processing' ELSE 'queued' END,"
-     " started_at = CASE WHEN $4::boolean THEN coalesce(b.started_at, now())"
-     "  ELSE b.started_at END,"
-     " lease_owner = $1,"
-     " lease_expires_at = now() + $3::bigint * interval '1 millisecond',"
-     " lease_token = b.lease_token + 1,"
-     " lease_expiries = b.lease_expiries + CASE WHEN p.reclaimed THEN 1 ELSE 0 "
-     "END,"
-     " updated_at = now() "
-     "FROM picked p WHERE b.id = p.id "
-     "RETURNING b.id::text, b.lease_token, b.priority, b.max_retries,"
-     " b.total_activities, p.reclaimed, b.created_at, b.org_id,"
-     " b.workspace_id"},
-    {"renew",
-     "UPDATE batch_jobs b SET"
-     " lease_expires_at = now() + $2::bigint * interval '1 millisecond' "
-     "FROM unnest($3::uuid[], $4::bigint[]) AS l(id, token) "
-     "WHERE b.id = l.id AND b.lease_token = l.token AND b.lease_owner = $1"
-     " AND b.status IN ('queued', 'processing') "
-     "RETURNING b.id::text, b.cancel_requested"},
-    // Back to pending for any node, or cancelled when a user asked to cancel
-    // while it ran (it must not run again).
-    {"release",
-     "UPDATE batch_jobs b SET"
-     " status = CASE WHEN b.cancel_requested THEN 'cancelled' ELSE 'pending'"
-     " END,"
-     " completed_at = CASE WHEN b.cancel_requested THEN now() END,"
-     " lease_owner = NULL,"
-     " lease_expires_at = NULL, run_after = now(), updated_at = now() "
-     "FROM unnest($2::uuid[], $3::bigint[]) AS l(id, token) "
-     "WHERE b.id = l.id AND b.lease_token = l.token AND b.lease_owner = $1"
-     " AND b.status IN ('queued', 'processing') "
-     "RETURNING b.id::text"},
-    {"start", "UPDATE batch_jobs SET status = 'processing',"
-              " started_at = coalesce(started_at, now()), updated_at = now() "
-              "WHERE id = $1::uuid AND lease_token = $2 AND lease_owner = $3"
-              " AND status IN ('queued', 'processing') "
-              "RETURNING id"},
-    {"owner_of",
-     "SELECT org_id, workspace_id FROM batch_jobs WHERE id = $1::uuid"},
-    // Pending items of a chunk with their activity and the factor chosen by
-    // the CONTRACT's preference rules (tenant's own, exact region, latest
-    // valid_from not after period_start else earliest, own unit, smallest id).
-    // The chunk is chosen first (pending items after the cursor, in
-    // activity_id order, LIMIT), then each activity is looked up by its full
-    // primary key in a LATERAL ... LIMIT 1 the planner cannot flatten: joined
-    // directly, a generic or misestimated plan sorted every remaining item
-    // of the batch and merged it with every activity of the tenant on each
-    // chunk (0.1 s per 500-item chunk with 300,000 activities, growing with
-    // the tenant).
-    {"resolve_chunk",
-     "SELECT i.activity_id, a.id IS NOT NULL, a.quantity::text, a.unit,"
-     " f.id, f.unit, f.kg_co2e_per_unit::text, f.scope,"
-     " (a.id IS NOT NULL AND EXISTS (SELECT 1 FROM emission_factors x"
-     "   WHERE x.activity_type = a.activity_type"
-     "   AND x.region IN (a.region, 'GLOBAL')"
-     "   AND (x.org_id IS NULL OR (x.org_id = $3 AND x.workspace_id = $4)))),"
-     " a.version "
-     "FROM ("
-     " SELECT activity_id FROM batch_items"
-     " WHERE batch_id = $1::uuid AND status = 'pending' AND activity_id > $2"
-     "  AND EXISTS (SELECT 1 FROM batch_jobs b WHERE b.id = $1::uuid"
-     "   AND b.lease_token = $6 AND b.status = 'processing')"
-     " ORDER BY activity_id LIMIT $5) i "
-     "LEFT JOIN LATERAL ("
-     " SELECT a.id, a.activity_type, a.quantity, a.unit, a.region,"
-     "  a.period_start, a.version FROM activities a"
-     " WHERE a.org_id = $3 AND a.workspace_id = $4 AND a.id = i.activity_id"
-     " LIMIT 1) a ON true "
-     "LEFT JOIN units au ON au.unit = a.unit "
-     "LEFT JOIN LATERAL ("
-     " SELECT f.id, f.unit, f.kg_co2e_per_unit, f.scope"
-     " FROM emission_factors f JOIN units fu ON fu.unit = f.unit"
-     " WHERE f.activity_type = a.activity_type"
-     " AND f.region IN (a.region, 'GLOBAL')"
-     " AND (f.org_id IS NULL OR (f.org_id = $3 AND f.workspace_id = $4))"
-     " AND fu.dimension = au.dimension"
-     " ORDER BY (f.org_id IS NOT NULL) DESC, (f.region = a.region) DESC,"
-     "  (f.valid_from <= a.period_start) DESC,"
-     "  CASE WHEN f.valid_from <= a.period_start THEN f.valid_from END DESC,"
-     "  f.valid_from ASC, (f.unit = a.unit) DESC, f.id COLLATE \"C\" ASC"
-     " LIMIT 1) f ON true "
-     "ORDER BY i.activity_id"},
-    // Results under the fence, in one statement: the fence row is locked, so
-    // a concurrent claim of an expired lease either waits for us or we see
-    // its new token and write nothing. Only items still pending are updated,
-    // and the batch counters are derived from the rows actually updated, so
-    // recording a chunk twice never counts anything twice. A failed item
-    // carries no emissions (whatever the worker passed): the batch total is
-    // the sum over succeeded items, and stays so when retry resets the
-    // failed ones.
-    // Plans: items and activities are reached only through their full
-    // primary keys, joined from the chunk (r, upd), whose key columns come
-    // out of materialised CTEs, so the planner cannot turn them into a
-    // (batch_id) or (tenant) prefix scan; the fence gates the update as a
-    // one-time EXISTS. Written as "i.batch_id = fence.id" / "a.org_id = $4",
-    // a 1-row estimate (fresh or stale statistics, or a generic plan) made
-    // the planner walk every pending item of the batch, or every activity of
-    // the tenant, and scan the chunk for each: 0.3-3 s per 500-item chunk
-    // instead of ~10 ms.
-    // The activity's latest result is written only if the activity is still
-    // the one resolve_chunk read (same version): an upsert meanwhile bumped
-    // the version and cleared the result, and a result computed from the
-    // old inputs must not come back as the result of the new ones. The
-    // item keeps it: it is the result of the inputs the batch read.
-    {"record_chunk",
-     "WITH fence AS ("
-     " SELECT id FROM batch_jobs WHERE id = $1::uuid AND lease_token = $2"
-     " AND lease_owner = $3 AND status = 'processing' FOR UPDATE), "
-     "r AS MATERIALIZED ("
-     " SELECT $1::uuid AS batch_id, u.* FROM unnest($6::text[], $7::text[],"
-     "  $8::smallint[], $9::numeric[], $10::text[], $11::text[],"
-     "  $12::bigint[])"
-     "  AS u(activity_id, status, scope, emissions, factor_id, error,"
-     "  activity_version)), "
-     "upd AS ("
-     " UPDATE batch_items i SET status = r.status, scope = r.scope,"
-     "  emissions_kg_co2e = CASE WHEN r.status = 'succeeded' THEN r.emissions"
-     "  END, factor_id = r.factor_id,"
-     "  error = r.error, attempts = i.attempts + 1, lease_token = $2,"
-     "  processed_at = now()"
-     " FROM r"
-     " WHERE EXISTS (SELECT 1 FROM fence)"
-     "  AND i.batch_id = r.batch_id AND i.activity_id = r.activity_id"
-     "  AND i.status = 'pending'"
-     " RETURNING i.activity_id, i.status, i.scope, i.emissions_kg_co2e,"
-     "  i.factor_id, i.processed_at, $4::text AS org_id,"
-     "  $5::text AS workspace_id, r.activity_version), "
-     "act AS ("
-     " UPDATE activities a SET emissions_kg_co2e = upd.emissions_kg_co2e,"
-     "  scope = upd.scope, factor_id = upd.factor_id,"
-     "  calculated_at = upd.processed_at"
-     " FROM upd WHERE a.org_id = upd.org_id"
-     "  AND a.workspace_id = upd.workspace_id"
-     "  AND a.id = upd.activity_id AND upd.status = 'succeeded'"
-     "  AND a.version = upd.activity_version), "
-     "sums AS ("
-     " SELECT count(*) FILTER (WHERE status = 'succeeded') AS ok,"
-     "  count(*) FILTER (WHERE status = 'failed') AS bad,"
-     "  coalesce(sum(emissions_kg_co2e), 0) AS kg FROM upd), "
-     "log AS ("
-     " INSERT INTO batch_chunk_log (batch_id, lease_token, node_id, items)"
-     " SELECT fence.id, $2, $3, (SELECT ok + bad FROM sums) FROM fence), "
-     "bump AS ("
-     " UPDATE batch_jobs b SET"
-     "  processed_activities = b.processed_activities + s.ok + s.bad,"
-     "  succeeded_activities = b.succeeded_activities + s.ok,"
-     "  failed_activities = b.failed_activities + s.bad,"
-     "  total_emissions_kg_co2e = b.total_emissions_kg_co2e + s.kg,"
-     "  updated_at = now()"
-     " FROM sums s, fence WHERE b.id = fence.id"
-     " RETURNING b.cancel_requested) "
-     "SELECT (SELECT count(*) FROM fence), s.ok, s.bad, s.kg::text,"
-     " coalesce((SELECT cancel_requested FROM bump), false) FROM sums s"},
-    // A user's cancel wins over how the worker meant to end the batch: a
-    // 202 to the cancel promised `cancelled`, and the worker may not have
-    // heard of it yet (the last chunk was in flight). cancel_requested is
-    // read here under the fence's row lock (record_chunk's, or this
-    // statement's own), so a cancel either committed before and is seen, or
-    // waits and then finds the batch terminal (409).
-    {"finish",
-     "UPDATE batch_jobs b SET"
-     " status = CASE WHEN $4 = 'cancelled' OR b.cancel_requested"
-     "  THEN 'cancelled'"
-     "  WHEN $4 = 'failed' OR b.failed_activities > 0"
-     "   OR b.processed_activities < b.total_activities THEN 'failed'"
-     "  ELSE 'completed' END,"
-     " error = CASE WHEN $4 = 'cancelled' OR b.cancel_requested THEN NULL"
-     "  WHEN $4 = 'failed' THEN $5"
-     "  WHEN b.failed_activities > 0 THEN b.failed_activities::text"
-     "   || ' of ' || b.total_activities::text || ' activities failed'"
-     "  WHEN b.processed_activities < b.total_activities THEN"
-     "   'not every activity was processed'"
-     "  ELSE NULL END,"
-     " lease_owner = NULL, lease_expires_at = NULL,"
-     " completed_at = now(), updated_at = now() "
-     "WHERE b.id = $1::uuid AND b.lease_token = $2 AND b.lease_owner = $3"
-     " AND b.status IN ('queued', 'processing') "
-     "RETURNING " OGF_BATCH_COLUMNS},
-    // A deferral is a lost attempt, counted with the lease expiries against
-    // max_retries: without that, a batch whose every attempt hits a transient
-    // error would go back to pending forever.
-    // A cancel requested meanwhile ends it cancelled.
-    {"defer", "UPDATE batch_jobs SET"
-              " status = CASE WHEN cancel_requested THEN 'cancelled'"
-              "  WHEN lease_expiries + 1 > max_retries THEN 'failed'"
-              "  ELSE 'pending' END,"
-              " completed_at = CASE WHEN cancel_requested"
-              "  OR lease_expiries + 1 > max_retries THEN now() END,"
-              " lease_expiries = lease_expiries + 1,"
-              " lease_owner = NULL, lease_expires_at = NULL,"
-              " error = CASE WHEN cancel_requested THEN NULL ELSE $5 END,"
-              " run_after = now() + $4::bigint * interval '1 millisecond',"
-              " updated_at = now() "
-              "WHERE id = $1::uuid AND lease_token = $2 AND lease_owner = $3"
-              " AND status IN ('queued', 'processing') RETURNING id"},
-    {"upsert_activities",
-     "INSERT INTO activities AS a (org_id, workspace_id, id, activity_type,"
-     " quantity, unit, region, period_start, period_end, metadata) "
-     "SELECT $1, $2, u.* FROM unnest($3::text[], $4::text[], $5::numeric[],"
-     " $6::text[], $7::text[], $8::date[], $9::date[], $10::jsonb[]) AS u "
-     "ON CONFLICT (org_id, workspace_id, id) DO UPDATE SET"
-     " activity_type = excluded.activity_type, quantity = excluded.quantity,"
-     " unit = excluded.unit, region = excluded.region,"
-     " period_start = excluded.period_start, period_end = excluded.period_end,"
-     " metadata = excluded.metadata, emissions_kg_co2e = NULL, scope = NULL,"
-     " factor_id = NULL, calculated_at = NULL, version = a.version + 1,"
-     " updated_at = now()"},
-    {"get_activity",
-     "SELECT id, activity_type, quantity::text, unit, region,"
-     " period_start::text, period_end::text, metadata::text,"
-     " emissions_kg_co2e::text, scope, factor_id,"
-     " (extract(epoch FROM calculated_at) * 1000000)::bigint "
-     "FROM activities WHERE org_id = $1 AND workspace_id = $2 AND id = $3"},
-    {"list_factors",
-     "SELECT id, activity_type, scope, region, unit, kg_co2e_per_unit::text,"
-     " valid_from::text, source, org_id IS NULL "
-     "FROM emission_factors "
-     "WHERE (org_id IS NULL OR (org_id = $1 AND workspace_id = $2))"
-     " AND ($3::text IS NULL OR activity_type = $3) "
-     "ORDER BY activity_type, org_id NULLS FIRST, id COLLATE \"C\""},
-    {"upsert_factors",
-     "INSERT INTO emission_factors AS f (org_id, workspace_id, id,"
-     " activity_type, scope, region, unit, kg_co2e_per_unit, valid_from,"
-     " source) "
-     "SELECT $1, $2, u.* FROM unnest($3::text[], $4::text[], $5::smallint[],"
-     " $6::text[], $7::text[], $8::numeric[], $9::date[], $10::text[]) AS u "
-     "ON CONFLICT ON CONSTRAINT emission_factors_tenant_id_key DO UPDATE SET"
-     " activity_type = excluded.activity_type, scope = excluded.scope,"
-     " region = excluded.region, unit = excluded.unit,"
-     " kg_co2e_per_unit = excluded.kg_co2e_per_unit,"
-     " valid_from = excluded.valid_from, source = excluded.source,"
-     " updated_at = now()"},
-    {"heartbeat",
-     "INSERT INTO scheduler_nodes (node_id, host, pid, version) "
-     "VALUES ($1, $2, $3, $4) ON CONFLICT (node_id) DO UPDATE SET"
-     " host = excluded.host, pid = excluded.pid, version = excluded.version,"
-     " heartbeat_at = now()"},
-    {"ping", "SELECT 1"},
-    {"queue_depth", "SELECT count(*) FROM batch_jobs WHERE status = 'pending'"
-                    " AND run_after <= now()"},
-};
+/// The statements of persistence/sql/*.sql, parsed once per process.
+const std::vector<named_query>& store_queries() {
+  static const auto queries = parse_named_queries(embedded_sql_files());
+  return queries;
+}
 
 bool is_uuid(const std::string& s) {
   if (s.size() != 36)
@@ -668,8 +262,8 @@ bool batch_store::usable() {
 }
 
 void batch_store::prepare_all() {
-  for (const auto& [name, sql] : queries)
-    conn_->prepare(name, sql);
+  for (const auto& q : store_queries())
+    conn_->prepare(q.name, q.sql);
 }
 
 void batch_store::maybe_notify(pqxx::transaction_base& tx) {
@@ -925,8 +519,7 @@ cancel_outcome batch_store::cancel(const tenant& t, const std::string& id,
   if (!immediate) {
     // The node processing it may be another one: tell every listener (the
     // payload is a batch id we just read back, never client text).
-    tx.exec_params("SELECT pg_notify($1, $2)", std::string(cancel_channel),
-                   b.id);
+    exec_checked(tx, "notify_cancel", std::string(cancel_channel), b.id);
   }
   check_deadline(until);
   tx.commit();
@@ -961,14 +554,18 @@ void batch_store::remove(const tenant& t, const std::string& id,
 }
 
 std::vector<claimed_batch> batch_store::claim(int n, milliseconds lease,
-                                              claim_mode mode) {
+                                              claim_mode mode, int guaranteed,
+                                              std::int64_t item_budget) {
   std::vector<claimed_batch> out;
   if (n <= 0)
     return out;
+  if (guaranteed < 0 || guaranteed > n)
+    guaranteed = n;
   const bool start = mode == claim_mode::start;
   pqxx::work tx{*conn_};
   auto rows = exec_checked(tx, "claim", cfg_.node_id, n,
-                           static_cast<std::int64_t>(lease.count()), start);
+                           static_cast<std::int64_t>(lease.count()), start,
+                           guaranteed, item_budget);
   tx.commit();
   for (const auto& r : rows) {
     claimed_batch c;
@@ -1045,74 +642,142 @@ domain::tenant batch_store::owner_of(const std::string& batch_id) {
   return {rows[0][0].as<std::string>(), rows[0][1].as<std::string>()};
 }
 
-std::vector<resolved_row>
-batch_store::resolve_chunk(const lease_ref& lease, const tenant& owner,
-                           const std::string& after_activity_id, int limit) {
-  single_read tx{*conn_};
-  auto rows =
-      exec_checked(tx, "resolve_chunk", lease.batch_id, after_activity_id,
-                   owner.org_id, owner.workspace_id, limit, lease.token);
+namespace {
+
+std::vector<resolved_row> read_resolved(const pqxx::result& rows) {
   std::vector<resolved_row> out;
   out.reserve(rows.size());
   for (const auto& r : rows) {
     resolved_row row;
-    row.activity_id = r[0].as<std::string>();
-    row.found = r[1].as<bool>();
+    row.batch_id = r[0].as<std::string>();
+    row.activity_id = r[1].as<std::string>();
+    row.found = r[2].as<bool>();
     if (row.found) {
-      row.quantity = r[2].as<std::string>();
-      row.unit = r[3].as<std::string>();
+      row.quantity = r[3].as<std::string>();
+      row.unit = r[4].as<std::string>();
     }
-    row.factor_id = opt<std::string>(r[4]);
-    row.factor_unit = opt<std::string>(r[5]);
-    row.kg_co2e_per_unit = opt<std::string>(r[6]);
-    row.scope = opt<int>(r[7]);
-    row.any_factor = r[8].as<bool>(false);
-    row.activity_version = r[9].as<std::int64_t>(0);
+    row.factor_id = opt<std::string>(r[5]);
+    row.factor_unit = opt<std::string>(r[6]);
+    row.kg_co2e_per_unit = opt<std::string>(r[7]);
+    row.scope = opt<int>(r[8]);
+    row.any_factor = r[9].as<bool>(false);
+    row.activity_version = r[10].as<std::int64_t>(0);
     out.push_back(std::move(row));
   }
   return out;
 }
 
-record_outcome
-batch_store::record_chunk(const lease_ref& lease, const tenant& owner,
-                          const std::vector<item_result_row>& results,
-                          bool finish_batch) {
-  std::vector<std::string> ids, statuses, versions;
+} // namespace
+
+std::vector<resolved_row>
+batch_store::resolve_chunk(const lease_ref& lease, const tenant&,
+                           const std::string& after_activity_id, int limit) {
+  // The tenant is the batch's own, read with it under the fence.
+  single_read tx{*conn_};
+  return read_resolved(exec_checked(
+      tx, "resolve_items", to_pg_array(std::vector<std::string>{lease.batch_id}),
+      token_array({lease}),
+      to_pg_array(std::vector<std::string>{after_activity_id}), limit));
+}
+
+std::vector<resolved_row>
+batch_store::resolve_many(const std::vector<lease_ref>& leases,
+                          int limit_per_batch) {
+  if (leases.empty())
+    return {};
+  single_read tx{*conn_};
+  return read_resolved(exec_checked(
+      tx, "resolve_items", uuid_array(leases), token_array(leases),
+      to_pg_array(std::vector<std::string>(leases.size())), limit_per_batch));
+}
+
+std::vector<record_outcome>
+batch_store::record_many(const std::vector<batch_write>& writes) {
+  std::vector<record_outcome> out(writes.size());
+  if (writes.empty())
+    return out;
+  std::vector<lease_ref> leases;
+  std::vector<std::string> batch_ids, ids, statuses, versions;
   std::vector<std::optional<std::string>> scopes, emissions, factors, errors;
-  for (const auto& r : results) {
-    ids.push_back(r.activity_id);
-    versions.push_back(std::to_string(r.activity_version));
-    statuses.emplace_back(r.succeeded ? "succeeded" : "failed");
-    scopes.push_back(r.scope
-                         ? std::optional<std::string>(std::to_string(*r.scope))
-                         : std::nullopt);
-    emissions.push_back(r.emissions_kg_co2e);
-    factors.push_back(r.factor_id);
-    errors.push_back(r.error);
+  for (const auto& w : writes) {
+    leases.push_back(w.lease);
+    for (const auto& r : w.results) {
+      batch_ids.push_back(w.lease.batch_id);
+      ids.push_back(r.activity_id);
+      versions.push_back(std::to_string(r.activity_version));
+      statuses.emplace_back(r.succeeded ? "succeeded" : "failed");
+      scopes.push_back(r.scope ? std::optional<std::string>(
+                                     std::to_string(*r.scope))
+                               : std::nullopt);
+      emissions.push_back(r.emissions_kg_co2e);
+      factors.push_back(r.factor_id);
+      errors.push_back(r.error);
+    }
   }
   pqxx::work tx{*conn_};
-  auto row = exec_checked1(
-      tx, "record_chunk", lease.batch_id, lease.token, cfg_.node_id,
-      owner.org_id, owner.workspace_id, to_pg_array(ids), to_pg_array(statuses),
-      to_pg_array(scopes), to_pg_array(emissions), to_pg_array(factors),
-      to_pg_array(errors), to_pg_array(versions));
-  if (row[0].as<std::int64_t>() == 0)
-    throw store_exception(engine_errc::lease_lost, "lease lost");
-  record_outcome out;
-  out.succeeded = row[1].as<std::int64_t>();
-  out.failed = row[2].as<std::int64_t>();
-  out.emissions_kg_co2e = row[3].as<std::string>();
-  out.cancel_requested = row[4].as<bool>();
-  if (finish_batch) {
-    // The fence row is locked by this transaction: the finish cannot miss.
-    auto rows = exec_checked(tx, "finish", lease.batch_id, lease.token,
-                             cfg_.node_id, "done", std::string());
-    if (rows.empty())
-      throw store_exception(engine_errc::lease_lost, "lease lost");
-    out.finished = read_batch(rows[0]);
+  auto rows = exec_checked(
+      tx, "record_results", cfg_.node_id, uuid_array(leases),
+      token_array(leases), to_pg_array(batch_ids), to_pg_array(ids),
+      to_pg_array(statuses), to_pg_array(scopes), to_pg_array(emissions),
+      to_pg_array(factors), to_pg_array(errors), to_pg_array(versions));
+  std::unordered_map<std::string, std::size_t> at;
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    at[writes[i].lease.batch_id] = i;
+    out[i].batch_id = writes[i].lease.batch_id;
+    out[i].held = false;
+  }
+  for (const auto& r : rows) {
+    auto it = at.find(r[0].as<std::string>());
+    if (it == at.end())
+      continue;
+    auto& o = out[it->second];
+    o.held = true;
+    o.succeeded = r[1].as<std::int64_t>();
+    o.failed = r[2].as<std::int64_t>();
+    o.emissions_kg_co2e = r[3].as<std::string>();
+    o.cancel_requested = r[4].as<bool>();
+  }
+  // The batches that end, in the same transaction: their fence rows are
+  // locked by the record above, so the finish cannot miss.
+  std::vector<lease_ref> ending;
+  std::vector<std::string> kinds, finish_errors;
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    if (!out[i].held || !writes[i].finish)
+      continue;
+    auto kind = *writes[i].finish;
+    ending.push_back(writes[i].lease);
+    kinds.emplace_back(kind == finish_kind::cancelled ? "cancelled"
+                       : kind == finish_kind::failed  ? "failed"
+                                                      : "done");
+    finish_errors.push_back(writes[i].finish_error);
+  }
+  if (!ending.empty()) {
+    auto ended = exec_checked(tx, "finish_many", cfg_.node_id,
+                              uuid_array(ending), token_array(ending),
+                              to_pg_array(kinds), to_pg_array(finish_errors));
+    for (const auto& r : ended) {
+      auto b = read_batch(r);
+      if (auto it = at.find(b.id); it != at.end())
+        out[it->second].finished = std::move(b);
+    }
   }
   tx.commit();
   return out;
+}
+
+record_outcome
+batch_store::record_chunk(const lease_ref& lease, const tenant&,
+                          const std::vector<item_result_row>& results,
+                          bool finish_batch) {
+  batch_write w;
+  w.lease = lease;
+  w.results = results;
+  if (finish_batch)
+    w.finish = finish_kind::done;
+  auto out = record_many({w});
+  if (!out[0].held || (finish_batch && !out[0].finished))
+    throw store_exception(engine_errc::lease_lost, "lease lost");
+  return std::move(out[0]);
 }
 
 batch batch_store::finish(const lease_ref& lease, finish_kind kind,

@@ -1,8 +1,9 @@
 // The PostgreSQL batch store: the only code that talks SQL for batches,
 // activities, factors and nodes. One object owns one pqxx::connection (not
 // thread-safe: one owner at a time — in the engine, one detached store
-// actor). Every method is one round trip where possible, with statements
-// prepared once per connection. Failures are thrown as store_exception or a
+// actor). Every method is one round trip where possible, with the
+// statements of persistence/sql/*.sql (named_queries.hpp) prepared by name
+// once per connection. Failures are thrown as store_exception or a
 // libpqxx exception; the owning actor classifies them (store_error.hpp).
 #pragma once
 
@@ -119,6 +120,7 @@ struct renew_outcome {
 
 /// An activity of a chunk with its chosen factor, or why there is none.
 struct resolved_row {
+  std::string batch_id; ///< the batch whose item this is
   std::string activity_id;
   bool found = false;   ///< activity exists
   std::string quantity; ///< exact decimal text
@@ -146,8 +148,13 @@ struct item_result_row {
   std::int64_t activity_version = 0;
 };
 
-/// What record_chunk wrote: only items newly finished in this call count.
+/// What record_chunk (or record_many, per batch) wrote: only items newly
+/// finished in this call count.
 struct record_outcome {
+  std::string batch_id;
+  /// False: the batch's lease no longer held, nothing was written for it
+  /// (record_many only; record_chunk throws lease_lost instead).
+  bool held = true;
   std::int64_t succeeded = 0;
   std::int64_t failed = 0;
   std::string emissions_kg_co2e = "0";
@@ -159,6 +166,15 @@ struct record_outcome {
 
 /// How a batch ends.
 enum class finish_kind { done, cancelled, failed };
+
+/// One batch's part of a record_many: its results, and whether the batch
+/// ends in the same transaction.
+struct batch_write {
+  lease_ref lease;
+  std::vector<item_result_row> results;
+  std::optional<finish_kind> finish; ///< end the batch too
+  std::string finish_error;          ///< with finish_kind::failed
+};
 
 /// Outcome of a user's cancel.
 struct cancel_outcome {
@@ -233,8 +249,16 @@ public:
   /// for `node_id`, with a new fencing token each. On the way, an expired
   /// batch that lost its lease more than max_retries times fails, and one a
   /// user asked to cancel ends cancelled.
+  ///
+  /// With `guaranteed` < n, only the first `guaranteed` batches (in claim
+  /// order) are taken whatever their size; the ones after them only while
+  /// the running sum of their activities stays within `item_budget`: a
+  /// claimer packing small batches into bundles asks for many but never
+  /// takes more work than its free workers can start now.
   std::vector<claimed_batch> claim(int n, std::chrono::milliseconds lease,
-                                   claim_mode mode = claim_mode::queue);
+                                   claim_mode mode = claim_mode::queue,
+                                   int guaranteed = -1,
+                                   std::int64_t item_budget = 0);
   renew_outcome renew(const std::vector<lease_ref>& leases,
                       std::chrono::milliseconds lease);
   /// Gives leases back without counting an attempt; returns released ids.
@@ -248,6 +272,11 @@ public:
                                           const domain::tenant& owner,
                                           const std::string& after_activity_id,
                                           int limit);
+  /// The pending items of several batches at once (a bundle), at most
+  /// `limit_per_batch` of each, resolved, ordered by batch then activity id.
+  /// Batches whose lease no longer holds give no rows. One statement.
+  std::vector<resolved_row> resolve_many(const std::vector<lease_ref>& leases,
+                                         int limit_per_batch);
   /// Writes results under the fence; throws lease_lost when it no longer
   /// holds (nothing written).
   /// With `finish_batch` (the caller knows this is the last chunk) the
@@ -257,6 +286,12 @@ public:
                               const domain::tenant& owner,
                               const std::vector<item_result_row>& results,
                               bool finish_batch = false);
+  /// Records the results of several batches (a bundle) and ends those that
+  /// ask to, in one transaction: two statements and one commit for all of
+  /// them. Fenced per batch: a batch whose lease no longer holds is left
+  /// out (its outcome has held = false) and the others are written. One
+  /// outcome per write, in input order.
+  std::vector<record_outcome> record_many(const std::vector<batch_write>& writes);
   /// Ends the batch under the fence; returns the final batch.
   domain::batch finish(const lease_ref& lease, finish_kind kind,
                        const std::string& error = {});

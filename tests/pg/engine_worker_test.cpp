@@ -442,7 +442,7 @@ TEST_CASE("a graceful stop waits for a claim in flight and releases what it "
                        "total_activities) VALUES ('acme', 'main', 1) RETURNING "
                        "id::text")[0]
                 .as<std::string>();
-  lock_tx.exec("INSERT INTO batch_items (batch_id, activity_id) VALUES (" +
+  lock_tx.exec("INSERT INTO batch_item_ids (batch_id, activity_id) VALUES (" +
                sql_literal(id) + ", 'c_0000')");
 
   auto stopping =

@@ -1,21 +1,24 @@
 // SQL injection guard: reads the production sources and fails when SQL text
 // is built from anything but constants. Request data must reach the database
-// only as parameters of the named, prepared queries
-// (persistence/batch_store.cpp), never inside the statement text.
+// only as parameters of the named, prepared queries (persistence/sql/*.sql,
+// prepared by persistence/batch_store.cpp), never inside the statement text.
 //
 // What is checked, with comments and string contents understood:
 // - every exec / exec0 / exec1 / exec_n / exec_params* call and every
-//   prepare() passes SQL text made of string literals (and OGF_* macros of
-//   literals) only, except the few built statements listed in
-//   `allowed_built_sql` below, each with the reason it is safe;
-// - the named-query table holds literals only;
+//   prepare() passes SQL text made of string literals only, except the few
+//   built statements listed in `allowed_built_sql` below, each with the
+//   reason it is safe;
+// - every named query in persistence/sql/ takes its input as $n parameters
+//   only (no other placeholder syntax, no dynamic SQL, no gap in $1..$n);
 // - every prepared-statement call names its statement with a literal that
-//   the table defines.
+//   persistence/sql/ defines, and passes as many arguments as the statement
+//   has parameters.
 // A new built statement fails this test until it is parameterised, or (if
 // it truly cannot be, like NOTIFY or SET) reviewed and added to the list.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -23,6 +26,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "persistence/named_queries.hpp"
 
 namespace fs = std::filesystem;
 
@@ -46,9 +51,9 @@ const reviewed allowed_built_sql[] = {
      "a number from the configuration; SET takes no parameters"},
     {"persistence/batch_store.cpp", "std::string(\"NOTIFY \") + notify_channel",
      "notify_channel is a constexpr identifier; NOTIFY takes no parameters"},
-    {"persistence/batch_store.cpp", "sql",
-     "prepare_all(): the text of each row of the named-query table, which "
-     "this test checks holds literals only"},
+    {"persistence/batch_store.cpp", "q.sql",
+     "prepare_all(): each statement of persistence/sql/*.sql, embedded at "
+     "build time; this test checks those files"},
     {"persistence/migrations.cpp", "m.up_sql",
      "migrations/*.sql, embedded into the binary at build time"},
     {"persistence/migrations.cpp", "it->down_sql",
@@ -161,8 +166,7 @@ std::string normalized(const std::string& text) {
   return out;
 }
 
-/// `text` with its string literals and OGF_* macro names (macros of this
-/// project expand to literals) blanked out.
+/// `text` with its string literals blanked out.
 std::string without_literals(const std::string& text) {
   std::string rest;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -173,12 +177,10 @@ std::string without_literals(const std::string& text) {
       rest += text[i];
     }
   }
-  static const std::regex macro(R"(\bOGF_[A-Z_]+\b)");
-  return std::regex_replace(rest, macro, " ");
+  return rest;
 }
 
-/// True for text made of string literals only (adjacent ones, OGF_* macros
-/// of literals, parentheses).
+/// True for text made of string literals only (adjacent ones, parentheses).
 bool only_literals(const std::string& text) {
   return text.find('"') != std::string::npos &&
          without_literals(text).find_first_not_of(" \t\n()") ==
@@ -211,32 +213,73 @@ std::string source_name(const fs::path& p) {
   return fs::relative(p, OGF_SOURCE_DIR).generic_string();
 }
 
-/// The named-query table of batch_store.cpp: its text (comments removed)
-/// and the statement names it defines.
-std::pair<std::string, std::set<std::string>> query_table() {
-  auto src = without_comments(
-      read_file(fs::path(OGF_SOURCE_DIR) / "persistence/batch_store.cpp"));
-  auto start = src.find("queries[] = {");
-  REQUIRE(start != std::string::npos);
-  auto body = src.substr(start + 12);
-  std::size_t depth = 0, end = 0;
-  for (std::size_t i = 0; i < body.size(); ++i) {
-    if (body[i] == '"' || body[i] == '\'') {
-      i = skip_literal(body, i) - 1;
-    } else if (body[i] == '{') {
-      ++depth;
-    } else if (body[i] == '}' && --depth == 0) {
-      end = i + 1;
-      break;
+/// The named queries of persistence/sql/*.sql, read from the source tree
+/// (the same files the build embeds), fragments substituted.
+const std::vector<ogf::persistence::named_query>& named_queries() {
+  static const auto queries = [] {
+    std::vector<ogf::persistence::sql_file> files;
+    for (const auto& e :
+         fs::directory_iterator(fs::path(OGF_SOURCE_DIR) / "persistence/sql"))
+      if (e.path().extension() == ".sql")
+        files.push_back({e.path().filename().string(), read_file(e.path())});
+    std::sort(files.begin(), files.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+    return ogf::persistence::parse_named_queries(files);
+  }();
+  return queries;
+}
+
+/// `sql` without its comments, string literals ('...') and quoted
+/// identifiers ("..."): what is left is the statement's syntax. Dollar
+/// quotes ($$...$$) are left in: a function body is code, and is checked.
+std::string sql_syntax(const std::string& sql) {
+  std::string out;
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    char c = sql[i];
+    if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      i = std::min(sql.find('\n', i), sql.size()) - 1;
+    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      i = std::min(sql.find("*/", i + 2), sql.size() - 2) + 1;
+    } else if (c == '\'' || c == '"') {
+      auto end = sql.find(c, i + 1);
+      i = end == std::string::npos ? sql.size() : end;
+      out += ' ';
+    } else {
+      out += c;
     }
   }
-  body = body.substr(0, end);
-  std::set<std::string> names;
-  static const std::regex name_re(R"re(\{\s*"([a-z_0-9]+)"\s*,)re");
-  for (std::sregex_iterator it(body.begin(), body.end(), name_re), last;
+  return out;
+}
+
+/// Highest $n of `sql` (0: no parameters); `problems` gets everything that
+/// is not plain SQL with $n parameters: a gap in $1..$n, another
+/// placeholder syntax (?, :name, %s, {{...}}, ${...}), or dynamic SQL.
+int parameters_of(const std::string& sql, std::vector<std::string>& problems) {
+  auto syntax = sql_syntax(sql);
+  std::set<int> used;
+  static const std::regex param(R"(\$([0-9]+))");
+  for (std::sregex_iterator it(syntax.begin(), syntax.end(), param), last;
        it != last; ++it)
-    names.insert((*it)[1]);
-  return {body, names};
+    used.insert(std::stoi((*it)[1]));
+  int highest = used.empty() ? 0 : *used.rbegin();
+  for (int n = 1; n <= highest; ++n)
+    if (!used.count(n))
+      problems.push_back("$" + std::to_string(n) + " unused below $" +
+                         std::to_string(highest));
+  static const std::pair<std::regex, const char*> forbidden[] = {
+      {std::regex(R"(\?)"), "'?' placeholder"},
+      {std::regex(R"((^|[^:]):[A-Za-z_])"), "':name' placeholder"},
+      {std::regex(R"(%[sdIL])"), "printf-style placeholder"},
+      {std::regex(R"(\{\{|\$\{)"), "template placeholder"},
+      {std::regex(
+           R"(\bEXECUTE\b|\bformat\s*\(|\bquote_(ident|literal|nullable)\b)",
+           std::regex::icase),
+       "dynamic SQL"},
+  };
+  for (const auto& [re, what] : forbidden)
+    if (std::regex_search(syntax, re))
+      problems.push_back(what);
+  return highest;
 }
 
 /// Calls in `src` (a file's text) whose SQL is not literal, with the text
@@ -265,8 +308,8 @@ std::vector<finding> built_sql(const std::string& file, const std::string& raw,
 
 } // namespace
 
-TEST_CASE("the SQL scan finds text built with + or from variables, and "
-          "ignores literals, parameters and comments") {
+TEST_CASE("the SQL scan finds text built with + or from variables or "
+          "macros, and ignores literals, parameters and comments") {
   const std::string sample = R"(
     tx.exec("SELECT * FROM t WHERE id = '" + id + "'");
     tx.exec(query);
@@ -283,12 +326,14 @@ TEST_CASE("the SQL scan finds text built with + or from variables, and "
   int calls = 0;
   auto found = built_sql("sample.cpp", sample, calls);
   CHECK(calls == 8);
-  REQUIRE(found.size() == 4);
+  REQUIRE(found.size() == 5);
   CHECK(found[0].text == R"("SELECT * FROM t WHERE id = '" + id + "'")");
   CHECK(found[0].where == "sample.cpp:2");
   CHECK(found[1].text == "query");
-  CHECK(found[2].text == R"("SELECT " + column + " FROM t")");
-  CHECK(found[3].text == R"("SELECT ')' " + std::string(name))");
+  // SQL lives in persistence/sql/: a macro hides what it expands to.
+  CHECK(found[2].text == R"("SELECT a " "FROM t " OGF_COLUMNS)");
+  CHECK(found[3].text == R"("SELECT " + column + " FROM t")");
+  CHECK(found[4].text == R"("SELECT ')' " + std::string(name))");
 }
 
 TEST_CASE("SQL text is never built from request data: every executed or "
@@ -321,19 +366,59 @@ TEST_CASE("SQL text is never built from request data: every executed or "
   }
 }
 
-TEST_CASE("the named-query table holds string literals only") {
-  auto [table, names] = query_table();
-  CHECK(names.size() >= 20);
-  // Without its literals and OGF_* macros (which expand to literals) only
-  // braces and commas are left: no variables, calls or '+'.
-  auto rest = without_literals(table);
-  INFO(rest);
-  CHECK(rest.find_first_not_of(" \t\n{},()") == std::string::npos);
+TEST_CASE("the parameter scan finds gaps, other placeholders and dynamic "
+          "SQL, and ignores casts, literals and comments") {
+  auto problems = [](const std::string& sql) {
+    std::vector<std::string> found;
+    parameters_of(sql, found);
+    return found;
+  };
+  std::vector<std::string> none;
+  CHECK(problems("SELECT $1::uuid, '?', \"a:b\", $2 -- :x %s\n") == none);
+  CHECK(problems("SELECT 1 /* ${x} */") == none);
+  std::vector<std::string> p;
+  CHECK(parameters_of("SELECT $2, $1, 'x $9'", p) == 2);
+  CHECK(problems("SELECT $1, $3") ==
+        std::vector<std::string>{"$2 unused below $3"});
+  CHECK(problems("SELECT * FROM t WHERE id = ?") ==
+        std::vector<std::string>{"'?' placeholder"});
+  CHECK(problems("SELECT * FROM t WHERE id = :id") ==
+        std::vector<std::string>{"':name' placeholder"});
+  CHECK(problems("SELECT * FROM t WHERE id = %s") ==
+        std::vector<std::string>{"printf-style placeholder"});
+  CHECK(problems("SELECT ${cols} FROM t") ==
+        std::vector<std::string>{"template placeholder"});
+  CHECK(problems("SELECT format('SELECT %I', $1)") ==
+        std::vector<std::string>{"dynamic SQL"});
+  CHECK(problems("DO $$ BEGIN EXECUTE 'x'; END $$") ==
+        std::vector<std::string>{"dynamic SQL"});
+  CHECK(problems("SELECT run(1) FROM t; execute p") ==
+        std::vector<std::string>{"dynamic SQL"});
 }
 
-TEST_CASE("prepared statements are called by literal names the query table "
-          "defines") {
-  auto names = query_table().second;
+TEST_CASE("the named queries in persistence/sql/ take input as $n "
+          "parameters only") {
+  const auto& queries = named_queries();
+  CHECK(queries.size() >= 20);
+  int parameterised = 0;
+  for (const auto& q : queries) {
+    std::vector<std::string> problems;
+    if (parameters_of(q.sql, problems) > 0)
+      ++parameterised;
+    for (const auto& p : problems)
+      UNSCOPED_INFO(q.file << " " << q.name << ": " << p);
+    CHECK(problems.empty());
+  }
+  CHECK(parameterised >= 20); // the scan still finds the parameters
+}
+
+TEST_CASE("prepared statements are called by literal names persistence/sql/ "
+          "defines, with one argument per parameter") {
+  std::map<std::string, int> parameters; // name -> highest $n
+  for (const auto& q : named_queries()) {
+    std::vector<std::string> ignored;
+    parameters[q.name] = parameters_of(q.sql, ignored);
+  }
   static const std::regex named_call(
       R"(\b(exec_checked1?|exec_prepared|exec_prepared0|exec_prepared1|exec_prepared_n)\s*\()");
   std::vector<finding> bad;
@@ -362,8 +447,16 @@ TEST_CASE("prepared statements are called by literal names the query table "
         bad.push_back({where, name + " is not a literal"});
         continue;
       }
-      if (!names.count(name.substr(1, name.size() - 2)))
-        bad.push_back({where, name + " is not in the query table"});
+      auto known = parameters.find(name.substr(1, name.size() - 2));
+      if (known == parameters.end()) {
+        bad.push_back({where, name + " is not in persistence/sql/"});
+        continue;
+      }
+      auto given = static_cast<int>(args.size() - name_arg - 1);
+      if (given != known->second)
+        bad.push_back({where, name + " takes " + std::to_string(known->second) +
+                                  " parameters, called with " +
+                                  std::to_string(given)});
     }
   }
   for (const auto& f : bad)

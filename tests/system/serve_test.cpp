@@ -218,15 +218,15 @@ TEST_CASE("migrate up, status and down work on the embedded database") {
   };
   auto up = run({"migrate", "up"});
   CHECK(up.first == 0);
-  CHECK(up.second.find("applied 3 migration(s); version 3") !=
+  CHECK(up.second.find("applied 4 migration(s); version 4") !=
         std::string::npos);
   auto status = run({"migrate", "status"});
   CHECK(status.first == 0);
-  CHECK(status.second.find("version 3, latest 3, pending 0") !=
+  CHECK(status.second.find("version 4, latest 4, pending 0") !=
         std::string::npos);
-  auto down = run({"migrate", "down", "3"});
+  auto down = run({"migrate", "down", "4"});
   CHECK(down.first == 0);
-  CHECK(down.second.find("rolled back 3 migration(s); version 0") !=
+  CHECK(down.second.find("rolled back 4 migration(s); version 0") !=
         std::string::npos);
 }
 

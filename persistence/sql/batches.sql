@@ -1,0 +1,141 @@
+-- The user side of the batch aggregate: submit (with idempotency keys),
+-- read, list, cancel, retry and delete. Prepared once per connection by
+-- batch_store (persistence/named_queries.hpp describes the format).
+
+-- fragment: batch_columns
+-- Columns of a batch row, in the order read_batch expects.
+b.id::text, b.org_id, b.workspace_id, b.status, b.priority,
+b.max_retries, b.retry_count, b.total_activities,
+b.processed_activities, b.succeeded_activities, b.failed_activities,
+b.total_emissions_kg_co2e::text, b.cancel_requested, b.error,
+b.metadata::text, b.idempotency_key,
+(extract(epoch FROM b.created_at) * 1000000)::bigint,
+(extract(epoch FROM b.updated_at) * 1000000)::bigint,
+(extract(epoch FROM b.started_at) * 1000000)::bigint,
+(extract(epoch FROM b.completed_at) * 1000000)::bigint
+
+-- name: expire_idempotency_key
+-- Frees an idempotency key older than 24 h, so it can be used again.
+-- The old batch keeps showing its key; only its uniqueness lapses (the
+-- unique index covers live keys only, migration 003).
+UPDATE batch_jobs SET idempotency_expired = true
+WHERE org_id = $1 AND workspace_id = $2 AND idempotency_key = $3
+  AND NOT idempotency_expired
+  AND created_at < now() - interval '24 hours';
+
+-- name: insert_batch
+-- The batch row; on a concurrent or earlier insert with the same key,
+-- nothing (the caller then reads the existing row).
+INSERT INTO batch_jobs AS b (org_id, workspace_id, priority, max_retries,
+  total_activities, metadata, idempotency_key, request_hash)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)
+ON CONFLICT (org_id, workspace_id, idempotency_key)
+  WHERE idempotency_key IS NOT NULL AND NOT idempotency_expired
+  DO NOTHING
+RETURNING {{batch_columns}};
+
+-- name: insert_batches
+-- Group commit: the batch rows (ids made by the caller, so results map
+-- back by id) and all their items in one statement.
+WITH ins AS (
+  INSERT INTO batch_jobs AS b (id, org_id, workspace_id, priority,
+    max_retries, total_activities, metadata, created_at, updated_at)
+  SELECT u.id, u.org, u.ws, u.prio, u.maxr, u.total, u.meta,
+    clock_timestamp(), clock_timestamp()
+  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[],
+    $5::smallint[], $6::int[], $7::jsonb[]) WITH ORDINALITY
+    AS u(id, org, ws, prio, maxr, total, meta, ord)
+  ORDER BY u.ord
+  RETURNING {{batch_columns}}),
+items AS (
+  INSERT INTO batch_item_ids (batch_id, activity_id)
+  SELECT * FROM unnest($8::uuid[], $9::text[]))
+SELECT * FROM ins;
+
+-- name: insert_items
+INSERT INTO batch_item_ids (batch_id, activity_id)
+SELECT $1::uuid, a FROM unnest($2::text[]) AS a;
+
+-- name: find_by_key
+SELECT {{batch_columns}}, b.request_hash FROM batch_jobs b
+WHERE b.org_id = $1 AND b.workspace_id = $2 AND b.idempotency_key = $3
+  AND NOT b.idempotency_expired;
+
+-- name: get_batch
+SELECT {{batch_columns}} FROM batch_jobs b
+WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3;
+
+-- name: list_batches
+-- $5, $6 and $7 are microseconds since the epoch (created_after,
+-- created_before, and the page token's created_at, with $8 its id).
+SELECT {{batch_columns}} FROM batch_jobs b
+WHERE b.org_id = $1 AND b.workspace_id = $2
+  AND ($3::text[] IS NULL OR b.status = ANY($3::text[]))
+  AND ($4::int IS NULL OR b.priority = $4::int)
+  AND ($5::bigint IS NULL OR b.created_at >
+    (timestamptz 'epoch' + $5::bigint * interval '1 microsecond'))
+  AND ($6::bigint IS NULL OR b.created_at <
+    (timestamptz 'epoch' + $6::bigint * interval '1 microsecond'))
+  AND ($7::bigint IS NULL OR (b.created_at, b.id) <
+    ((timestamptz 'epoch' + $7::bigint * interval '1 microsecond'), $8::uuid))
+ORDER BY b.created_at DESC, b.id DESC LIMIT $9 OFFSET $10;
+
+-- name: list_items
+SELECT i.activity_id, i.status, i.scope, i.emissions_kg_co2e::text,
+  i.factor_id, i.error, i.attempts,
+  (extract(epoch FROM i.processed_at) * 1000000)::bigint
+FROM batch_items i JOIN batch_jobs b ON b.id = i.batch_id
+WHERE i.batch_id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3
+  AND ($4::text IS NULL OR i.status = $4)
+  AND ($5::text IS NULL OR i.activity_id > $5)
+ORDER BY i.activity_id LIMIT $6;
+
+-- name: cancel_batch
+-- Cancel decides in one statement: pending/queued end now, processing
+-- only asks the worker (which stops within 2 s).
+UPDATE batch_jobs b SET
+  status = CASE WHEN b.status = 'processing' THEN 'processing'
+    ELSE 'cancelled' END,
+  cancel_requested = true,
+  completed_at = CASE WHEN b.status = 'processing' THEN NULL ELSE now() END,
+  lease_owner = CASE WHEN b.status = 'processing' THEN b.lease_owner END,
+  lease_expires_at = CASE WHEN b.status = 'processing'
+    THEN b.lease_expires_at END,
+  updated_at = now()
+WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3
+  AND b.status IN ('pending', 'queued', 'processing')
+RETURNING {{batch_columns}};
+
+-- name: notify_cancel
+-- Tells every node's listener ($1, the cancel channel) that batch $2 was
+-- asked to cancel while processing: the node running it may be another.
+SELECT pg_notify($1, $2);
+
+-- name: status_of
+SELECT status FROM batch_jobs
+WHERE id = $1::uuid AND org_id = $2 AND workspace_id = $3;
+
+-- name: retry_batch
+-- Retry keeps succeeded items and their totals; failed and unprocessed
+-- items go back to pending. Nothing is written to the items: the retry
+-- count is the attempt, and a failed result belongs to an earlier attempt,
+-- so the item is pending again (batch_results, migration 004).
+UPDATE batch_jobs b SET status = 'pending', retry_count = retry_count + 1,
+  processed_activities = succeeded_activities, failed_activities = 0,
+  error = NULL, cancel_requested = false, completed_at = NULL,
+  run_after = now(), lease_expiries = 0, lease_owner = NULL,
+  lease_expires_at = NULL, updated_at = now()
+WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3
+  AND b.status IN ('failed', 'cancelled')
+RETURNING {{batch_columns}};
+
+-- name: drop_group_members
+-- A group commit's members whose callers gave up meanwhile, taken out
+-- of the group's own transaction before it commits (items cascade).
+DELETE FROM batch_jobs WHERE id = ANY($1::uuid[]);
+
+-- name: delete_batch
+DELETE FROM batch_jobs
+WHERE id = $1::uuid AND org_id = $2 AND workspace_id = $3
+  AND status IN ('pending', 'completed', 'failed', 'cancelled')
+RETURNING id;
