@@ -472,7 +472,7 @@ TEST_CASE("a batch of a bundle whose lease another node took over is left "
   REQUIRE(done.size() == 1);
   REQUIRE(done[0].finished);
   CHECK(done[0].finished->status == batch_status::completed);
-  CHECK(done[0].finished->total_emissions_kg_co2e == "6");
+  CHECK(done[0].finished->total_emissions_kg_co2e == "6.0"); // 2.5 + 3.5
   CHECK(q.text("SELECT string_agg(node_id || '@' || lease_token, ',') FROM "
                "batch_chunk_log WHERE batch_id = " +
                q.quote(lost.batch_id) + "::uuid") ==
