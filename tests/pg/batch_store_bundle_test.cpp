@@ -4,8 +4,10 @@
 // claim's guaranteed / item_budget limits that decide how many are taken.
 #include "persistence/batch_store.hpp"
 
+#include <atomic>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "store_test_support.hpp"
 #include "support/engine_helpers.hpp"
@@ -844,5 +846,106 @@ TEST_CASE("a retry of a failed bundle batch makes only its failed items "
                q.quote(lease.batch_id) + "::uuid") ==
         "r1@0:succeeded,r2@0:failed,r2@1:succeeded,r3@0:failed,"
         "r3@1:succeeded");
+  CHECK(batches_off_their_items(db) == 0);
+}
+
+TEST_CASE("two nodes recording bundles that share activities at the same "
+          "time never deadlock") {
+  // The same activity in batches of different bundles is common (a
+  // tenant's activities are submitted again and again), and each bundle
+  // writes its items' activities' latest results, locking those rows. Two
+  // bundles holding the same activities in a different batch order must
+  // still lock them in one global order, or PostgreSQL aborts one of them
+  // as a deadlock (and the worker retries, defers, and in the end fails
+  // batches that did nothing wrong).
+  test_database db;
+  sql q{db};
+  // A tenant of realistic size, so that the activities are reached
+  // through their primary key (as in production) rather than a scan.
+  q.exec("INSERT INTO activities (org_id, workspace_id, id, activity_type, "
+         "quantity, unit, region, period_start, period_end) SELECT 'org-a', "
+         "'ws-1', 'other' || g, 'electricity', 1, 'kWh', 'US', '2025-01-01', "
+         "'2025-01-31' FROM generate_series(1, 20000) g");
+  q.exec("ANALYZE activities");
+  std::vector<domain::activity> acts;
+  std::vector<std::string> low, high;
+  for (int i = 0; i < 10; ++i) {
+    auto id = "s" + std::to_string(i);
+    acts.push_back(kwh(id, std::to_string(i + 1)));
+    (i < 5 ? low : high).push_back(id);
+  }
+  auto a = make_store(db, "node-a");
+  auto b = make_store(db, "node-b");
+  a.upsert_activities(tenant_a, acts);
+
+  // Node a's bundle is X (s0-s4) then Y (s5-s9); node b's is Z (s5-s9)
+  // then W (s0-s4).
+  auto bundle = [&](batch_store& s, const std::vector<std::string>& first,
+                    const std::vector<std::string>& second) {
+    auto x = s.submit(request(tenant_a, first)).batch.id;
+    auto y = s.submit(request(tenant_a, second)).batch.id;
+    auto got = s.claim(2, 60s, claim_mode::start);
+    REQUIRE(got.size() == 2);
+    std::map<std::string, std::int64_t> token;
+    for (const auto& c : got)
+      token[c.batch_id] = c.token;
+    std::vector<lease_ref> leases;
+    for (const auto& id : {x, y}) {
+      REQUIRE(token.count(id) == 1);
+      leases.push_back({id, token[id]});
+    }
+    auto per = by_batch(s.resolve_many(leases, 10));
+    std::vector<batch_write> writes;
+    for (const auto& l : leases) {
+      std::vector<persistence::item_result_row> results;
+      for (const auto& r : per[l.batch_id])
+        results.push_back(ok_from(r, r.quantity));
+      REQUIRE(results.size() == 5);
+      writes.push_back(finishing(l, results));
+    }
+    return writes;
+  };
+  auto wa = bundle(a, low, high);
+  auto wb = bundle(b, high, low);
+
+  // Make the two transactions overlap for certain: a third session holds
+  // s4, so node a's record waits holding what it locked before s4, and
+  // node b's record runs until it waits too.
+  pqxx::connection blocker_conn{db.url()};
+  pqxx::work blocker{blocker_conn};
+  blocker.exec("SELECT 1 FROM activities WHERE org_id = 'org-a' AND "
+               "workspace_id = 'ws-1' AND id = 's4' FOR UPDATE");
+  auto waiting = [&] {
+    return q.number("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                    "current_database() AND wait_event_type = 'Lock'");
+  };
+  engine_errc ea = engine_errc::none, eb = engine_errc::none;
+  std::string what_a, what_b;
+  auto record = [](batch_store& s, const std::vector<batch_write>& w,
+                   engine_errc& e, std::string& what) {
+    try {
+      s.record_many(w);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+      e = errc_of([&] { throw; });
+    }
+  };
+  std::thread ta([&] { record(a, wa, ea, what_a); });
+  REQUIRE(eventually([&] { return waiting() >= 1; }, 10s));
+  std::thread tb([&] { record(b, wb, eb, what_b); });
+  bool both_waited = eventually([&] { return waiting() >= 2; }, 10s);
+  blocker.commit();
+  ta.join();
+  tb.join();
+  REQUIRE(both_waited);
+
+  INFO("node a: " << (what_a.empty() ? "ok" : what_a));
+  INFO("node b: " << (what_b.empty() ? "ok" : what_b));
+  CHECK(ea == engine_errc::none);
+  CHECK(eb == engine_errc::none);
+  CHECK(q.number("SELECT deadlocks FROM pg_stat_database WHERE datname = "
+                 "current_database()") == 0);
+  CHECK(q.number("SELECT count(*) FROM batch_jobs WHERE status = "
+                 "'completed'") == 4);
   CHECK(batches_off_their_items(db) == 0);
 }
