@@ -183,6 +183,27 @@ TEST_CASE("unknown flags exit 2 with a one-line error and every level has "
   }
 }
 
+TEST_CASE("serve refuses a --bundle-size outside 1..1000 with exit 2, and "
+          "its help shows the option with its default") {
+  temp_dir dir{"ogf-serve"};
+  for (std::string value : {"0", "1001", "-3"}) {
+    INFO("--bundle-size " << value);
+    child_process bad({server_binary(), "serve", "--bundle-size", value}, {},
+                      (dir.path / "bad.log").string());
+    CHECK(bad.wait(10s) == 2);
+    CHECK(bad.output().find("--bundle-size") != std::string::npos);
+  }
+  child_process help({server_binary(), "serve", "--help"}, {},
+                     (dir.path / "help.log").string());
+  CHECK(help.wait(10s) == 0);
+  auto out = help.output();
+  auto at = out.find("--bundle-size");
+  REQUIRE(at != std::string::npos);
+  auto line = out.substr(at, out.find('\n', at) - at);
+  INFO(line);
+  CHECK(line.find("50") != std::string::npos);
+}
+
 TEST_CASE("OGF_ environment variables configure serve and flags win over "
           "them") {
   temp_dir dir{"ogf-serve"};
