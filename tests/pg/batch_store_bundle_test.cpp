@@ -949,3 +949,22 @@ TEST_CASE("two nodes recording bundles that share activities at the same "
                  "'completed'") == 4);
   CHECK(batches_off_their_items(db) == 0);
 }
+
+TEST_CASE("a bundle write naming an item twice records and counts it once") {
+  test_database db;
+  auto store = make_store(db);
+  sql q{db};
+  auto leases = bundle_of(
+      store, {request(tenant_a, {"t1", "t2"}), request(tenant_a, {"t1"})});
+  auto out = store.record_many(
+      {finishing(leases[0],
+                 {ok_row("t1", "1"), ok_row("t1", "2"), ok_row("t2", "4")}),
+       finishing(leases[1], {failed_row("t1", "x"), ok_row("t1", "8")})});
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].succeeded == 2);
+  CHECK(out[1].succeeded + out[1].failed == 1);
+  REQUIRE(out[0].finished);
+  CHECK(out[0].finished->processed_activities == 2);
+  CHECK(q.number("SELECT count(*) FROM batch_results") == 3);
+  CHECK(batches_off_their_items(db) == 0);
+}
