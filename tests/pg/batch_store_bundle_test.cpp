@@ -968,3 +968,56 @@ TEST_CASE("a bundle write naming an item twice records and counts it once") {
   CHECK(q.number("SELECT count(*) FROM batch_results") == 3);
   CHECK(batches_off_their_items(db) == 0);
 }
+
+TEST_CASE("the same bundle recorded and finished concurrently by six "
+          "connections counts every item once and ends every batch once") {
+  test_database db;
+  sql q{db};
+  std::vector<lease_ref> leases;
+  std::vector<batch_write> writes;
+  {
+    auto store = make_store(db);
+    std::vector<persistence::submit_request> reqs;
+    for (int k = 0; k < 20; ++k) {
+      std::vector<std::string> ids;
+      for (int i = 0; i <= k % 5; ++i)
+        ids.push_back("c" + std::to_string(k) + "_" + std::to_string(i));
+      reqs.push_back(request(tenant_a, ids));
+    }
+    leases = bundle_of(store, reqs);
+    for (std::size_t k = 0; k < leases.size(); ++k) {
+      std::vector<persistence::item_result_row> results;
+      for (const auto& id : reqs[k].activity_ids)
+        results.push_back(k % 7 == 3 ? failed_row(id, "unit_mismatch")
+                                     : ok_row(id, "0.000001"));
+      writes.push_back(finishing(leases[k], results));
+    }
+  }
+  std::atomic<bool> go{false};
+  std::atomic<std::int64_t> counted{0}, ended{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t)
+    threads.emplace_back([&] {
+      auto store = make_store(db, "node-a");
+      while (!go)
+        std::this_thread::yield();
+      if (errc_of([&] {
+            for (const auto& out : store.record_many(writes)) {
+              counted += out.succeeded + out.failed;
+              ended += out.finished ? 1 : 0;
+            }
+          }) != engine_errc::none)
+        ++errors;
+    });
+  go = true;
+  for (auto& t : threads)
+    t.join();
+  CHECK(errors == 0);
+  CHECK(counted == 60); // 4 × (1 + 2 + 3 + 4 + 5)
+  CHECK(ended == 20);
+  CHECK(q.number("SELECT count(*) FROM batch_results") == 60);
+  CHECK(q.number("SELECT count(*) FROM batch_jobs WHERE completed_at IS "
+                 "NULL") == 0);
+  CHECK(q.number("SELECT coalesce(sum(items), 0) FROM batch_chunk_log") == 60);
+  CHECK(batches_off_their_items(db) == 0);
+}
