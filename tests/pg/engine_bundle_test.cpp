@@ -395,3 +395,29 @@ TEST_CASE("a graceful stop with bundles in flight leaves every batch either "
   CHECK(static_cast<std::int64_t>(second.size()) + recorded_by_first ==
         total_of(sizes));
 }
+
+TEST_CASE("a bundle claim takes no batch its free workers cannot start: "
+          "none is claimed and given back unworked") {
+  // House rule (STYLE.md): never claim more than you can run. The claim's
+  // budget is the free workers' chunks; the packing must then place every
+  // batch the claim took. A batch given back unworked shows as a second
+  // lease token on a batch that completed without losing a lease.
+  test_database db;
+  auto sizes = sizes_one_to_five(300);
+  auto ids = queue_before_start(db, sizes);
+  auto log = std::make_shared<spy_log>();
+  auto cfg = test_engine_config(db, "node-a"); // chunks of 5
+  cfg.workers = 3;
+  engine_fixture f{cfg, spy_factory(log)};
+
+  REQUIRE(wait_until([&] { return count_status(db, "completed") == 300; }, 60s,
+                     10ms));
+  check_exact_totals(f, ids, sizes);
+  CHECK(batches_off_their_items(db) == 0);
+  CHECK(log->most_batches_per_compute() > 1);
+  CHECK(scalar(db, "SELECT coalesce(sum(lease_expiries), 0) FROM "
+                   "batch_jobs") == 0);
+  INFO(log->compute_count() << " computes for 300 batches");
+  CHECK(scalar(db, "SELECT count(*) FROM batch_jobs WHERE lease_token > 1") ==
+        0);
+}
