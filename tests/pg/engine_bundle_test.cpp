@@ -421,3 +421,47 @@ TEST_CASE("a bundle claim takes no batch its free workers cannot start: "
   CHECK(scalar(db, "SELECT count(*) FROM batch_jobs WHERE lease_token > 1") ==
         0);
 }
+
+TEST_CASE("a listener subscribed to a batch of a bundle hears its progress "
+          "and then done with its exact total") {
+  test_database db;
+  std::vector<int> sizes{3, 1, 1}; // one bundle of 5 activities
+  auto ids = queue_before_start(db, sizes);
+  auto log = std::make_shared<spy_log>();
+  log->slow_from_compute = 1; // the bundle waits in compute for the test
+  log->slow_delay_ms = 1000;
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 1;
+  engine_fixture f{cfg, spy_factory(log)};
+  REQUIRE(wait_until([&] { return log->compute_count() >= 1; }, 10s, 2ms));
+  REQUIRE(log->most_batches_per_compute() == 3);
+
+  std::vector<std::shared_ptr<listener_log>> heard;
+  for (const auto& id : ids) {
+    auto l = std::make_shared<listener_log>();
+    auto actor = spawn_recording_listener(f.system(), l);
+    f.adopt(actor);
+    REQUIRE(f.ask<bool>(subscribe_atom_v, acme, id, actor));
+    heard.push_back(l);
+  }
+  REQUIRE(wait_until(
+      [&] {
+        return std::all_of(heard.begin(), heard.end(),
+                           [](const auto& l) { return l->has_done(); });
+      },
+      10s, 5ms));
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    INFO("batch b" << k);
+    std::lock_guard<std::mutex> guard{heard[k]->mutex};
+    CHECK(heard[k]->done->id == ids[k]);
+    CHECK(heard[k]->done->status == domain::batch_status::completed);
+    CHECK(heard[k]->done->processed_activities == sizes[k]);
+    CHECK(heard[k]->done->total_emissions_kg_co2e ==
+          expected_emissions(sizes[k]));
+    CHECK_FALSE(heard[k]->progress_after_done);
+    if (!heard[k]->progress.empty()) {
+      CHECK(heard[k]->progress.back().progress.batch_id == ids[k]);
+      CHECK(heard[k]->progress.back().progress.processed <= sizes[k]);
+    }
+  }
+}
