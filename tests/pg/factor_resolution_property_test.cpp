@@ -44,7 +44,8 @@ TEST_CASE("the SQL factor choice agrees with the C++ reference on random "
                                                   tenant_b};
   int compared = 0, chosen = 0, mismatches = 0, none = 0;
   for (int round = 0; round < 40; ++round) {
-    q.exec("DELETE FROM batch_jobs; DELETE FROM activities; "
+    q.exec("DELETE FROM batch_results; DELETE FROM batch_item_ids; "
+           "DELETE FROM batch_jobs; DELETE FROM activities; "
            "DELETE FROM emission_factors");
     std::vector<domain::factor_row> table;
     std::set<std::pair<std::string, std::string>> used; // (owner, id)
