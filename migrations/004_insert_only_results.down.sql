@@ -30,8 +30,10 @@ UPDATE batch_item_ids i SET attempts = c.n
           FROM batch_results GROUP BY batch_id, activity_id) c
  WHERE c.batch_id = i.batch_id AND c.activity_id = i.activity_id;
 DROP TABLE batch_results;
-ALTER TABLE batch_item_ids RENAME CONSTRAINT batch_item_ids_batch_id_fkey
-  TO batch_items_batch_id_fkey;
+DELETE FROM batch_item_ids i
+ WHERE NOT EXISTS (SELECT 1 FROM batch_jobs b WHERE b.id = i.batch_id);
+ALTER TABLE batch_item_ids ADD CONSTRAINT batch_items_batch_id_fkey
+  FOREIGN KEY (batch_id) REFERENCES batch_jobs (id) ON DELETE CASCADE;
 ALTER TABLE batch_item_ids RENAME CONSTRAINT batch_item_ids_pkey
   TO batch_items_pkey;
 ALTER TABLE batch_item_ids RENAME TO batch_items;

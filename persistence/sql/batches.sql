@@ -131,11 +131,24 @@ RETURNING {{batch_columns}};
 
 -- name: drop_group_members
 -- A group commit's members whose callers gave up meanwhile, taken out
--- of the group's own transaction before it commits (items cascade).
+-- of the group's own transaction before it commits, with their items
+-- (no foreign key cascades to them: see migration 004).
+WITH items AS (
+  DELETE FROM batch_item_ids WHERE batch_id = ANY($1::uuid[]))
 DELETE FROM batch_jobs WHERE id = ANY($1::uuid[]);
 
 -- name: delete_batch
-DELETE FROM batch_jobs
-WHERE id = $1::uuid AND org_id = $2 AND workspace_id = $3
-  AND status IN ('pending', 'completed', 'failed', 'cancelled')
-RETURNING id;
+-- The batch with its items and results, which carry no foreign key (a
+-- check per inserted row on the hottest paths; migration 004).
+WITH gone AS (
+  DELETE FROM batch_jobs
+  WHERE id = $1::uuid AND org_id = $2 AND workspace_id = $3
+    AND status IN ('pending', 'completed', 'failed', 'cancelled')
+  RETURNING id),
+items AS (
+  DELETE FROM batch_item_ids
+  WHERE batch_id = $1::uuid AND batch_id IN (SELECT id FROM gone)),
+results AS (
+  DELETE FROM batch_results
+  WHERE batch_id = $1::uuid AND batch_id IN (SELECT id FROM gone))
+SELECT id FROM gone;

@@ -15,7 +15,8 @@ namespace {
 
 template <class T>
 const T& pick(std::mt19937& rng, const std::vector<T>& from) {
-  return from[std::uniform_int_distribution<std::size_t>(0, from.size() - 1)(rng)];
+  return from[std::uniform_int_distribution<std::size_t>(0,
+                                                         from.size() - 1)(rng)];
 }
 
 } // namespace
@@ -43,7 +44,8 @@ TEST_CASE("the SQL factor choice agrees with the C++ reference on random "
                                                   tenant_b};
   int compared = 0, chosen = 0, mismatches = 0, none = 0;
   for (int round = 0; round < 40; ++round) {
-    q.exec("DELETE FROM batch_jobs; DELETE FROM activities; "
+    q.exec("DELETE FROM batch_results; DELETE FROM batch_item_ids; "
+           "DELETE FROM batch_jobs; DELETE FROM activities; "
            "DELETE FROM emission_factors");
     std::vector<domain::factor_row> table;
     std::set<std::pair<std::string, std::string>> used; // (owner, id)
@@ -64,16 +66,16 @@ TEST_CASE("the SQL factor choice agrees with the C++ reference on random "
       table.push_back(row);
       q.exec("INSERT INTO emission_factors (org_id, workspace_id, id, "
              "activity_type, scope, region, unit, kg_co2e_per_unit, "
-             "valid_from) VALUES ("
-             + (row.owner ? q.quote(row.owner->org_id) + ", "
-                              + q.quote(row.owner->workspace_id)
-                          : std::string("NULL, NULL"))
-             + ", " + q.quote(row.factor.id) + ", "
-             + q.quote(row.factor.activity_type) + ", "
-             + std::to_string(row.factor.scope) + ", "
-             + q.quote(row.factor.region) + ", " + q.quote(row.factor.unit)
-             + ", " + row.factor.kg_co2e_per_unit + ", "
-             + q.quote(row.factor.valid_from) + ")");
+             "valid_from) VALUES (" +
+             (row.owner ? q.quote(row.owner->org_id) + ", " +
+                              q.quote(row.owner->workspace_id)
+                        : std::string("NULL, NULL")) +
+             ", " + q.quote(row.factor.id) + ", " +
+             q.quote(row.factor.activity_type) + ", " +
+             std::to_string(row.factor.scope) + ", " +
+             q.quote(row.factor.region) + ", " + q.quote(row.factor.unit) +
+             ", " + row.factor.kg_co2e_per_unit + ", " +
+             q.quote(row.factor.valid_from) + ")");
     }
     std::vector<domain::activity> acts;
     for (int i = 0; i < 12; ++i) {
@@ -116,16 +118,16 @@ TEST_CASE("the SQL factor choice agrees with the C++ reference on random "
         CHECK(r.factor_unit == expected.chosen->factor.unit);
       } else {
         CHECK_FALSE(r.factor_id);
-        bool mismatch = expected.failure
-                        == domain::resolution_failure::unit_mismatch;
+        bool mismatch =
+            expected.failure == domain::resolution_failure::unit_mismatch;
         (mismatch ? mismatches : none)++;
         CHECK(r.any_factor == mismatch);
       }
       ++compared;
     }
   }
-  INFO("chosen " << chosen << ", unit_mismatch " << mismatches
-                 << ", no factor " << none);
+  INFO("chosen " << chosen << ", unit_mismatch " << mismatches << ", no factor "
+                 << none);
   CHECK(compared == 40 * 12);
   // The random tables exercise every outcome, not just one.
   CHECK(chosen > 50);

@@ -157,3 +157,75 @@ TEST_CASE("the SQL units table matches the migrations' intent") {
   CHECK(count(conn, "SELECT count(*) FROM units") == 19);
   CHECK(count(conn, "SELECT count(DISTINCT dimension) FROM units") == 7);
 }
+
+TEST_CASE("004 moves item results into batch_results and down folds them "
+          "back, item for item") {
+  test_database db{false};
+  pqxx::connection conn{db.url()};
+  auto all = persistence::embedded_migrations();
+  auto upto = [&](std::int64_t version) {
+    std::vector<persistence::migration> prefix;
+    for (const auto& mig : all)
+      if (mig.version <= version)
+        prefix.push_back(mig);
+    return prefix;
+  };
+  persistence::migrator{conn, upto(3)}.up();
+  // Under 003: a batch retried once whose items are succeeded, failed,
+  // pending after a failure (attempts 1), and never processed.
+  {
+    pqxx::work tx{conn};
+    tx.exec("INSERT INTO batch_jobs (id, org_id, workspace_id, status,"
+            " retry_count, total_activities, processed_activities,"
+            " succeeded_activities, failed_activities,"
+            " total_emissions_kg_co2e) VALUES"
+            " ('00000000-0000-0000-0000-0000000000b1', 'o', 'w', 'failed',"
+            " 1, 4, 2, 1, 1, 1.250000)");
+    tx.exec("INSERT INTO batch_items (batch_id, activity_id, status, scope,"
+            " emissions_kg_co2e, factor_id, error, attempts, lease_token,"
+            " processed_at) VALUES"
+            " ('00000000-0000-0000-0000-0000000000b1', 'a1', 'succeeded', 2,"
+            "  1.250000, 'f1', NULL, 1, 3, '2025-01-01 10:00:00+00'),"
+            " ('00000000-0000-0000-0000-0000000000b1', 'a2', 'failed', NULL,"
+            "  NULL, NULL, 'no_emission_factor', 2, 4,"
+            "  '2025-01-01 11:00:00+00'),"
+            " ('00000000-0000-0000-0000-0000000000b1', 'a3', 'pending', NULL,"
+            "  NULL, NULL, NULL, 1, 3, '2025-01-01 10:00:00+00'),"
+            " ('00000000-0000-0000-0000-0000000000b1', 'a4', 'pending', NULL,"
+            "  NULL, NULL, NULL, 0, NULL, NULL)");
+    tx.commit();
+  }
+  const std::string view =
+      "SELECT string_agg(concat_ws('|', activity_id, status, scope,"
+      " emissions_kg_co2e, factor_id, error), ';' ORDER BY activity_id)"
+      " FROM batch_items";
+  auto text = [&](const std::string& sql) {
+    pqxx::work tx{conn};
+    auto f = tx.exec1(sql)[0];
+    return f.is_null() ? std::string("<null>") : f.as<std::string>();
+  };
+  auto before = text(view);
+  // (concat_ws leaves NULLs out.)
+  CHECK(before == "a1|succeeded|2|1.250000|f1;a2|failed|no_emission_factor;"
+                  "a3|pending;a4|pending");
+
+  persistence::migrator{conn, upto(4)}.up();
+  // The view shows what the table held; results are rows of the current
+  // attempt (retry_count 1).
+  CHECK(text(view) == before);
+  CHECK(count(conn, "SELECT count(*) FROM batch_item_ids") == 4);
+  CHECK(count(conn, "SELECT count(*) FROM batch_results WHERE attempt = 1") ==
+        2);
+  CHECK(text("SELECT emissions_kg_co2e::text FROM batch_results WHERE"
+             " activity_id = 'a1'") == "1.250000");
+
+  persistence::migrator{conn, upto(4)}.down(1);
+  CHECK(persistence::migrator{conn, upto(3)}.status().version == 3);
+  // Back in the table, statuses and results as they were; processed_at and
+  // lease tokens of the results kept.
+  CHECK(text(view) == before);
+  CHECK(text("SELECT string_agg(concat_ws('|', activity_id, lease_token,"
+             " processed_at), ';' ORDER BY activity_id) FROM batch_items"
+             " WHERE status <> 'pending'") ==
+        "a1|3|2025-01-01 10:00:00+00;a2|4|2025-01-01 11:00:00+00");
+}
