@@ -264,6 +264,21 @@ ins AS (
 done AS MATERIALIZED (
   SELECT ins.*, f.org_id, f.workspace_id
     FROM ins JOIN fence f ON f.id = ins.batch_id),
+-- The activities written are locked first, in key order: a bundle's
+-- results come grouped by batch, so two bundles sharing activities would
+-- otherwise lock them in opposite orders and deadlock (a chunk of one
+-- batch used to come in activity order). Each is reached by its full key
+-- from the sorted keys (LATERAL), never by a scan.
+locked AS MATERIALIZED (
+  SELECT x.id
+    FROM (SELECT DISTINCT org_id, workspace_id, activity_id FROM done
+           WHERE status = 'succeeded'
+           ORDER BY org_id, workspace_id, activity_id) k
+    CROSS JOIN LATERAL (
+      SELECT a.id FROM activities a
+       WHERE a.org_id = k.org_id AND a.workspace_id = k.workspace_id
+         AND a.id = k.activity_id
+         FOR UPDATE) x),
 act AS (
   UPDATE activities a SET emissions_kg_co2e = done.emissions_kg_co2e,
          scope = done.scope, factor_id = done.factor_id,
@@ -271,7 +286,8 @@ act AS (
     FROM done
    WHERE a.org_id = done.org_id AND a.workspace_id = done.workspace_id
      AND a.id = done.activity_id AND done.status = 'succeeded'
-     AND a.version = done.activity_version),
+     AND a.version = done.activity_version
+     AND (SELECT count(*) FROM locked) >= 0),
 sums AS (
   SELECT batch_id,
          count(*) FILTER (WHERE status = 'succeeded') AS ok,
