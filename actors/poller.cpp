@@ -116,10 +116,13 @@ void fail_batch(self_ptr self, persistence::lease_ref lease,
 
 /// Shares claimed batches out among the idle workers: one batch per
 /// worker while there are workers enough; otherwise each large batch (more
-/// pending activities than a chunk) gets a worker of its own and the small
-/// ones are packed into bundles of at most bundle_size batches and a
-/// chunk's worth of activities, spread evenly over the remaining workers.
-/// What no worker can take goes to `unworked` (released at once).
+/// activities than a chunk) gets a worker of its own and the small ones are
+/// dealt round robin into bundles over the remaining workers, at most
+/// bundle_size each. The claim's budget (a chunk of activities per idle
+/// worker) already bounds what came back, so every small batch finds a
+/// bundle; only a claim with more large batches than workers (which the
+/// budget makes rare) leaves something over, which goes to `unworked`
+/// (released at once).
 std::vector<std::vector<persistence::claimed_batch>>
 pack(poller_state& st, std::vector<persistence::claimed_batch>& claimed,
      std::vector<persistence::lease_ref>& unworked) {
@@ -140,36 +143,23 @@ pack(poller_state& st, std::vector<persistence::claimed_batch>& claimed,
     else
       unworked.push_back({c.batch_id, c.token});
   }
-  auto free = workers - out.size();
-  if (free == 0 || small.empty()) {
+  auto free = std::min(workers - out.size(), small.size());
+  if (free == 0) {
     for (auto& c : small)
       unworked.push_back({c.batch_id, c.token});
     return out;
   }
-  // Even spread: every bundle gets about the same number of batches.
-  auto per = (small.size() + free - 1) / free;
-  per = std::min<std::size_t>(
-      per, static_cast<std::size_t>(std::max(1, st.cfg.bundle_size)));
-  std::vector<persistence::claimed_batch> bundle;
-  std::int64_t items = 0;
-  auto close = [&] {
-    if (!bundle.empty())
-      out.push_back(std::move(bundle));
-    bundle.clear();
-    items = 0;
-  };
-  for (auto& c : small) {
-    if (!bundle.empty() &&
-        (bundle.size() >= per || items + c.total_activities > chunk))
-      close();
-    if (bundle.empty() && out.size() >= workers) {
-      unworked.push_back({c.batch_id, c.token});
-      continue;
-    }
-    items += c.total_activities;
-    bundle.push_back(std::move(c));
+  const auto cap = static_cast<std::size_t>(std::max(1, st.cfg.bundle_size));
+  std::vector<std::vector<persistence::claimed_batch>> bundles(free);
+  for (std::size_t i = 0; i < small.size(); ++i) {
+    auto& b = bundles[i % free];
+    if (b.size() < cap)
+      b.push_back(std::move(small[i]));
+    else
+      unworked.push_back({small[i].batch_id, small[i].token});
   }
-  close();
+  for (auto& b : bundles)
+    out.push_back(std::move(b));
   return out;
 }
 
