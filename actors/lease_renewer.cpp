@@ -25,7 +25,8 @@ struct renewer_state {
   static inline const char* name = "ogf.renewer";
 };
 
-void tell_worker(const caf::actor_addr& addr, lost_atom, const std::string& id) {
+void tell_worker(const caf::actor_addr& addr, lost_atom,
+                 const std::string& id) {
   if (auto w = caf::actor_cast<worker_actor>(addr))
     caf::anon_send(w, lost_atom_v, id);
 }
@@ -43,63 +44,63 @@ renewer(renewer_actor::stateful_pointer<renewer_state> self, store_actor store,
   self->state.store = std::move(store);
   self->send(self, tick_atom_v);
   return {
-    [self](track_atom, const persistence::lease_ref& lease,
-           const caf::actor_addr& worker) {
-      self->state.leases[lease.batch_id] = {lease.token, worker};
-    },
-    [self](untrack_atom, const std::string& id) {
-      self->state.leases.erase(id);
-    },
-    [self](tick_atom) {
-      auto& st = self->state;
-      self->delayed_send(self, st.cfg.lease_timeout / 3, tick_atom_v);
-      self->request(st.store, std::chrono::seconds(10), heartbeat_atom_v,
-                    st.cfg.host, st.cfg.pid, st.cfg.version)
-        .then([](bool) {}, [](caf::error&) {});
-      if (st.leases.empty() || st.renew_in_flight)
-        return;
-      std::vector<persistence::lease_ref> refs;
-      for (const auto& [id, l] : st.leases)
-        refs.push_back({id, l.token});
-      st.renew_in_flight = true;
-      self->request(st.store, st.cfg.lease_timeout / 3, renew_atom_v, refs,
-                    st.cfg.lease_timeout)
-        .then(
-          [self, refs](const persistence::renew_outcome& out) {
-            auto& st = self->state;
-            st.renew_in_flight = false;
-            st.renewals += static_cast<std::int64_t>(refs.size()
-                                                     - out.lost.size());
-            for (const auto& id : out.lost) {
-              auto it = st.leases.find(id);
-              // Only if still the same lease (not re-tracked meanwhile).
-              if (it == st.leases.end())
-                continue;
-              bool same = false;
-              for (const auto& r : refs)
-                if (r.batch_id == id && r.token == it->second.token)
-                  same = true;
-              if (!same)
-                continue;
-              ++st.lost;
-              log::warn("lease lost", {{"batch_id", id}});
-              tell_worker(it->second.worker, lost_atom_v, id);
-              st.leases.erase(it);
-            }
-            for (const auto& id : out.cancel_requested)
-              if (auto it = st.leases.find(id); it != st.leases.end())
-                tell_worker(it->second.worker, cancel_atom_v, id);
-          },
-          [self](caf::error&) {
-            // Database unreachable: keep trying every tick. A lease that
-            // expires meanwhile is reported lost by the next renew, and the
-            // fence refuses the worker's writes anyway.
-            self->state.renew_in_flight = false;
-          });
-    },
-    [self](stats_atom) {
-      return caf::make_result(self->state.renewals, self->state.lost);
-    },
+      [self](track_atom, const persistence::lease_ref& lease,
+             const caf::actor_addr& worker) {
+        self->state.leases[lease.batch_id] = {lease.token, worker};
+      },
+      [self](untrack_atom, const std::string& id) {
+        self->state.leases.erase(id);
+      },
+      [self](tick_atom) {
+        auto& st = self->state;
+        self->delayed_send(self, st.cfg.lease_timeout / 3, tick_atom_v);
+        self->request(st.store, std::chrono::seconds(10), heartbeat_atom_v,
+                      st.cfg.host, st.cfg.pid, st.cfg.version)
+            .then([](bool) {}, [](caf::error&) {});
+        if (st.leases.empty() || st.renew_in_flight)
+          return;
+        std::vector<persistence::lease_ref> refs;
+        for (const auto& [id, l] : st.leases)
+          refs.push_back({id, l.token});
+        st.renew_in_flight = true;
+        self->request(st.store, st.cfg.lease_timeout / 3, renew_atom_v, refs,
+                      st.cfg.lease_timeout)
+            .then(
+                [self, refs](const persistence::renew_outcome& out) {
+                  auto& st = self->state;
+                  st.renew_in_flight = false;
+                  st.renewals +=
+                      static_cast<std::int64_t>(refs.size() - out.lost.size());
+                  for (const auto& id : out.lost) {
+                    auto it = st.leases.find(id);
+                    // Only if still the same lease (not re-tracked meanwhile).
+                    if (it == st.leases.end())
+                      continue;
+                    bool same = false;
+                    for (const auto& r : refs)
+                      if (r.batch_id == id && r.token == it->second.token)
+                        same = true;
+                    if (!same)
+                      continue;
+                    ++st.lost;
+                    log::warn("lease lost", {{"batch_id", id}});
+                    tell_worker(it->second.worker, lost_atom_v, id);
+                    st.leases.erase(it);
+                  }
+                  for (const auto& id : out.cancel_requested)
+                    if (auto it = st.leases.find(id); it != st.leases.end())
+                      tell_worker(it->second.worker, cancel_atom_v, id);
+                },
+                [self](caf::error&) {
+                  // Database unreachable: keep trying every tick. A lease that
+                  // expires meanwhile is reported lost by the next renew, and
+                  // the fence refuses the worker's writes anyway.
+                  self->state.renew_in_flight = false;
+                });
+      },
+      [self](stats_atom) {
+        return caf::make_result(self->state.renewals, self->state.lost);
+      },
   };
 }
 
