@@ -111,7 +111,8 @@ using aggregator_actor = caf::typed_actor<
 /// tells a worker at once when its lease is lost or its batch cancelled.
 using renewer_actor = caf::typed_actor<
     reacts_to<track_atom, persistence::lease_ref, caf::actor_addr>,
-    reacts_to<untrack_atom, std::string>, reacts_to<tick_atom>,
+    // only while the tracked token is this one
+    reacts_to<untrack_atom, persistence::lease_ref>, reacts_to<tick_atom>,
     replies_to<stats_atom>::with<std::int64_t, std::int64_t>>; // renewals, lost
 
 /// Processes one batch at a time, chunk by chunk, or a bundle of small
@@ -129,6 +130,8 @@ using worker_actor = caf::typed_actor<
 using poller_actor = caf::typed_actor<
     reacts_to<tick_atom>, reacts_to<wake_atom>,
     reacts_to<idle_atom, caf::actor_addr, std::string>, // worker, batch done
+    // worker idle after giving a bundle back: these run alone next time
+    reacts_to<idle_atom, caf::actor_addr, std::vector<std::string>>,
     reacts_to<cancel_atom, std::string>,
     replies_to<drain_atom>::with<bool>, // graceful stop; true when drained
     replies_to<stats_atom>::with<engine_stats>>;

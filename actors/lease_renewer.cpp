@@ -48,8 +48,13 @@ renewer(renewer_actor::stateful_pointer<renewer_state> self, store_actor store,
              const caf::actor_addr& worker) {
         self->state.leases[lease.batch_id] = {lease.token, worker};
       },
-      [self](untrack_atom, const std::string& id) {
-        self->state.leases.erase(id);
+      [self](untrack_atom, const persistence::lease_ref& lease) {
+        // Only that lease: the batch may have been claimed again by this
+        // node (another worker, a newer token) after it was lost here.
+        auto& leases = self->state.leases;
+        if (auto it = leases.find(lease.batch_id);
+            it != leases.end() && it->second.token == lease.token)
+          leases.erase(it);
       },
       [self](tick_atom) {
         auto& st = self->state;

@@ -3,6 +3,7 @@
 #include <deque>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/all.hpp>
 
@@ -29,6 +30,11 @@ struct poller_state {
   /// crashing workers would otherwise be released and claimed again
   /// forever (a release counts no attempt).
   std::unordered_map<std::string, std::int32_t> crashes;
+  /// Batches of a bundle that crashed its worker, or failed it with an
+  /// error that is not transient: each runs alone when claimed here
+  /// again, so that one bad batch cannot take its bundle's others down
+  /// with it (alone, the crash count and the failure are its own).
+  std::unordered_set<std::string> solo;
   std::unordered_map<caf::actor_addr, worker_actor> all;
   bool claim_in_flight = false;
   bool follow_up = false;
@@ -136,7 +142,7 @@ pack(poller_state& st, std::vector<persistence::claimed_batch>& claimed,
   const std::int64_t chunk = st.cfg.worker.chunk_size;
   std::vector<persistence::claimed_batch> small;
   for (auto& c : claimed) {
-    if (c.total_activities <= chunk)
+    if (c.total_activities <= chunk && st.solo.count(c.batch_id) == 0)
       small.push_back(std::move(c));
     else if (out.size() < workers)
       out.push_back({std::move(c)});
@@ -149,15 +155,13 @@ pack(poller_state& st, std::vector<persistence::claimed_batch>& claimed,
       unworked.push_back({c.batch_id, c.token});
     return out;
   }
-  const auto cap = static_cast<std::size_t>(std::max(1, st.cfg.bundle_size));
+  // No cap per bundle here: the claim asked for at most bundle_size per
+  // idle worker, and its budget bounds the activities; a bundle a little
+  // over either (when large batches took some workers) beats giving
+  // claimed batches back.
   std::vector<std::vector<persistence::claimed_batch>> bundles(free);
-  for (std::size_t i = 0; i < small.size(); ++i) {
-    auto& b = bundles[i % free];
-    if (b.size() < cap)
-      b.push_back(std::move(small[i]));
-    else
-      unworked.push_back({small[i].batch_id, small[i].token});
-  }
+  for (std::size_t i = 0; i < small.size(); ++i)
+    bundles[i % free].push_back(std::move(small[i]));
   for (auto& b : bundles)
     out.push_back(std::move(b));
   return out;
@@ -197,9 +201,11 @@ void try_claim(self_ptr self) {
   self->request(st.claim_store, timeout, claim_atom_v, n, st.cfg.lease_timeout,
                 guaranteed, budget)
       .then(
-          [self, n](std::vector<persistence::claimed_batch>& claimed) {
+          [self, n,
+           guaranteed](std::vector<persistence::claimed_batch>& claimed) {
             auto& st = self->state;
             st.claim_in_flight = false;
+            auto got = static_cast<std::int32_t>(claimed.size());
             std::vector<persistence::lease_ref> unworked;
             if (st.draining) {
               // A drain began while the claim was out: never hold a lease
@@ -219,6 +225,8 @@ void try_claim(self_ptr self) {
                                w.address());
               st.busy[w.address()] = work;
               if (work.size() == 1)
+                st.solo.erase(work.front().batch_id);
+              if (work.size() == 1)
                 self->send(w, run_atom_v, work.front());
               else
                 self->send(w, run_atom_v, std::move(work));
@@ -228,8 +236,10 @@ void try_claim(self_ptr self) {
               maybe_finish_drain(self);
               return;
             }
-            // A full claim suggests more work is waiting.
-            if (static_cast<std::int32_t>(claimed.size()) == n || st.follow_up)
+            // A full claim suggests more work is waiting; so does one that
+            // stopped at its budget while workers are still free.
+            if (got == n || st.follow_up ||
+                (got >= guaranteed && !st.idle.empty()))
               try_claim(self);
           },
           [self](caf::error&) {
@@ -280,10 +290,26 @@ poller(self_ptr self, poller_config cfg, store_actor claim_store,
                                    return w.address() == dm.source;
                                  }),
                   st.idle.end());
-    if (auto b = st.busy.find(dm.source); b != st.busy.end()) {
+    if (auto b = st.busy.find(dm.source);
+        b != st.busy.end() && b->second.size() > 1) {
+      // A bundle: which batch crashed it is unknown. Each goes back and
+      // runs alone next time here; no crash is counted against any.
       std::vector<persistence::lease_ref> back;
       for (const auto& job : b->second) {
-        caf::anon_send(st.renewer, untrack_atom_v, job.batch_id);
+        caf::anon_send(st.renewer, untrack_atom_v,
+                       persistence::lease_ref{job.batch_id, job.token});
+        if (st.solo.size() >= 10000)
+          st.solo.clear(); // batches other nodes took; a bound, not a rule
+        st.solo.insert(job.batch_id);
+        back.push_back({job.batch_id, job.token});
+      }
+      release_leases(self, std::move(back));
+      st.busy.erase(b);
+    } else if (b != st.busy.end()) {
+      std::vector<persistence::lease_ref> back;
+      for (const auto& job : b->second) {
+        caf::anon_send(st.renewer, untrack_atom_v,
+                       persistence::lease_ref{job.batch_id, job.token});
         persistence::lease_ref lease{job.batch_id, job.token};
         if (++st.crashes[job.batch_id] > job.max_retries) {
           // A poison batch: end it rather than crash workers forever.
@@ -323,6 +349,24 @@ poller(self_ptr self, poller_config cfg, store_actor claim_store,
         try_claim(self);
       },
       [self](wake_atom) { try_claim(self); },
+      [self](idle_atom, const caf::actor_addr& worker,
+             const std::vector<std::string>& solo) {
+        // A bundle that failed with an error that is not transient gave
+        // its batches back: each runs alone when claimed here again.
+        auto& st = self->state;
+        for (const auto& id : solo) {
+          if (st.solo.size() >= 10000)
+            st.solo.clear();
+          st.solo.insert(id);
+        }
+        if (auto b = st.busy.find(worker); b != st.busy.end()) {
+          st.busy.erase(b);
+          if (auto it = st.all.find(worker); it != st.all.end())
+            st.idle.push_back(it->second);
+        }
+        maybe_finish_drain(self);
+        try_claim(self);
+      },
       [self](idle_atom, const caf::actor_addr& worker,
              const std::string& batch_id) {
         auto& st = self->state;

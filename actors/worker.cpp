@@ -32,6 +32,10 @@ struct member {
   /// Lost its lease, or already ended on its own (cancelled while the
   /// bundle computed): left out of the bundle's writes.
   bool gone = false;
+  /// A user asked to cancel it and it could not end on its own (a record
+  /// was in flight, or its own finish failed): the bundle's next record
+  /// writes none of its results and ends it cancelled.
+  bool cancel = false;
 };
 
 struct worker_state {
@@ -117,7 +121,7 @@ void done(self_ptr self) {
   if (!st.job)
     return;
   auto id = st.job->batch_id;
-  caf::anon_send(st.peers.renewer, untrack_atom_v, id);
+  caf::anon_send(st.peers.renewer, untrack_atom_v, st.lease());
   st.job.reset();
   st.finishing.reset();
   st.enter(phase::idle);
@@ -334,19 +338,29 @@ void proceed(self_ptr self) {
 
 void bundle_proceed(self_ptr self);
 
-/// The bundle is over for this worker: untrack every lease, tell the poller.
-void bundle_done(self_ptr self) {
+/// The bundle is over for this worker: untrack every lease, tell the
+/// poller - with `solo`, that the batches were given back and should each
+/// run alone when claimed again.
+void bundle_done(self_ptr self, bool solo = false) {
   auto& st = self->state;
   if (st.bundle.empty())
     return;
   auto first = st.bundle.front().job.batch_id;
-  for (const auto& m : st.bundle)
-    caf::anon_send(st.peers.renewer, untrack_atom_v, m.job.batch_id);
+  std::vector<std::string> ids;
+  for (const auto& m : st.bundle) {
+    caf::anon_send(st.peers.renewer, untrack_atom_v,
+                   lease_ref{m.job.batch_id, m.job.token});
+    ids.push_back(m.job.batch_id);
+  }
   st.bundle.clear();
   st.bundle_closing = 0;
   st.enter(phase::idle);
-  if (auto p = caf::actor_cast<poller_actor>(st.peers.poller))
-    caf::anon_send(p, idle_atom_v, self->address(), first);
+  if (auto p = caf::actor_cast<poller_actor>(st.peers.poller)) {
+    if (solo)
+      caf::anon_send(p, idle_atom_v, self->address(), std::move(ids));
+    else
+      caf::anon_send(p, idle_atom_v, self->address(), first);
+  }
 }
 
 /// Sends `close(lease)` for every member still in the bundle and ends the
@@ -370,19 +384,21 @@ void bundle_close_each(self_ptr self, Close close) {
     close(lease, answered);
 }
 
-void bundle_release(self_ptr self) {
+/// Gives every lease of the bundle back (no attempt counted); `solo`: and
+/// asks the poller to run each batch alone next time.
+void bundle_release(self_ptr self, bool solo = false) {
   std::vector<lease_ref> leases = self->state.bundle_leases();
   auto g = self->state.enter(phase::closing);
   self->request(self->state.peers.store, self->state.cfg.request_timeout,
                 release_atom_v, leases)
       .then(
-          [self, g](const std::vector<std::string>&) {
+          [self, g, solo](const std::vector<std::string>&) {
             if (self->state.current(g))
-              bundle_done(self);
+              bundle_done(self, solo);
           },
-          [self, g](caf::error&) {
+          [self, g, solo](caf::error&) {
             if (self->state.current(g))
-              bundle_done(self);
+              bundle_done(self, solo);
           });
 }
 
@@ -406,20 +422,12 @@ void bundle_step_error(self_ptr self, const caf::error& err) {
     self->delayed_send(self, st.backoff(), chunk_atom_v);
     return;
   }
-  log::error("bundle failed", {{"batches", std::to_string(st.bundle.size())},
-                               {"error", to_string(code)}});
-  bundle_close_each(self, [self](lease_ref lease, auto answered) {
-    self->request(self->state.peers.store, self->state.cfg.request_timeout,
-                  finish_atom_v, lease,
-                  static_cast<std::int32_t>(finish_kind::failed),
-                  std::string("internal error"))
-        .then(
-            [self, answered](const domain::batch& b) {
-              caf::anon_send(self->state.peers.aggregator, done_atom_v, b);
-              answered();
-            },
-            [answered](caf::error&) { answered(); });
-  });
+  // Which batch caused it is unknown: rather than fail them all, give
+  // them back to run alone, where an error fails only its own batch.
+  log::error("bundle failed, its batches will run alone",
+             {{"batches", std::to_string(st.bundle.size())},
+              {"error", to_string(code)}});
+  bundle_release(self, true);
 }
 
 /// Records every member's results and ends every member, in one
@@ -432,10 +440,11 @@ void bundle_record(self_ptr self, std::vector<std::string> batch_ids,
   for (const auto& m : st.bundle) {
     if (m.gone)
       continue;
-    index[m.job.batch_id] = writes.size();
     persistence::batch_write w;
     w.lease = {m.job.batch_id, m.job.token};
-    w.finish = finish_kind::done;
+    w.finish = m.cancel ? finish_kind::cancelled : finish_kind::done;
+    if (!m.cancel)
+      index[m.job.batch_id] = writes.size();
     writes.push_back(std::move(w));
   }
   for (std::size_t i = 0; i < results.size() && i < batch_ids.size(); ++i) {
@@ -549,9 +558,17 @@ void bundle_cancel(self_ptr self, member& m) {
           [self](const domain::batch& b) {
             caf::anon_send(self->state.peers.aggregator, done_atom_v, b);
           },
-          [](caf::error&) {
+          [self, lease](caf::error& err) {
             // Lease gone: whoever holds it now ends it cancelled (the
-            // claim and every finish honour cancel_requested).
+            // claim and every finish honour cancel_requested). Any other
+            // error: back into the bundle, whose next record ends it.
+            if (engine_code(err) == engine_errc::lease_lost)
+              return;
+            if (auto* m = self->state.find_member(lease.batch_id);
+                m && m->job.token == lease.token) {
+              m->gone = false;
+              m->cancel = true;
+            }
           });
 }
 
@@ -647,9 +664,13 @@ worker_actor::behavior_type worker(self_ptr self, worker_config cfg,
         auto& st = self->state;
         if (auto* m = st.find_member(id)) {
           // A record in flight ends it cancelled by itself (the finish
-          // honours cancel_requested); otherwise end it now, alone.
-          if (!m->gone && st.step != phase::recording &&
-              st.step != phase::closing)
+          // honours cancel_requested) - or, if it fails, the next one
+          // does; otherwise end it now, alone.
+          if (m->gone)
+            return;
+          if (st.step == phase::recording || st.step == phase::closing)
+            m->cancel = true;
+          else
             bundle_cancel(self, *m);
           return;
         }

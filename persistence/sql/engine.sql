@@ -346,6 +346,9 @@ RETURNING {{batch_columns}};
 -- rules: a user's cancel wins; failed items or unprocessed ones fail the
 -- batch). Used right after record_results in the same transaction, whose
 -- fence locks are still held, for the batches of a bundle that ended.
+-- Rows by id = ANY (the primary key), kind and error by the batch's
+-- position in $2 - not a join with unnest(), whose generic plan may walk
+-- the whole primary key index.
 UPDATE batch_jobs b SET
        status = CASE WHEN l.kind = 'cancelled' OR b.cancel_requested
                        THEN 'cancelled'
@@ -364,9 +367,13 @@ UPDATE batch_jobs b SET
                     ELSE NULL END,
        lease_owner = NULL, lease_expires_at = NULL,
        completed_at = now(), updated_at = now()
-  FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::text[])
-    AS l(id, token, kind, error)
- WHERE b.id = l.id AND b.lease_token = l.token AND b.lease_owner = $1
+  FROM (SELECT x.id, p.pos,
+               ($4::text[])[p.pos] AS kind, ($5::text[])[p.pos] AS error
+          FROM batch_jobs x,
+               LATERAL array_position($2::uuid[], x.id) AS p(pos)
+         WHERE x.id = ANY ($2::uuid[])) l
+ WHERE b.id = l.id AND b.id = ANY ($2::uuid[])
+   AND b.lease_token = ($3::bigint[])[l.pos] AND b.lease_owner = $1
    AND b.status IN ('queued', 'processing')
 RETURNING {{batch_columns}};
 
