@@ -465,3 +465,71 @@ TEST_CASE("a listener subscribed to a batch of a bundle hears its progress "
     }
   }
 }
+
+TEST_CASE("a poison batch in a bundle fails alone and the bundle's other "
+          "batches complete") {
+  test_database db;
+  std::vector<int> sizes(40, 3);
+  auto ids = queue_before_start(db, sizes);
+  // One crash of its own is forgiven, the second fails it: a crash counted
+  // against every batch of a bundle would fail innocent ones after two.
+  execute(db, "UPDATE batch_jobs SET max_retries = 1");
+  const std::size_t poison_k = 17;
+  const auto& poison = ids[poison_k];
+  auto log = std::make_shared<spy_log>();
+  log->kill_senders_of_batch = "b" + std::to_string(poison_k);
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 2;
+  cfg.chunk_size = 25; // a bundle holds up to 8 of these batches
+  REQUIRE(cfg.bundle_size == 50);
+  engine_fixture f{cfg, spy_factory(log)};
+
+  REQUIRE(wait_until(
+      [&] {
+        return scalar(db, "SELECT count(*) FROM batch_jobs WHERE status IN "
+                          "('completed', 'failed', 'cancelled')") == 40;
+      },
+      60s, 10ms));
+  INFO(log->workers_killed << " workers killed, " << log->bundle_workers_killed
+                           << " in a bundle");
+  // The poison batch did crash a bundle (else this tests nothing), and then
+  // crashed only workers it had to itself: max_retries + 1 of them.
+  REQUIRE(log->bundle_workers_killed >= 1);
+  CHECK(log->workers_killed - log->bundle_workers_killed == 2);
+  auto failed = f.ask<domain::batch>(get_atom_v, acme, poison);
+  CHECK(failed.status == domain::batch_status::failed);
+  CHECK(failed.error.value_or("") ==
+        "worker crashed more than max_retries times");
+  CHECK(failed.processed_activities == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_results WHERE batch_id = " +
+                       sql_literal(poison) + "::uuid") == 0);
+
+  // Every other batch, those bundled with it included, completed exactly.
+  CHECK(count_status(db, "failed") == 1);
+  CHECK(count_status(db, "completed") == 39);
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    if (k == poison_k)
+      continue;
+    INFO("batch b" << k);
+    auto b = f.ask<domain::batch>(get_atom_v, acme, ids[k]);
+    CHECK(b.status == domain::batch_status::completed);
+    CHECK(b.total_emissions_kg_co2e == expected_emissions(3));
+    CHECK(b.succeeded_activities == 3);
+    CHECK(b.processed_activities == 3);
+  }
+  // A crashed bundle recorded nothing: one result per item, none twice.
+  CHECK(scalar(db, "SELECT count(*) FROM batch_results") == 39 * 3);
+  CHECK(scalar(db, "SELECT count(*) FROM (SELECT 1 FROM batch_results GROUP "
+                   "BY batch_id, activity_id HAVING count(*) > 1) d") == 0);
+  CHECK(batches_off_their_items(db) == 0);
+  REQUIRE(wait_until(
+      [&] {
+        auto s = f.ask<engine_stats>(stats_atom_v);
+        return s.busy_workers == 0 && s.workers == 2;
+      },
+      5s, 5ms));
+  CHECK(f.ask<engine_stats>(stats_atom_v).worker_restarts ==
+        log->workers_killed);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_jobs WHERE lease_owner IS NOT "
+                   "NULL") == 0);
+}
