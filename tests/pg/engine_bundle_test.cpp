@@ -477,7 +477,9 @@ TEST_CASE("a poison batch in a bundle fails alone and the bundle's other "
   auto ids = queue_before_start(db, sizes);
   // One crash of its own is forgiven, the second fails it: a crash counted
   // against every batch of a bundle would fail innocent ones after two.
-  execute(db, "UPDATE batch_jobs SET max_retries = 1");
+  const int max_retries = 1;
+  execute(db,
+          "UPDATE batch_jobs SET max_retries = " + std::to_string(max_retries));
   const std::size_t poison_k = 17;
   const auto& poison = ids[poison_k];
   auto log = std::make_shared<spy_log>();
@@ -499,7 +501,7 @@ TEST_CASE("a poison batch in a bundle fails alone and the bundle's other "
   // The poison batch did crash a bundle (else this tests nothing), and then
   // crashed only workers it had to itself: max_retries + 1 of them.
   REQUIRE(log->bundle_workers_killed >= 1);
-  CHECK(log->workers_killed - log->bundle_workers_killed == 2);
+  CHECK(log->workers_killed - log->bundle_workers_killed == max_retries + 1);
   auto failed = f.ask<domain::batch>(get_atom_v, acme, poison);
   CHECK(failed.status == domain::batch_status::failed);
   CHECK(failed.error.value_or("") ==
