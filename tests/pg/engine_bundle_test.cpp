@@ -6,10 +6,14 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include <catch2/catch.hpp>
 #include <pqxx/pqxx>
 
+#include "actors/lease_renewer.hpp"
+#include "actors/store_actor.hpp"
+#include "persistence/batch_store.hpp"
 #include "support/engine_fixture.hpp"
 #include "support/engine_helpers.hpp"
 #include "support/test_database.hpp"
@@ -464,4 +468,170 @@ TEST_CASE("a listener subscribed to a batch of a bundle hears its progress "
       CHECK(heard[k]->progress.back().progress.processed <= sizes[k]);
     }
   }
+}
+
+TEST_CASE("a poison batch in a bundle fails alone and the bundle's other "
+          "batches complete") {
+  test_database db;
+  std::vector<int> sizes(40, 3);
+  auto ids = queue_before_start(db, sizes);
+  // One crash of its own is forgiven, the second fails it: a crash counted
+  // against every batch of a bundle would fail innocent ones after two.
+  const int max_retries = 1;
+  execute(db,
+          "UPDATE batch_jobs SET max_retries = " + std::to_string(max_retries));
+  const std::size_t poison_k = 17;
+  const auto& poison = ids[poison_k];
+  auto log = std::make_shared<spy_log>();
+  log->kill_senders_of_batch = "b" + std::to_string(poison_k);
+  auto cfg = test_engine_config(db, "node-a");
+  cfg.workers = 2;
+  cfg.chunk_size = 25; // a bundle holds up to 8 of these batches
+  REQUIRE(cfg.bundle_size == 50);
+  engine_fixture f{cfg, spy_factory(log)};
+
+  REQUIRE(wait_until(
+      [&] {
+        return scalar(db, "SELECT count(*) FROM batch_jobs WHERE status IN "
+                          "('completed', 'failed', 'cancelled')") == 40;
+      },
+      60s, 10ms));
+  INFO(log->workers_killed << " workers killed, " << log->bundle_workers_killed
+                           << " in a bundle");
+  // The poison batch did crash a bundle (else this tests nothing), and then
+  // crashed only workers it had to itself: max_retries + 1 of them.
+  REQUIRE(log->bundle_workers_killed >= 1);
+  CHECK(log->workers_killed - log->bundle_workers_killed == max_retries + 1);
+  auto failed = f.ask<domain::batch>(get_atom_v, acme, poison);
+  CHECK(failed.status == domain::batch_status::failed);
+  CHECK(failed.error.value_or("") ==
+        "worker crashed more than max_retries times");
+  CHECK(failed.processed_activities == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_results WHERE batch_id = " +
+                       sql_literal(poison) + "::uuid") == 0);
+
+  // Every other batch, those bundled with it included, completed exactly.
+  CHECK(count_status(db, "failed") == 1);
+  CHECK(count_status(db, "completed") == 39);
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    if (k == poison_k)
+      continue;
+    INFO("batch b" << k);
+    auto b = f.ask<domain::batch>(get_atom_v, acme, ids[k]);
+    CHECK(b.status == domain::batch_status::completed);
+    CHECK(b.total_emissions_kg_co2e == expected_emissions(3));
+    CHECK(b.succeeded_activities == 3);
+    CHECK(b.processed_activities == 3);
+  }
+  // A crashed bundle recorded nothing: one result per item, none twice.
+  CHECK(scalar(db, "SELECT count(*) FROM batch_results") == 39 * 3);
+  CHECK(scalar(db, "SELECT count(*) FROM (SELECT 1 FROM batch_results GROUP "
+                   "BY batch_id, activity_id HAVING count(*) > 1) d") == 0);
+  CHECK(batches_off_their_items(db) == 0);
+  REQUIRE(wait_until(
+      [&] {
+        auto s = f.ask<engine_stats>(stats_atom_v);
+        return s.busy_workers == 0 && s.workers == 2;
+      },
+      5s, 5ms));
+  CHECK(f.ask<engine_stats>(stats_atom_v).worker_restarts ==
+        log->workers_killed);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_jobs WHERE lease_owner IS NOT "
+                   "NULL") == 0);
+}
+
+namespace {
+
+/// Microseconds since the epoch of a timestamptz expression of `db`.
+std::int64_t epoch_us(const test_database& db, const std::string& expr,
+                      const std::string& from) {
+  return scalar(db, "SELECT coalesce(max((extract(epoch FROM " + expr +
+                        ") * 1000000)::bigint), 0) FROM " + from);
+}
+
+} // namespace
+
+TEST_CASE("a lease untracked with an older token keeps being renewed, and "
+          "untracked with its own token is renewed no more") {
+  // A worker ending a bundle late untracks the lease it had; the same batch
+  // claimed again by this node under a newer token must stay renewed.
+  test_database db;
+  auto ids = queue_before_start(db, {1});
+  const auto& id = ids[0];
+  caf::actor_system_config sys_cfg;
+  caf::actor_system sys{sys_cfg};
+  auto store = spawn_store(sys, {db.url(), "node-a"});
+  renewer_config rcfg;
+  rcfg.lease_timeout = 600ms; // renewed every 200 ms
+  rcfg.host = "test";
+  rcfg.version = "test";
+
+  persistence::batch_store claimer{{db.url(), "node-a"}};
+  auto first = claimer.claim(1, 600ms, persistence::claim_mode::start);
+  REQUIRE(first.size() == 1);
+  REQUIRE(claimer.release({{id, first[0].token}}).size() == 1);
+  auto second = claimer.claim(1, 600ms, persistence::claim_mode::start);
+  REQUIRE(second.size() == 1);
+  const persistence::lease_ref old_lease{id, first[0].token};
+  const persistence::lease_ref lease{id, second[0].token};
+  REQUIRE(lease.token > old_lease.token);
+
+  auto renewer = spawn_renewer(sys, store, rcfg);
+  {
+    caf::scoped_actor self{sys};
+    // (renewals, lost); its answer also means the renewer has handled all
+    // that `self` sent it before.
+    auto renewer_stats = [&] {
+      std::pair<std::int64_t, std::int64_t> out{-1, -1};
+      self->request(renewer, 10s, stats_atom_v)
+          .receive(
+              [&](std::int64_t renewals, std::int64_t lost) {
+                out = {renewals, lost};
+              },
+              [&](caf::error&) {});
+      return out;
+    };
+    const std::string where = "batch_jobs WHERE id = " + sql_literal(id) +
+                              "::uuid AND lease_owner = 'node-a' AND "
+                              "lease_token = " +
+                              std::to_string(lease.token);
+    auto expires = [&] { return epoch_us(db, "lease_expires_at", where); };
+    auto heartbeat = [&] {
+      return epoch_us(db, "heartbeat_at",
+                      "scheduler_nodes WHERE node_id = 'node-a'");
+    };
+    // Waits for the renewer's next tick to reach the database.
+    auto next_tick = [&] {
+      auto h = heartbeat();
+      return wait_until([&] { return heartbeat() > h; }, 5s, 5ms);
+    };
+
+    self->send(renewer, track_atom_v, lease, self->address());
+    self->send(renewer, untrack_atom_v, old_lease);
+    auto before = renewer_stats();
+    REQUIRE(before.first >= 0);
+    for (int i = 0; i < 2; ++i) {
+      auto e = expires();
+      REQUIRE(e > 0);
+      CHECK(wait_until([&] { return expires() > e; }, 5s, 5ms));
+    }
+    auto renewed = renewer_stats();
+    CHECK(renewed.first >= before.first + 2);
+    CHECK(renewed.second == 0);
+
+    self->send(renewer, untrack_atom_v, lease);
+    REQUIRE(renewer_stats().first >= 0);
+    // Two ticks: a renew sent before the untrack has been written (one
+    // store actor runs the heartbeat and renew statements in order).
+    REQUIRE(next_tick());
+    REQUIRE(next_tick());
+    auto stopped_at = expires();
+    auto renewals = renewer_stats().first;
+    REQUIRE(next_tick());
+    REQUIRE(next_tick());
+    CHECK(expires() == stopped_at);
+    CHECK(renewer_stats().first == renewals);
+  }
+  caf::anon_send_exit(renewer, caf::exit_reason::kill);
+  caf::anon_send_exit(store, caf::exit_reason::kill);
 }

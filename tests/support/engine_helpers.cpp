@@ -173,6 +173,8 @@ spy_actor::behavior_type spy(spy_actor::stateful_pointer<spy_state> self,
         auto key = chunk.empty() ? std::string{}
                                  : batch_key_of(chunk.front().activity_id);
         std::int64_t n = 0;
+        bool holds_killed_batch = false;
+        bool bundle = false;
         {
           std::lock_guard<std::mutex> guard{log.mutex};
           n = ++log.computes;
@@ -182,6 +184,9 @@ spy_actor::behavior_type spy(spy_actor::stateful_pointer<spy_state> self,
             ++log.seen[a.activity_id];
             keys.insert(batch_key_of(a.activity_id));
           }
+          holds_killed_batch = !log.kill_senders_of_batch.empty() &&
+                               keys.count(log.kill_senders_of_batch) > 0;
+          bundle = keys.size() > 1;
           log.most_batches_in_one_compute =
               std::max(log.most_batches_in_one_compute, keys.size());
           if (++log.in_flight[key] > 1)
@@ -189,11 +194,12 @@ spy_actor::behavior_type spy(spy_actor::stateful_pointer<spy_state> self,
           log.max_batches_in_flight =
               std::max(log.max_batches_in_flight, log.in_flight.size());
         }
-        if (n == log.kill_sender_on_compute.load() ||
-            (!log.kill_senders_of_batch.empty() &&
-             key == log.kill_senders_of_batch)) {
+        // Any compute holding the batch, wherever it sits in a bundle.
+        if (n == log.kill_sender_on_compute.load() || holds_killed_batch) {
           log.killed_a_worker = true;
           ++log.workers_killed;
+          if (bundle)
+            ++log.bundle_workers_killed;
           leave(log, key);
           self->send_exit(self->current_sender(),
                           caf::make_error(caf::sec::runtime_error,

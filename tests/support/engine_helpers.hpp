@@ -64,11 +64,14 @@ struct spy_log {
   /// When > 0: the N-th compute (1-based) kills its sender (the worker)
   /// with an error exit instead of replying. Fires once.
   std::atomic<std::int64_t> kill_sender_on_compute{0};
-  /// When not empty: every compute of this batch key kills its sender.
-  /// Set before the engine starts.
+  /// When not empty: every compute holding an activity of this batch key
+  /// kills its sender, also a bundle's compute where the batch is not the
+  /// first. Set before the engine starts.
   std::string kill_senders_of_batch;
   std::atomic<bool> killed_a_worker{false};
   std::atomic<int> workers_killed{0};
+  /// Of workers_killed, those killed in a compute of several batches.
+  std::atomic<int> bundle_workers_killed{0};
 
   std::mutex mutex;
   std::int64_t computes = 0;
