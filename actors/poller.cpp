@@ -318,8 +318,12 @@ poller(self_ptr self, poller_config cfg, store_actor claim_store,
           st.crashes.erase(job.batch_id);
           fail_batch(self, lease, "worker crashed more than max_retries times");
         } else {
-          // Give the batch back now rather than after lease expiry.
+          // Give the batch back now rather than after lease expiry; it
+          // crashed a worker, so it runs alone again when claimed here.
           back.push_back(lease);
+          if (st.solo.size() >= 10000)
+            st.solo.clear();
+          st.solo.insert(job.batch_id);
         }
       }
       release_leases(self, std::move(back));
