@@ -441,8 +441,16 @@ TEST_CASE("a table lock stalls the database: submits get 503, work waits "
   REQUIRE(r);
   CHECK(r->status == 201);
   // Back to where it started: nothing leaked while the database stalled.
-  CHECK(wait_until([&] { return connections() <= connections_before; }, 10s,
-                   100ms));
+  // Store connections open lazily, on a store actor's first request, and
+  // which of the engine's stores have been used by the baseline depends on
+  // timing (bundles use fewer of them at first): a connection opened later
+  // is not a leak. The bound is the larger of the baseline and the pools
+  // the node may open (defaults: 4 engine + 2 API + 1 bulk); a connection
+  // leaked per failed statement or reconnect goes past it.
+  const std::int64_t pools = 4 + 2 + 1;
+  CHECK(wait_until(
+      [&] { return connections() <= std::max(connections_before, pools); }, 10s,
+      100ms));
   CHECK(wait_until([&] { return threads_of(a->proc->pid()) <= threads_before; },
                    10s, 100ms));
   a->proc->signal(SIGTERM);
