@@ -266,15 +266,20 @@ void batch_store::prepare_all() {
     conn_->prepare(q.name, q.sql);
 }
 
-void batch_store::maybe_notify(pqxx::transaction_base& tx) {
+bool batch_store::notify_due() {
   // NOTIFY takes a global lock at commit; at most one per interval keeps
   // commit throughput up. Pollers also tick, so a skipped NOTIFY delays a
   // batch by at most the poll interval — and the next submit notifies.
   auto now = std::chrono::steady_clock::now();
   if (now - last_notify_ < cfg_.notify_interval)
-    return;
+    return false;
   last_notify_ = now;
-  tx.exec(std::string("NOTIFY ") + notify_channel);
+  return true;
+}
+
+void batch_store::maybe_notify(pqxx::transaction_base& tx) {
+  if (notify_due())
+    tx.exec(std::string("NOTIFY ") + notify_channel);
 }
 
 submit_outcome batch_store::submit(const submit_request& req) {
@@ -347,74 +352,94 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
     else
       live.push_back(i);
   }
+  // One statement in its own implicit transaction (no BEGIN, no COMMIT).
+  // If it finds a member whose caller gave up by the time it holds its
+  // locks, it fails on purpose and writes nothing; the group goes again
+  // without the members whose time is up.
+  bool refused = false;
+  // libpqxx prepares a statement on its first use, and PREPARE takes the
+  // statement's locks outside the statement's own transaction: a stall
+  // there must come before the callers' remaining time is measured.
+  conn_->prepare_now("insert_batches");
+  while (!live.empty() && !refused) {
+    std::vector<std::string> ids, orgs, wss, prios, maxrs, totals, metas,
+        item_batches, item_ids, left;
+    auto now = std::chrono::steady_clock::now();
+    for (auto i : live) {
+      const auto& r = reqs[i];
+      ids.push_back(random_uuid());
+      orgs.push_back(r.owner.org_id);
+      wss.push_back(r.owner.workspace_id);
+      prios.push_back(std::to_string(r.priority));
+      maxrs.push_back(std::to_string(r.max_retries));
+      totals.push_back(std::to_string(r.activity_ids.size()));
+      metas.push_back(r.metadata_json);
+      const auto& at = r.until.at;
+      auto ms =
+          at == std::chrono::steady_clock::time_point::max()
+              ? std::int64_t{365} * 24 * 3600 * 1000
+              : std::chrono::duration_cast<milliseconds>(at - now).count();
+      left.push_back(std::to_string(std::max<std::int64_t>(ms, 0)));
+      for (const auto& a : r.activity_ids) {
+        item_batches.push_back(ids.back());
+        item_ids.push_back(a);
+      }
+    }
+    try {
+      bool wake = notify_due();
+      pqxx::nontransaction tx{*conn_};
+      auto rows = exec_checked(
+          tx, "insert_batches", to_pg_array(ids), to_pg_array(orgs),
+          to_pg_array(wss), to_pg_array(prios), to_pg_array(maxrs),
+          to_pg_array(totals), to_pg_array(metas), to_pg_array(item_batches),
+          to_pg_array(item_ids), to_pg_array(left), std::string(notify_channel),
+          wake);
+      std::unordered_map<std::string, std::size_t> index;
+      for (std::size_t k = 0; k < ids.size(); ++k)
+        index.emplace(ids[k], live[k]);
+      for (const auto& row : rows) {
+        auto b = read_batch(row);
+        auto it = index.find(b.id);
+        if (it != index.end())
+          out[it->second].outcome = submit_outcome{std::move(b), false};
+      }
+      for (auto i : live)
+        if (!out[i].outcome) {
+          out[i].error = engine_errc::internal;
+          out[i].message = "batch missing from the group insert";
+        }
+      return out;
+    } catch (...) {
+      std::string message;
+      bool reconnect = false;
+      auto code =
+          classify_exception(std::current_exception(), message, reconnect);
+      if (message.find("ogf: a caller gave up") != std::string::npos) {
+        // Nothing was written. Leave out whoever's time is up by now; if
+        // by our clock nobody's is, the database's clock ran ahead: all
+        // of them are as good as late.
+        std::vector<std::size_t> still;
+        for (auto i : live) {
+          if (reqs[i].until.passed())
+            expire(i);
+          else
+            still.push_back(i);
+        }
+        if (still.size() == live.size()) {
+          for (auto i : live)
+            expire(i);
+          still.clear();
+        }
+        live = std::move(still);
+        continue;
+      }
+      if (code != engine_errc::validation)
+        throw; // the whole group failed for a reason every member shares
+      refused = true;
+    }
+  }
   if (live.empty())
     return out;
-  std::vector<std::string> ids, orgs, wss, prios, maxrs, totals, metas,
-      item_batches, item_ids;
-  for (auto i : live) {
-    const auto& r = reqs[i];
-    ids.push_back(random_uuid());
-    orgs.push_back(r.owner.org_id);
-    wss.push_back(r.owner.workspace_id);
-    prios.push_back(std::to_string(r.priority));
-    maxrs.push_back(std::to_string(r.max_retries));
-    totals.push_back(std::to_string(r.activity_ids.size()));
-    metas.push_back(r.metadata_json);
-    for (const auto& a : r.activity_ids) {
-      item_batches.push_back(ids.back());
-      item_ids.push_back(a);
-    }
-  }
-  try {
-    pqxx::work tx{*conn_};
-    auto rows =
-        exec_checked(tx, "insert_batches", to_pg_array(ids), to_pg_array(orgs),
-                     to_pg_array(wss), to_pg_array(prios), to_pg_array(maxrs),
-                     to_pg_array(totals), to_pg_array(metas),
-                     to_pg_array(item_batches), to_pg_array(item_ids));
-    maybe_notify(tx);
-    // Right before the commit: a member whose caller gave up meanwhile is
-    // taken out again inside this transaction (one DELETE, not a rerun
-    // of the whole group), and the check repeats until none is left.
-    std::vector<bool> dropped(live.size(), false);
-    for (;;) {
-      std::vector<std::string> late;
-      for (std::size_t k = 0; k < live.size(); ++k)
-        if (!dropped[k] && reqs[live[k]].until.passed()) {
-          dropped[k] = true;
-          expire(live[k]);
-          late.push_back(ids[k]);
-        }
-      if (late.empty())
-        break;
-      exec_checked(tx, "drop_group_members", to_pg_array(late));
-    }
-    tx.commit();
-    std::unordered_map<std::string, std::size_t> index;
-    for (std::size_t k = 0; k < ids.size(); ++k)
-      if (!dropped[k])
-        index.emplace(ids[k], live[k]);
-    for (const auto& row : rows) {
-      auto b = read_batch(row);
-      auto it = index.find(b.id);
-      if (it != index.end())
-        out[it->second].outcome = submit_outcome{std::move(b), false};
-    }
-    for (std::size_t k = 0; k < live.size(); ++k)
-      if (!dropped[k] && !out[live[k]].outcome) {
-        auto i = live[k];
-        out[i].error = engine_errc::internal;
-        out[i].message = "batch missing from the group insert";
-      }
-    return out;
-  } catch (...) {
-    std::string message;
-    bool reconnect = false;
-    auto code =
-        classify_exception(std::current_exception(), message, reconnect);
-    if (code != engine_errc::validation)
-      throw; // the whole group failed for a reason every member shares
-  }
   // One request holds a value the database refuses: find it by trying each
   // alone, so the others still go through.
   for (auto i : live) {
@@ -675,7 +700,8 @@ batch_store::resolve_chunk(const lease_ref& lease, const tenant&,
   // The tenant is the batch's own, read with it under the fence.
   single_read tx{*conn_};
   return read_resolved(exec_checked(
-      tx, "resolve_items", to_pg_array(std::vector<std::string>{lease.batch_id}),
+      tx, "resolve_items",
+      to_pg_array(std::vector<std::string>{lease.batch_id}),
       token_array({lease}),
       to_pg_array(std::vector<std::string>{after_activity_id}), limit));
 }
@@ -706,9 +732,9 @@ batch_store::record_many(const std::vector<batch_write>& writes) {
       ids.push_back(r.activity_id);
       versions.push_back(std::to_string(r.activity_version));
       statuses.emplace_back(r.succeeded ? "succeeded" : "failed");
-      scopes.push_back(r.scope ? std::optional<std::string>(
-                                     std::to_string(*r.scope))
-                               : std::nullopt);
+      scopes.push_back(
+          r.scope ? std::optional<std::string>(std::to_string(*r.scope))
+                  : std::nullopt);
       emissions.push_back(r.emissions_kg_co2e);
       factors.push_back(r.factor_id);
       errors.push_back(r.error);

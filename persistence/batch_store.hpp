@@ -227,9 +227,11 @@ public:
   /// transaction and one statement — one fsync for all of them. If the
   /// group is refused as a whole (a bad value in one request), each request
   /// is retried alone so that only the bad one fails. Results are in input
-  /// order. A request whose deadline has passed is left out (unavailable);
-  /// if one passes during the transaction, its batch is deleted again in
-  /// that transaction before the commit.
+  /// order. One statement, its own transaction: one round trip. A request
+  /// whose deadline has passed is left out (unavailable): before the
+  /// statement is sent, and, if one passes while the statement waits in
+  /// the database, the statement writes nothing and the group goes again
+  /// without it.
   std::vector<submit_result>
   submit_many(const std::vector<submit_request>& reqs);
   domain::batch get(const domain::tenant& t, const std::string& id);
@@ -291,7 +293,8 @@ public:
   /// them. Fenced per batch: a batch whose lease no longer holds is left
   /// out (its outcome has held = false) and the others are written. One
   /// outcome per write, in input order.
-  std::vector<record_outcome> record_many(const std::vector<batch_write>& writes);
+  std::vector<record_outcome>
+  record_many(const std::vector<batch_write>& writes);
   /// Ends the batch under the fence; returns the final batch.
   domain::batch finish(const lease_ref& lease, finish_kind kind,
                        const std::string& error = {});
@@ -330,6 +333,8 @@ private:
   void connect();
   void prepare_all();
   void maybe_notify(pqxx::transaction_base& tx);
+  /// Whether a wake-up NOTIFY is due now (and counts it as sent).
+  bool notify_due();
 
   store_config cfg_;
   std::unique_ptr<pqxx::connection> conn_;

@@ -36,21 +36,44 @@ RETURNING {{batch_columns}};
 
 -- name: insert_batches
 -- Group commit: the batch rows (ids made by the caller, so results map
--- back by id) and all their items in one statement.
-WITH ins AS (
+-- back by id) and all their items in ONE statement, run outside an
+-- explicit transaction: its own implicit transaction commits as it ends,
+-- so a group costs one round trip instead of four (BEGIN, insert, NOTIFY,
+-- COMMIT), each a wake-up of a backend competing for the cores.
+-- No member may be written after its caller gave up ($10: milliseconds
+-- each caller still waited when the statement was sent). The check runs
+-- on the rows the insert returns - after the statement got its locks, so
+-- after any stall on them - right before the implicit commit; if any
+-- member's time is up, the statement fails on purpose (the cast of a
+-- marked text to int, whose message the store recognises), nothing is
+-- written, and the store sends the group again without the late members.
+-- $11/$12: the wake-up NOTIFY of pollers, sent at commit only when $12
+-- (at most once per interval).
+WITH u AS MATERIALIZED (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[],
+    $5::smallint[], $6::int[], $7::jsonb[], $10::bigint[]) WITH ORDINALITY
+    AS u(id, org, ws, prio, maxr, total, meta, left_ms, ord)),
+ins AS (
   INSERT INTO batch_jobs AS b (id, org_id, workspace_id, priority,
     max_retries, total_activities, metadata, created_at, updated_at)
   SELECT u.id, u.org, u.ws, u.prio, u.maxr, u.total, u.meta,
     clock_timestamp(), clock_timestamp()
-  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[],
-    $5::smallint[], $6::int[], $7::jsonb[]) WITH ORDINALITY
-    AS u(id, org, ws, prio, maxr, total, meta, ord)
+  FROM u
   ORDER BY u.ord
-  RETURNING {{batch_columns}}),
+  RETURNING {{batch_columns}}, b.id AS inserted_id),
 items AS (
   INSERT INTO batch_item_ids (batch_id, activity_id)
   SELECT * FROM unnest($8::uuid[], $9::text[]))
-SELECT * FROM ins;
+SELECT ins.*,
+  -- in the target list, so that it runs (once per row; PostgreSQL
+  -- delivers identical notifications of a transaction once)
+  CASE WHEN $12::boolean THEN pg_notify($11, '') END
+FROM ins
+JOIN u ON u.id = ins.inserted_id
+WHERE CASE WHEN clock_timestamp()
+             >= transaction_timestamp() + u.left_ms * interval '1 millisecond'
+           THEN ('ogf: a caller gave up ' || u.id::text)::int = 0
+           ELSE true END;
 
 -- name: insert_items
 INSERT INTO batch_item_ids (batch_id, activity_id)
@@ -128,14 +151,6 @@ UPDATE batch_jobs b SET status = 'pending', retry_count = retry_count + 1,
 WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3
   AND b.status IN ('failed', 'cancelled')
 RETURNING {{batch_columns}};
-
--- name: drop_group_members
--- A group commit's members whose callers gave up meanwhile, taken out
--- of the group's own transaction before it commits, with their items
--- (no foreign key cascades to them: see migration 004).
-WITH items AS (
-  DELETE FROM batch_item_ids WHERE batch_id = ANY($1::uuid[]))
-DELETE FROM batch_jobs WHERE id = ANY($1::uuid[]);
 
 -- name: delete_batch
 -- The batch with its items and results, which carry no foreign key (a
