@@ -191,7 +191,8 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
         });
       },
       [&st](record_atom, const std::vector<persistence::batch_write>& writes) {
-        return st.guarded([&](batch_store& s) { return s.record_many(writes); });
+        return st.guarded(
+            [&](batch_store& s) { return s.record_many(writes); });
       },
       [&st](record_atom, const lease_ref& lease, const domain::tenant& owner,
             const std::vector<domain::item_result>& results,
