@@ -51,6 +51,21 @@ struct poller_state {
 
 using self_ptr = poller_actor::stateful_pointer<poller_state>;
 
+/// Marks a batch to run alone when claimed here again. The set is
+/// bounded (its batches may have been taken by other nodes): a bound, not
+/// a rule.
+void mark_solo(poller_state& st, const std::string& batch_id) {
+  if (st.solo.size() >= 10000)
+    st.solo.clear();
+  st.solo.insert(batch_id);
+}
+
+/// A worker that is done goes back to the idle queue.
+void back_to_idle(poller_state& st, const caf::actor_addr& worker) {
+  if (auto it = st.all.find(worker); it != st.all.end())
+    st.idle.push_back(it->second);
+}
+
 void spawn_one_worker(self_ptr self) {
   auto& st = self->state;
   worker_peers peers{
@@ -298,9 +313,7 @@ poller(self_ptr self, poller_config cfg, store_actor claim_store,
       for (const auto& job : b->second) {
         caf::anon_send(st.renewer, untrack_atom_v,
                        persistence::lease_ref{job.batch_id, job.token});
-        if (st.solo.size() >= 10000)
-          st.solo.clear(); // batches other nodes took; a bound, not a rule
-        st.solo.insert(job.batch_id);
+        mark_solo(st, job.batch_id);
         back.push_back({job.batch_id, job.token});
       }
       release_leases(self, std::move(back));
@@ -321,9 +334,7 @@ poller(self_ptr self, poller_config cfg, store_actor claim_store,
           // Give the batch back now rather than after lease expiry; it
           // crashed a worker, so it runs alone again when claimed here.
           back.push_back(lease);
-          if (st.solo.size() >= 10000)
-            st.solo.clear();
-          st.solo.insert(job.batch_id);
+          mark_solo(st, job.batch_id);
         }
       }
       release_leases(self, std::move(back));
@@ -358,15 +369,11 @@ poller(self_ptr self, poller_config cfg, store_actor claim_store,
         // A bundle that failed with an error that is not transient gave
         // its batches back: each runs alone when claimed here again.
         auto& st = self->state;
-        for (const auto& id : solo) {
-          if (st.solo.size() >= 10000)
-            st.solo.clear();
-          st.solo.insert(id);
-        }
+        for (const auto& id : solo)
+          mark_solo(st, id);
         if (auto b = st.busy.find(worker); b != st.busy.end()) {
           st.busy.erase(b);
-          if (auto it = st.all.find(worker); it != st.all.end())
-            st.idle.push_back(it->second);
+          back_to_idle(st, worker);
         }
         maybe_finish_drain(self);
         try_claim(self);
@@ -381,8 +388,7 @@ poller(self_ptr self, poller_config cfg, store_actor claim_store,
           st.stats.batches_finished +=
               static_cast<std::int64_t>(b->second.size());
           st.busy.erase(b);
-          if (auto it = st.all.find(worker); it != st.all.end())
-            st.idle.push_back(it->second);
+          back_to_idle(st, worker);
         }
         maybe_finish_drain(self);
         try_claim(self);
