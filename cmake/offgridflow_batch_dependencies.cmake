@@ -13,6 +13,9 @@ find_dependency(nlohmann_json 3.11)
 # Header-only: boost::multiprecision for exact decimal arithmetic.
 find_dependency(Boost 1.74)
 find_dependency(PkgConfig)
+# API keys: SHA-256, RAND_bytes and CRYPTO_memcmp (common/api_token.cpp); TLS
+# itself is cpp-httplib's, built with OpenSSL.
+find_dependency(OpenSSL 3)
 
 if(NOT TARGET PkgConfig::PQXX)
   pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET GLOBAL libpqxx)
