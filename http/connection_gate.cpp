@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "domain/json_mapping.hpp"
+#include "http/transport.hpp"
 
 namespace ogf::http {
 
@@ -50,18 +52,29 @@ constexpr milliseconds sweep_interval{50};
 /// keep the epoll thread to itself (epoll is level-triggered: the rest is
 /// read on the next round).
 constexpr int reads_per_wakeup = 8;
+/// With TLS, connections beyond max_connections cannot simply be answered
+/// 503: the answer needs a handshake first. Up to this many of them at a
+/// time get one (and their 503); more are closed at once.
+constexpr std::size_t tls_refusal_reserve = 32;
+/// How long such a refused TLS connection may take for its handshake.
+constexpr milliseconds tls_refusal_handshake_time{2000};
 
 /// One client connection and the bytes it sent that no request consumed
 /// yet. Owned by exactly one thread at a time: the epoll thread while
 /// parked, a worker while queued or busy.
 struct connection {
   int fd = -1;
-  std::string in;           ///< received, not yet consumed
-  std::size_t scanned = 0;  ///< `in` searched for the head's end up to here
-  std::size_t head_end = 0; ///< where the head ends in `in`, once found
-  std::size_t served = 0;   ///< requests answered on this connection
-  bool reading = false;     ///< a request's first byte has arrived
-  bool lingering = false;   ///< refused: draining input until closed
+  std::unique_ptr<transport> io; ///< the socket itself, or TLS over it
+  std::string in;                ///< received, not yet consumed
+  std::size_t scanned = 0;     ///< `in` searched for the head's end up to here
+  std::size_t head_end = 0;    ///< where the head ends in `in`, once found
+  std::size_t served = 0;      ///< requests answered on this connection
+  bool reading = false;        ///< a request's first byte has arrived
+  bool lingering = false;      ///< refused: draining input until closed
+  bool handshaking = false;    ///< TLS handshake not complete yet
+  bool over_capacity = false;  ///< TLS over max_connections: 503 after the
+                               ///< handshake (counted apart from `open`)
+  bool watching_write = false; ///< epoll waits for writability (handshake)
   clock_type::time_point deadline; ///< idle, head or linger deadline
 };
 
@@ -219,8 +232,14 @@ std::string swap_foreign_method(connection& c) {
 
 /// Writes what fits into the socket buffer without waiting; the answers
 /// above are far smaller than any socket buffer.
-void send_now(int fd, const std::string& bytes) {
-  (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+void send_now(connection& c, const std::string& bytes) {
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    auto r = c.io->send(bytes.data() + sent, bytes.size() - sent);
+    if (r.status != io_status::done || r.bytes == 0)
+      return;
+    sent += r.bytes;
+  }
 }
 
 bool wait_for(int fd, short events, milliseconds timeout) {
@@ -268,7 +287,9 @@ public:
   std::size_t consumed() const { return consumed_ + from_socket_; }
 
   bool is_readable() const override {
-    return consumed_ < c_.in.size() || wait_for(c_.fd, POLLIN, io_timeout_);
+    // Bytes TLS decrypted already are not seen by poll.
+    return consumed_ < c_.in.size() || c_.io->pending() > 0 ||
+           wait_for(c_.fd, POLLIN, io_timeout_);
   }
 
   bool is_writable() const override {
@@ -285,24 +306,43 @@ public:
     for (;;) {
       auto left = std::chrono::duration_cast<milliseconds>(read_deadline_ -
                                                            clock_type::now());
-      if (left.count() <= 0 ||
-          !wait_for(c_.fd, POLLIN, std::min(left, io_timeout_)))
+      if (left.count() <= 0)
         return -1;
-      auto n = ::recv(c_.fd, ptr, size, MSG_DONTWAIT);
-      if (n > 0)
-        from_socket_ += static_cast<std::size_t>(n);
-      if (n >= 0 || (errno != EAGAIN && errno != EINTR))
-        return n;
+      auto r = c_.io->receive(ptr, size);
+      switch (r.status) {
+      case io_status::done:
+        from_socket_ += r.bytes;
+        return static_cast<ssize_t>(r.bytes);
+      case io_status::closed:
+        return 0;
+      case io_status::failed:
+        return -1;
+      case io_status::want_read:
+      case io_status::want_write:
+        break;
+      }
+      if (!wait_for(c_.fd, r.status == io_status::want_read ? POLLIN : POLLOUT,
+                    std::min(left, io_timeout_)))
+        return -1;
     }
   }
 
   ssize_t write(const char* ptr, std::size_t size) override {
     for (;;) {
-      if (!wait_for(c_.fd, POLLOUT, io_timeout_))
+      auto r = c_.io->send(ptr, size);
+      switch (r.status) {
+      case io_status::done:
+        return static_cast<ssize_t>(r.bytes);
+      case io_status::closed:
+      case io_status::failed:
         return -1;
-      auto n = ::send(c_.fd, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n >= 0 || (errno != EAGAIN && errno != EINTR))
-        return n;
+      case io_status::want_read:
+      case io_status::want_write:
+        break;
+      }
+      if (!wait_for(c_.fd, r.status == io_status::want_read ? POLLIN : POLLOUT,
+                    io_timeout_))
+        return -1;
     }
   }
 
@@ -375,8 +415,10 @@ struct gated_server::machinery {
   gated_server& server;
   const gate_config cfg;
   const std::size_t max_connections;
+  const std::shared_ptr<SSL_CTX> tls; ///< null: plain HTTP
 
   std::atomic<std::size_t> open{0};
+  std::atomic<std::size_t> refusing{0}; ///< TLS over capacity, see admit()
   std::atomic<std::size_t> parked_count{0};
   std::atomic<std::size_t> busy{0};
   std::atomic<bool> stopping{false};
@@ -400,10 +442,13 @@ struct gated_server::machinery {
 
   // Owned by the epoll thread.
   std::unordered_map<int, connection_ptr> parked;
+  /// Parked connections with bytes TLS decrypted already (which epoll does
+  /// not report), to read again on the next round.
+  std::vector<int> revisit;
 
   machinery(gated_server& s, gate_config c)
       : server(s), cfg(c),
-        max_connections(usable_connections(c.max_connections)) {
+        max_connections(usable_connections(c.max_connections)), tls(s.tls_) {
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     epoll_event ev{};
@@ -448,8 +493,8 @@ struct gated_server::machinery {
       }
     }
     for (auto& c : unserved) {
-      send_now(c->fd, canned_answer(503, "Service Unavailable", "unavailable",
-                                    "the server is stopping; retry later"));
+      send_now(*c, canned_answer(503, "Service Unavailable", "unavailable",
+                                 "the server is stopping; retry later"));
       finish(std::move(c));
     }
     for (auto& t : workers)
@@ -463,25 +508,68 @@ struct gated_server::machinery {
     (void)::write(wake_fd, &one, sizeof one);
   }
 
-  /// Answers `why` and reports it (on the listen or the epoll thread).
-  void refuse_now(int fd, refusal why) {
-    send_now(fd, answer_for(why));
+  void report(refusal why) {
     if (server.on_refusal)
       server.on_refusal(why);
+  }
+
+  /// Answers `why` and reports it (on the listen or the epoll thread).
+  void refuse_now(connection& c, refusal why) {
+    send_now(c, answer_for(why));
+    report(why);
+  }
+
+  /// A connection on `fd` with the listener's transport; null when TLS
+  /// cannot set up a session.
+  connection_ptr make_connection(int fd) {
+    auto c = std::make_unique<connection>();
+    c->fd = fd;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!tls) {
+      c->io = make_plain_transport(fd);
+      return c;
+    }
+    // OpenSSL reads and writes the socket itself: it must not block.
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    c->io = make_tls_transport(fd, tls.get());
+    c->handshaking = true;
+    return c->io ? std::move(c) : nullptr;
   }
 
   /// A fresh socket from the listen loop (listen thread).
   void admit(int fd) {
     if (stopping || open.load() >= max_connections) {
-      refuse_now(fd, refusal::over_capacity);
+      if (!tls) {
+        connection c;
+        c.fd = fd;
+        c.io = make_plain_transport(fd);
+        refuse_now(c, refusal::over_capacity);
+        ::close(fd);
+        return;
+      }
+      // TLS: the 503 needs a handshake, done on the epoll thread like any
+      // other, for a few such connections at a time.
+      report(refusal::over_capacity);
+      if (stopping || refusing.load() >= tls_refusal_reserve) {
+        ::close(fd);
+        return;
+      }
+      auto c = make_connection(fd);
+      if (!c) {
+        ::close(fd);
+        return;
+      }
+      ++refusing;
+      c->over_capacity = true;
+      return hand_to_epoll(std::move(c));
+    }
+    auto c = make_connection(fd);
+    if (!c) {
       ::close(fd);
       return;
     }
     ++open;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto c = std::make_unique<connection>();
-    c->fd = fd;
     hand_to_epoll(std::move(c));
   }
 
@@ -496,6 +584,7 @@ struct gated_server::machinery {
   /// Half-closes `c`: the answer is complete; what the client still sends
   /// is read and dropped until it closes or linger_time passes.
   static void start_lingering(connection& c) {
+    c.io->say_goodbye();
     ::shutdown(c.fd, SHUT_WR);
     c.lingering = true;
     c.in.clear();
@@ -503,9 +592,14 @@ struct gated_server::machinery {
   }
 
   void finish(connection_ptr c) {
+    if (!c->lingering)
+      c->io->say_goodbye();
     ::shutdown(c->fd, SHUT_RDWR);
     ::close(c->fd);
-    --open;
+    if (c->over_capacity)
+      --refusing;
+    else
+      --open;
   }
 
   // -- epoll thread -----------------------------------------------------------
@@ -514,9 +608,9 @@ struct gated_server::machinery {
     std::vector<epoll_event> events(256);
     auto next_sweep = clock_type::now() + sweep_interval;
     while (!epoll_stop) {
-      auto n =
-          epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()),
-                     static_cast<int>(sweep_interval.count()));
+      auto n = epoll_wait(
+          epoll_fd, events.data(), static_cast<int>(events.size()),
+          revisit.empty() ? static_cast<int>(sweep_interval.count()) : 0);
       for (int i = 0; i < n; ++i) {
         if (events[i].data.fd == wake_fd) {
           std::uint64_t count;
@@ -524,8 +618,12 @@ struct gated_server::machinery {
           }
           continue;
         }
-        on_readable(events[i].data.fd);
+        on_event(events[i].data.fd);
       }
+      std::vector<int> again;
+      again.swap(revisit);
+      for (int fd : again)
+        on_event(fd);
       take_inbox();
       auto now = clock_type::now();
       if (now >= next_sweep) {
@@ -570,6 +668,19 @@ struct gated_server::machinery {
       c->deadline = now + linger_time;
       return watch(std::move(c));
     }
+    if (c->handshaking) {
+      // Counted against head_timeout like a slow head; a refused one
+      // gets less.
+      c->deadline =
+          now + (c->over_capacity
+                     ? std::min(cfg.head_timeout, tls_refusal_handshake_time)
+                     : cfg.head_timeout);
+      return watch(std::move(c));
+    }
+    // A worker's TLS reads may have decrypted the start of a pipelined
+    // request, which epoll will not report: take it now.
+    if (!pull_pending(*c))
+      return finish(std::move(c));
     c->reading = !c->in.empty();
     c->scanned = 0;
     c->head_end = 0;
@@ -587,10 +698,25 @@ struct gated_server::machinery {
     watch(std::move(c));
   }
 
+  /// Moves what TLS holds decrypted into `c.in`; false when the
+  /// connection broke meanwhile.
+  static bool pull_pending(connection& c) {
+    char buf[read_chunk];
+    while (c.io->pending() > 0) {
+      auto r = c.io->receive(buf, sizeof buf);
+      if (r.status != io_status::done)
+        return r.status == io_status::want_read ||
+               r.status == io_status::want_write;
+      c.in.append(buf, r.bytes);
+    }
+    return true;
+  }
+
   /// Adds `c` to the epoll set and the parked table.
   void watch(connection_ptr c) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
+    c->watching_write = false;
     ev.data.fd = c->fd;
     if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
       return finish(std::move(c));
@@ -610,25 +736,74 @@ struct gated_server::machinery {
     return c;
   }
 
-  void on_readable(int fd) {
+  /// Makes epoll wait for `c`'s socket to be readable (`write` false) or
+  /// writable.
+  void wait_for_socket(connection& c, bool write) {
+    if (c.watching_write == write)
+      return;
+    epoll_event ev{};
+    ev.events = (write ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP;
+    ev.data.fd = c.fd;
+    epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c.fd, &ev);
+    c.watching_write = write;
+  }
+
+  void on_event(int fd) {
     auto it = parked.find(fd);
     if (it == parked.end())
       return;
-    auto& c = *it->second;
+    if (it->second->handshaking)
+      return continue_handshake(fd, *it->second);
+    on_readable(fd, *it->second);
+  }
+
+  void continue_handshake(int fd, connection& c) {
+    switch (c.io->handshake()) {
+    case io_status::done:
+      break;
+    case io_status::want_read:
+      return wait_for_socket(c, false);
+    case io_status::want_write:
+      return wait_for_socket(c, true);
+    case io_status::closed:
+    case io_status::failed:
+      // Not TLS (plain HTTP on the TLS port), no common protocol, or
+      // gone: nothing can be answered.
+      return finish(unpark(fd));
+    }
+    c.handshaking = false;
+    wait_for_socket(c, false);
+    if (c.over_capacity) { // reported when it arrived
+      auto refused = unpark(fd);
+      send_now(*refused, answer_for(refusal::over_capacity));
+      return linger(std::move(refused));
+    }
+    // Now it is a new connection waiting for its first request.
+    c.deadline = clock_type::now() + cfg.idle_timeout;
+    on_readable(fd, c); // a request may have come with the handshake
+  }
+
+  void on_readable(int fd, connection& c) {
     char buf[read_chunk];
     for (int round = 0; round < reads_per_wakeup; ++round) {
-      auto n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+      if (c.lingering) { // drained and dropped, below TLS
+        auto n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+          return; // more later
+        if (n <= 0)
+          return finish(unpark(fd)); // closed or broken
+        continue;
+      }
+      auto r = c.io->receive(buf, sizeof buf);
+      if (r.status == io_status::want_read || r.status == io_status::want_write)
         return; // more later
-      if (n <= 0)
+      if (r.status != io_status::done)
         return finish(unpark(fd)); // closed or broken
-      if (c.lingering)
-        continue; // drained and dropped
       if (!c.reading) {
         c.reading = true;
         c.deadline = clock_type::now() + cfg.head_timeout;
       }
-      c.in.append(buf, static_cast<std::size_t>(n));
+      c.in.append(buf, r.bytes);
       switch (check_request(c, cfg)) {
       case readiness::need_more:
         continue;
@@ -638,13 +813,22 @@ struct gated_server::machinery {
         return refuse(unpark(fd), refusal::head_too_large, true);
       }
     }
+    if (!c.lingering && c.io->pending() > 0)
+      revisit.push_back(fd);
   }
 
   /// Answers `why`, then drains the connection for a moment before closing
   /// it (or closes at once when `linger` is false).
-  void refuse(connection_ptr c, refusal why, bool linger) {
-    refuse_now(c->fd, why);
-    if (!linger || stopping)
+  void refuse(connection_ptr c, refusal why, bool linger_after) {
+    refuse_now(*c, why);
+    if (!linger_after)
+      return finish(std::move(c));
+    linger(std::move(c));
+  }
+
+  /// Closes `c` lingering (at once when stopping).
+  void linger(connection_ptr c) {
+    if (stopping)
       return finish(std::move(c));
     start_lingering(*c);
     c->deadline = clock_type::now() + linger_time;
@@ -671,7 +855,7 @@ struct gated_server::machinery {
     for (int fd : expired) {
       auto c = unpark(fd);
       if (c->lingering || !c->reading)
-        finish(std::move(c)); // drained, or idle: close quietly
+        finish(std::move(c)); // drained, idle or mid-handshake: quietly
       else
         refuse(std::move(c), refusal::head_timeout, true);
     }
@@ -725,10 +909,13 @@ struct gated_server::machinery {
     bool connection_closed = false;
     bool ok = false;
     auto foreign_method = swap_foreign_method(c);
-    std::function<void(httplib::Request&)> restore_method;
-    if (!foreign_method.empty())
-      restore_method = [&](httplib::Request& req) {
-        req.method = foreign_method;
+    SSL* tls_session = c.io->tls_session();
+    std::function<void(httplib::Request&)> setup_request;
+    if (!foreign_method.empty() || tls_session != nullptr)
+      setup_request = [&](httplib::Request& req) {
+        if (!foreign_method.empty())
+          req.method = foreign_method;
+        req.ssl = tls_session;
       };
     // Where this request ends, when its head says so plainly.
     std::optional<std::size_t> request_end;
@@ -741,7 +928,7 @@ struct gated_server::machinery {
       connection_stream stream{c, clock_type::now() + cfg.body_timeout,
                                cfg.io_timeout};
       ok = server.process_request(stream, close_connection, connection_closed,
-                                  restore_method);
+                                  setup_request);
       body_read = request_end && stream.consumed() >= *request_end;
     }
     // A body cpp-httplib did not read (a GET with a body, a refused one)
@@ -813,6 +1000,10 @@ void gated_server::raise_backlog() {
   socket_t sock = svr_sock_;
   if (sock != INVALID_SOCKET)
     ::listen(sock, SOMAXCONN);
+}
+
+void gated_server::set_tls(std::shared_ptr<SSL_CTX> ctx) {
+  tls_ = std::move(ctx);
 }
 
 void gated_server::stop_by(std::chrono::steady_clock::time_point deadline) {

@@ -35,6 +35,17 @@
 // real one is put back before routing: the pre-routing handler sees it and
 // can answer it like any method it does not serve (405 with Allow, 404).
 //
+// With TLS (set_tls), every byte goes through a transport (http/
+// transport.hpp) instead of the socket: the handshake runs in non-blocking
+// steps on the epoll thread, counted against max_connections and bounded
+// by head_timeout like a slow head (a client that never finishes it is
+// closed without an answer: there is no channel for one), then the
+// connection is parked and served exactly as above, canned answers and
+// lingering closes (close_notify first) included. A connection over
+// max_connections gets its 503 after a handshake too, for up to 32 such
+// connections at a time (2 s each to finish it); more are closed at once.
+// Plain HTTP uses the same path with a transport that is the socket itself.
+//
 // It works by overriding Server::process_and_close_socket (virtual in
 // cpp-httplib 0.11; the listen loop hands it every accepted socket) and by
 // running cpp-httplib's own request processing (Server::process_request,
@@ -127,6 +138,14 @@ public:
   /// Current counts; safe from any thread.
   gate_stats stats() const;
 
+  /// Serves HTTPS with `ctx` (see make_tls_context in http/transport.hpp)
+  /// instead of plain HTTP; null (the default) for plain HTTP. Set before
+  /// listening.
+  void set_tls(std::shared_ptr<SSL_CTX> ctx);
+
+  /// Whether set_tls() gave a context.
+  bool tls() const { return tls_ != nullptr; }
+
   /// Raises the listen backlog of the bound socket from cpp-httplib's 5 to
   /// SOMAXCONN. Call right after bind_to_port: connections that arrive
   /// before listening starts wait in that backlog. (Listening does it too.)
@@ -148,6 +167,7 @@ private:
   bool process_and_close_socket(socket_t sock) override;
 
   gate_config cfg_;
+  std::shared_ptr<SSL_CTX> tls_; ///< null: plain HTTP
   /// Set by stop_by(); a plain stop() waits without a bound.
   std::atomic<std::chrono::steady_clock::time_point> stop_deadline_{
       std::chrono::steady_clock::time_point::max()};

@@ -13,6 +13,7 @@
 #include "domain/json_mapping.hpp"
 #include "domain/validation.hpp"
 #include "http/server_impl.hpp"
+#include "http/transport.hpp"
 
 namespace ogf::http {
 
@@ -495,7 +496,16 @@ int bind_listener(gated_server& s, const std::string& host, int port) {
 
 } // namespace
 
+void check_tls_files(const std::string& cert_file,
+                     const std::string& key_file) {
+  (void)make_tls_context(cert_file, key_file);
+}
+
 int http_server::bind() {
+  // The TLS files first: a bad one must not leave a bound port behind.
+  if (!impl_->cfg.tls_cert_file.empty() || !impl_->cfg.tls_key_file.empty())
+    impl_->server.set_tls(
+        make_tls_context(impl_->cfg.tls_cert_file, impl_->cfg.tls_key_file));
   impl_->port = -1;
   impl_->port = bind_listener(impl_->server, impl_->cfg.host, impl_->cfg.port);
   if (impl_->admin)
@@ -554,6 +564,10 @@ void http_server::stop(std::chrono::milliseconds grace) {
 
 void http_server::set_stopping() {
   impl_->stopping = true;
+}
+
+bool http_server::tls() const {
+  return impl_->server.tls();
 }
 
 int http_server::port() const {

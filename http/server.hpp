@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <caf/actor_system.hpp>
@@ -54,6 +55,15 @@ struct http_config {
   std::string admin_host;
   /// Port of the admin listener; 0 binds an ephemeral port. Default 0.
   int admin_port = 0;
+  /// PEM file with the certificate chain of the API listener (its
+  /// certificate first, then intermediates). With tls_key_file, the API
+  /// listener serves HTTPS only (TLS 1.2 or newer); both empty: plain HTTP.
+  /// The admin listener always stays plain HTTP (local probes). Read once,
+  /// by bind(). Default empty.
+  std::string tls_cert_file;
+  /// PEM file with the unencrypted private key of tls_cert_file's
+  /// certificate. Default empty.
+  std::string tls_key_file;
   /// Largest accepted body, also after decompression. Default 4 MiB.
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   /// Most activity ids in one batch. Default 10,000.
@@ -88,6 +98,18 @@ struct http_config {
   std::string version = "0.1.0";
 };
 
+/// A TLS certificate or key file that cannot be used: unreadable, not PEM,
+/// an encrypted key, a key of another certificate, or only one of the two
+/// given. The message is one line and names the file.
+struct tls_config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Loads `cert_file` and `key_file` as http_server::bind() does and throws
+/// tls_config_error when they cannot serve; lets a program refuse bad files
+/// before it starts anything else.
+void check_tls_files(const std::string& cert_file, const std::string& key_file);
+
 /// One HTTP server bound to one engine. Serves the routes of
 /// http/routes.hpp; see docs/api.md.
 class http_server {
@@ -98,10 +120,15 @@ public:
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
 
-  /// Binds the listening socket (and the admin listener's, when
-  /// configured); returns the API port (useful with port 0). Throws
-  /// std::runtime_error when an address is in use or invalid.
+  /// Loads the TLS files (when configured) and binds the listening socket
+  /// (and the admin listener's, when configured); returns the API port
+  /// (useful with port 0). Throws tls_config_error for unusable TLS files
+  /// (before binding anything), std::runtime_error when an address is in
+  /// use or invalid.
   int bind();
+
+  /// Whether the API listener serves HTTPS (after bind()).
+  bool tls() const;
 
   /// Serves until stop(); blocks the calling thread (the admin listener
   /// runs on a thread of its own).
