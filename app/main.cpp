@@ -47,6 +47,8 @@ struct serve_options {
   int http_threads = 32;
   int max_connections = 1024;
   std::string admin_listen;
+  std::string tls_cert;
+  std::string tls_key;
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   int max_batch_activities = 10000;
   int store_connections = 4;
@@ -248,6 +250,17 @@ int run_serve(const database_options& db, const serve_options& o) {
   std::pair<std::string, int> admin;
   if (!o.admin_listen.empty())
     admin = split_listen(o.admin_listen, "admin-listen");
+  // Bad TLS files are a usage error, found before the database starts.
+  if (o.tls_cert.empty() != o.tls_key.empty())
+    throw usage_error("--tls-cert and --tls-key go together: give both or "
+                      "neither");
+  if (!o.tls_cert.empty()) {
+    try {
+      http::check_tls_files(o.tls_cert, o.tls_key);
+    } catch (const http::tls_config_error& e) {
+      throw usage_error(e.what());
+    }
+  }
 
   // Signals are taken by one thread with sigwait; block them everywhere
   // else before any thread starts.
@@ -284,6 +297,8 @@ int run_serve(const database_options& db, const serve_options& o) {
   hc.max_connections = o.max_connections;
   hc.admin_host = admin.first;
   hc.admin_port = admin.second;
+  hc.tls_cert_file = o.tls_cert;
+  hc.tls_key_file = o.tls_key;
   hc.max_body_bytes = o.max_body_bytes;
   hc.max_batch_activities = o.max_batch_activities;
   hc.default_max_retries = o.max_retries;
@@ -302,8 +317,10 @@ int run_serve(const database_options& db, const serve_options& o) {
     caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
     return 1;
   }
-  log::info("listening",
-            {{"host", host}, {"port", bound}, {"node_id", ec.node_id}});
+  log::info("listening", {{"host", host},
+                          {"port", bound},
+                          {"tls", server.tls()},
+                          {"node_id", ec.node_id}});
   if (server.admin_port() > 0)
     log::info("admin listening",
               {{"host", admin.first}, {"port", server.admin_port()}});
@@ -463,6 +480,15 @@ int main(int argc, char** argv) {
       ->add_option("--admin-listen", so.admin_listen,
                    "host:port serving only health and metrics; empty = off")
       ->envname("OGF_ADMIN_LISTEN");
+  serve
+      ->add_option("--tls-cert", so.tls_cert,
+                   "PEM certificate chain: serve HTTPS (with --tls-key; the "
+                   "admin listener stays HTTP)")
+      ->envname("OGF_TLS_CERT");
+  serve
+      ->add_option("--tls-key", so.tls_key,
+                   "PEM private key of --tls-cert (unencrypted)")
+      ->envname("OGF_TLS_KEY");
   serve
       ->add_option("--max-body-bytes", so.max_body_bytes,
                    "largest request body, also decompressed")
