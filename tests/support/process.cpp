@@ -16,7 +16,7 @@ namespace ogf::testing {
 child_process::child_process(std::vector<std::string> argv,
                              std::map<std::string, std::string> env,
                              std::string log_path)
-  : log_path_(std::move(log_path)) {
+    : log_path_(std::move(log_path)) {
   pid_ = fork();
   if (pid_ == 0) {
     int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -57,8 +57,8 @@ std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
     int status = 0;
     auto r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
-                                     : 128 + WTERMSIG(status);
+      exit_code_ =
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       return exit_code_;
     }
     if (std::chrono::steady_clock::now() >= deadline)

@@ -17,8 +17,7 @@ public:
   /// Starts `argv` with extra environment variables; stdout and stderr go to
   /// `log_path`.
   child_process(std::vector<std::string> argv,
-                std::map<std::string, std::string> env,
-                std::string log_path);
+                std::map<std::string, std::string> env, std::string log_path);
   ~child_process();
 
   child_process(const child_process&) = delete;
