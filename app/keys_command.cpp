@@ -263,7 +263,7 @@ int create_key(const keys_options& o) {
   }
 }
 
-/// Left-aligned columns two spaces apart; the last one is not padded.
+/// Left-aligned columns two spaces apart; no trailing spaces.
 void print_table(const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> width;
   for (const auto& row : rows)
@@ -279,6 +279,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
       if (i + 1 < row.size())
         line += std::string(width[i] - row[i].size() + 2, ' ');
     }
+    line.erase(line.find_last_not_of(' ') + 1);
     std::cout << line << "\n";
   }
 }
