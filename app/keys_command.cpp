@@ -115,9 +115,13 @@ public:
     try {
       server->start();
     } catch (const persistence::embedded_postgres_error&) {
-      if (!data_dir_held(server->data_dir()))
+      // Our own lock (taken before a failed server start) goes first, or
+      // the probe would find the dir held by ourselves.
+      auto dir = server->data_dir();
+      server.reset();
+      if (!data_dir_held(dir))
         throw;
-      connect_to_holder(server->data_dir());
+      connect_to_holder(dir);
       return;
     }
     own_server_ = std::move(server);
