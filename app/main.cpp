@@ -1,4 +1,4 @@
-// offgridflow-batch: `serve` (HTTP API + actor engine) and `migrate`.
+// offgridflow-batch: `serve` (HTTP API + actor engine), `migrate` and `keys`.
 // Every flag is also an OGF_<FLAG> environment variable; the flag wins.
 #include <condition_variable>
 #include <csignal>
@@ -15,6 +15,7 @@
 #include <pqxx/pqxx>
 
 #include "actors/engine.hpp"
+#include "app/keys_command.hpp"
 #include "common/log.hpp"
 #include "domain/duration.hpp"
 #include "http/server.hpp"
@@ -557,6 +558,9 @@ int main(int argc, char** argv) {
     action = "status";
   });
 
+  ogf::app::keys_options keys_opts;
+  auto* keys = ogf::app::add_keys_command(app, keys_opts);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -569,6 +573,8 @@ int main(int argc, char** argv) {
   try {
     if (serve->parsed())
       return run_serve(db, so);
+    if (keys->parsed())
+      return ogf::app::run_keys_command(keys_opts);
     return run_migrate(db, action, down_steps);
   } catch (const usage_error& e) {
     std::fprintf(stderr, "offgridflow-batch: %s\n", e.what());

@@ -14,4 +14,97 @@ std::optional<key_role> parse_key_role(std::string_view text) {
   return std::nullopt;
 }
 
+const char* to_string(key_status s) {
+  switch (s) {
+  case key_status::active:
+    return "active";
+  case key_status::revoked:
+    return "revoked";
+  case key_status::expired:
+    return "expired";
+  }
+  return "active";
+}
+
+key_status status_at(const api_key& k, timestamp_us now) {
+  if (k.revoked_at)
+    return key_status::revoked;
+  if (k.expires_at && now >= *k.expires_at)
+    return key_status::expired;
+  return key_status::active;
+}
+
+bool valid_key_name(std::string_view name) {
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < name.size(); ++chars) {
+    auto b = static_cast<unsigned char>(name[i]);
+    std::size_t len = 0;
+    char32_t cp = 0;
+    if (b < 0x80) {
+      len = 1;
+      cp = b;
+    } else if ((b & 0xE0) == 0xC0) {
+      len = 2;
+      cp = b & 0x1F;
+    } else if ((b & 0xF0) == 0xE0) {
+      len = 3;
+      cp = b & 0x0F;
+    } else if ((b & 0xF8) == 0xF0) {
+      len = 4;
+      cp = b & 0x07;
+    } else {
+      return false; // a continuation byte first, or 0xF8..0xFF
+    }
+    if (i + len > name.size())
+      return false;
+    for (std::size_t j = 1; j < len; ++j) {
+      auto c = static_cast<unsigned char>(name[i + j]);
+      if ((c & 0xC0) != 0x80)
+        return false;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and values past U+10FFFF are not
+    // UTF-8 (PostgreSQL refuses them too).
+    static constexpr char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < smallest[len] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+      return false;
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
+      return false;
+    i += len;
+  }
+  return chars <= max_key_name_chars;
+}
+
+std::optional<std::chrono::seconds> parse_key_lifetime(std::string_view text) {
+  if (text.size() < 2 || text.size() > 12)
+    return std::nullopt;
+  std::int64_t unit = 0;
+  switch (text.back()) {
+  case 'd':
+    unit = 24 * 3600;
+    break;
+  case 'h':
+    unit = 3600;
+    break;
+  case 'm':
+    unit = 60;
+    break;
+  case 's':
+    unit = 1;
+    break;
+  default:
+    return std::nullopt;
+  }
+  std::int64_t n = 0;
+  for (char c : text.substr(0, text.size() - 1)) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    n = n * 10 + (c - '0'); // at most 11 digits: no overflow
+  }
+  std::chrono::seconds d{n * unit};
+  if (d < min_key_lifetime || d > max_key_lifetime)
+    return std::nullopt;
+  return d;
+}
+
 } // namespace ogf::domain

@@ -2,6 +2,7 @@
 // stored and of how its secret is hashed (common/api_token.hpp). No I/O.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,5 +38,30 @@ struct api_key {
 inline bool key_usable(const api_key& k, timestamp_us now) {
   return !k.revoked_at && (!k.expires_at || now < *k.expires_at);
 }
+
+/// What `keys list` shows for a key at a given time.
+enum class key_status { active, revoked, expired };
+
+/// "active", "revoked" or "expired".
+const char* to_string(key_status s);
+
+/// The status of `k` at `now`: revoked wins over expired.
+key_status status_at(const api_key& k, timestamp_us now);
+
+/// Longest name of a key, in characters (Unicode code points).
+inline constexpr std::size_t max_key_name_chars = 200;
+
+/// True for a key name: valid UTF-8, at most max_key_name_chars characters,
+/// no control characters (C0, DEL, C1). Empty is allowed.
+bool valid_key_name(std::string_view name);
+
+/// Shortest and longest lifetime of a key: 1 s and 3650 days.
+inline constexpr std::chrono::seconds min_key_lifetime{1};
+inline constexpr std::chrono::seconds max_key_lifetime{3650LL * 24 * 3600};
+
+/// Parses a key lifetime as `keys create --expires` takes it: digits and
+/// one unit, `d`, `h`, `m` or `s` ("90d", "12h"), within
+/// min_key_lifetime..max_key_lifetime. Nullopt for anything else.
+std::optional<std::chrono::seconds> parse_key_lifetime(std::string_view text);
 
 } // namespace ogf::domain

@@ -16,6 +16,7 @@
 
 #include <pqxx/pqxx>
 
+#include "domain/api_key.hpp"
 #include "domain/model.hpp"
 #include "persistence/store_error.hpp"
 
@@ -320,6 +321,24 @@ public:
   std::int64_t upsert_factors(const domain::tenant& t,
                               const std::vector<domain::emission_factor>& rows,
                               const deadline& until = {});
+
+  // -- API keys (persistence/batch_store_keys.cpp) ---------------------------
+
+  /// Stores a new key; returns it with created_at as stored. `k.revoked_at`
+  /// is ignored (a new key is not revoked). Throws store_exception:
+  /// conflict when a key with this id exists (the stored one is left as
+  /// it is), validation for a value the table refuses.
+  domain::api_key create_api_key(const domain::api_key& k);
+  /// Every key, or those of one org, oldest first (created_at, id).
+  std::vector<domain::api_key>
+  list_api_keys(const std::optional<std::string>& org_id);
+  /// Revokes the key (revoked_at = now(), kept if already set); false when
+  /// no key has this id.
+  bool revoke_api_key(const std::string& id);
+  /// The key with this id, revoked and expired ones included; nullopt when
+  /// none (also for an id that is not 16 lower-case hex digits: no such key
+  /// can exist, and nothing is sent to the database).
+  std::optional<domain::api_key> find_api_key(const std::string& id);
 
   // -- nodes and health ---------------------------------------------------
 

@@ -48,6 +48,7 @@ TEST_CASE("migrations go up to latest, down to zero and up again to the same "
   CHECK(st.version == all.back().version);
   CHECK_FALSE(st.dirty);
   CHECK(first.find("CREATE TABLE public.batch_jobs") != std::string::npos);
+  CHECK(first.find("CREATE TABLE public.api_keys") != std::string::npos);
 
   CHECK(m.down(-1) == static_cast<int>(all.size()));
   CHECK(m.status().version == 0);
@@ -90,7 +91,8 @@ TEST_CASE("each migration's down restores exactly the schema before it, with "
     after.push_back(schema_dump(db));
   }
   // Rows a down migration must cope with: a batch whose idempotency key
-  // lapsed and a newer batch with the same key, and an activity.
+  // lapsed and a newer batch with the same key, an activity, and an API
+  // key (revoked).
   {
     pqxx::work tx{conn};
     tx.exec("INSERT INTO batch_jobs (org_id, workspace_id, total_activities,"
@@ -100,6 +102,9 @@ TEST_CASE("each migration's down restores exactly the schema before it, with "
     tx.exec("INSERT INTO activities (org_id, workspace_id, id, activity_type,"
             " quantity, unit, period_start, period_end) VALUES"
             " ('o', 'w', 'a1', 'diesel', 1, 'L', '2024-01-01', '2024-01-01')");
+    tx.exec("INSERT INTO api_keys (id, org_id, workspace_id, role,"
+            " secret_hash, revoked_at) VALUES ('0123456789abcdef', 'o', 'w',"
+            " 'read', repeat('ab', 32), now())");
     tx.commit();
   }
   persistence::migrator m{conn};

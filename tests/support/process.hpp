@@ -17,8 +17,7 @@ public:
   /// Starts `argv` with extra environment variables; stdout and stderr go to
   /// `log_path`.
   child_process(std::vector<std::string> argv,
-                std::map<std::string, std::string> env,
-                std::string log_path);
+                std::map<std::string, std::string> env, std::string log_path);
   ~child_process();
 
   child_process(const child_process&) = delete;
@@ -40,6 +39,22 @@ private:
   std::string log_path_;
   std::optional<int> exit_code_;
 };
+
+/// How a command that ran to its end ended, and what it wrote.
+struct command_output {
+  int exit_code = -1; ///< 128+signal when killed; -1 when it timed out
+  std::string out;    ///< its stdout
+  std::string err;    ///< its stderr
+  std::chrono::milliseconds took{0};
+};
+
+/// Runs `argv` (argv[0] a path) with extra environment variables until it
+/// exits, stdout and stderr captured apart (in files under `dir`). Killed
+/// after `timeout`.
+command_output run_to_exit(std::vector<std::string> argv,
+                           std::map<std::string, std::string> env,
+                           const std::string& dir,
+                           std::chrono::milliseconds timeout);
 
 /// Path of the offgridflow-batch binary under test.
 std::string server_binary();
