@@ -377,6 +377,10 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
         return self->delegate(self->state.bulk_store(), factors_atom_v, p, t,
                               std::move(rows), until);
       },
+      [self](key_atom k,
+             const std::string& id) -> caf::result<domain::api_key> {
+        return self->delegate(self->state.store(), k, id);
+      },
       [self](health_atom) -> caf::result<health_report> {
         auto rp = self->make_response_promise<health_report>();
         self->state.health_waiting.push_back(rp);

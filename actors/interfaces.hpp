@@ -85,7 +85,10 @@ using store_actor = caf::typed_actor<
     replies_to<heartbeat_atom, std::string, std::int32_t,
                std::string>::with<bool>,
     replies_to<ping_atom>::with<std::int64_t>,
-    replies_to<depth_atom>::with<std::int64_t>>;
+    replies_to<depth_atom>::with<std::int64_t>,
+    // The API key with this id, revoked and expired ones included; one
+    // with an empty id when there is none.
+    replies_to<key_atom, std::string>::with<domain::api_key>>;
 
 /// Groups concurrent submits into one transaction each (group commit):
 /// while a group commits, the next one gathers.
@@ -181,6 +184,7 @@ using engine_actor = caf::typed_actor<
                std::string>::with<std::vector<domain::emission_factor>>,
     replies_to<factors_atom, put_atom, domain::tenant,
                std::vector<domain::emission_factor>>::with<std::int64_t>,
+    replies_to<key_atom, std::string>::with<domain::api_key>, // see store
     replies_to<health_atom>::with<health_report>,
     replies_to<stats_atom>::with<engine_stats>,
     replies_to<stop_atom>::with<bool>>; // graceful stop

@@ -18,6 +18,7 @@
 #include <caf/sec.hpp>
 #include <caf/type_id.hpp>
 
+#include "domain/api_key.hpp"
 #include "domain/calculator.hpp"
 #include "domain/model.hpp"
 #include "persistence/batch_store.hpp"
@@ -77,6 +78,7 @@ struct engine_stats {
 } // namespace ogf
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::tenant)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::api_key)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::batch_progress)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::batch_filter)
@@ -151,6 +153,7 @@ CAF_ADD_ATOM(ogf, ogf, get_atom, "get")
 CAF_ADD_ATOM(ogf, ogf, put_atom, "put")
 CAF_ADD_ATOM(ogf, ogf, ping_atom, "ping")
 CAF_ADD_ATOM(ogf, ogf, free_atom, "free")
+CAF_ADD_ATOM(ogf, ogf, key_atom, "apikey")
 
 // engine_errc travels as a caf::error of category "ogf".
 CAF_ERROR_CODE_ENUM(ogf::engine_errc, "ogf")

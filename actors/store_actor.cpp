@@ -261,6 +261,11 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
       [&st](depth_atom) {
         return st.guarded([&](batch_store& s) { return s.queue_depth(); });
       },
+      [&st](key_atom, const std::string& id) {
+        return st.guarded([&](batch_store& s) {
+          return s.find_api_key(id).value_or(domain::api_key{});
+        });
+      },
   };
 }
 

@@ -58,6 +58,8 @@ struct serve_options {
   std::string request_timeout = "10s";
   int chunk_size = 500;
   std::string log_level = "info";
+  std::string auth = "auto";
+  double tenant_rate_limit = 0;
 };
 
 /// Thrown for bad option values: exit code 2 with a one-line message.
@@ -214,6 +216,23 @@ std::pair<std::string, int> split_listen(const std::string& listen,
   return {host, port};
 }
 
+/// True for a host that only this machine can reach: 127.0.0.0/8, ::1,
+/// localhost.
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+/// The tenancy mode of `--auth` for a server listening on `host`
+/// (CONTRACT §4): auto is headers on a loopback address, keys otherwise.
+http::auth_mode auth_mode_for(const std::string& flag,
+                              const std::string& host) {
+  if (flag == "keys")
+    return http::auth_mode::keys;
+  if (flag == "headers")
+    return http::auth_mode::headers;
+  return is_loopback(host) ? http::auth_mode::headers : http::auth_mode::keys;
+}
+
 int run_serve(const database_options& db, const serve_options& o) {
   if (o.log_level == "debug")
     log::set_level(log::level::debug);
@@ -309,6 +328,13 @@ int run_serve(const database_options& db, const serve_options& o) {
   hc.commit_grace = std::min(milliseconds(5000), request_timeout / 2);
   hc.node_id = ec.node_id;
   hc.version = OGF_VERSION;
+  hc.auth = auth_mode_for(o.auth, host);
+  hc.tenant_rate_limit = o.tenant_rate_limit;
+  if (hc.auth == http::auth_mode::headers && !is_loopback(host))
+    log::warn("--auth headers on a non-loopback address: anyone who can "
+              "reach the port can act as any tenant; put an authenticating "
+              "gateway in front, or use --auth keys",
+              {{"host", host}});
   http::http_server server{sys, engine, hc};
   int bound = 0;
   try {
@@ -321,7 +347,8 @@ int run_serve(const database_options& db, const serve_options& o) {
   log::info("listening", {{"host", host},
                           {"port", bound},
                           {"tls", server.tls()},
-                          {"node_id", ec.node_id}});
+                          {"node_id", ec.node_id},
+                          {"auth", http::to_string(hc.auth)}});
   if (server.admin_port() > 0)
     log::info("admin listening",
               {{"host", admin.first}, {"port", server.admin_port()}});
@@ -539,6 +566,21 @@ int main(int argc, char** argv) {
       ->envname("OGF_LOG_LEVEL")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  serve
+      ->add_option("--auth", so.auth,
+                   "who a request acts for: keys (Authorization: Bearer), "
+                   "headers (X-Org-ID/X-Workspace-ID), or auto = headers "
+                   "on a loopback --listen, keys otherwise")
+      ->envname("OGF_AUTH")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "keys", "headers"}));
+  serve
+      ->add_option("--tenant-rate-limit", so.tenant_rate_limit,
+                   "requests/s per tenant, bursts to twice that; more get "
+                   "429 (0 = off, max 1000000)")
+      ->envname("OGF_TENANT_RATE_LIMIT")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
 
   auto* migrate =
       app.add_subcommand("migrate", "apply or roll back migrations");

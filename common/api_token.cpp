@@ -1,6 +1,5 @@
 #include "common/api_token.hpp"
 
-#include <cctype>
 #include <stdexcept>
 
 #include <openssl/crypto.h>
@@ -11,16 +10,8 @@ namespace ogf::auth {
 
 namespace {
 
-constexpr std::string_view prefix = "ogf_";
 constexpr std::size_t id_digits = 16;
 constexpr std::size_t secret_digits = 64;
-
-bool lower_hex(std::string_view s) {
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-      return false;
-  return true;
-}
 
 std::string to_hex(const unsigned char* data, std::size_t n) {
   static const char digits[] = "0123456789abcdef";
@@ -41,48 +32,10 @@ std::string random_hex(std::size_t bytes) {
   return out;
 }
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t';
-}
-
 } // namespace
-
-std::optional<token> parse_token(std::string_view text) {
-  if (text.size() != prefix.size() + id_digits + 1 + secret_digits ||
-      text.substr(0, prefix.size()) != prefix)
-    return std::nullopt;
-  auto id = text.substr(prefix.size(), id_digits);
-  if (text[prefix.size() + id_digits] != '_')
-    return std::nullopt;
-  auto secret = text.substr(prefix.size() + id_digits + 1);
-  if (!lower_hex(id) || !lower_hex(secret))
-    return std::nullopt;
-  return token{std::string(id), std::string(secret)};
-}
-
-std::optional<token> parse_authorization(std::string_view v) {
-  while (!v.empty() && is_space(v.front()))
-    v.remove_prefix(1);
-  while (!v.empty() && is_space(v.back()))
-    v.remove_suffix(1);
-  constexpr std::string_view scheme = "bearer";
-  if (v.size() <= scheme.size() || !is_space(v[scheme.size()]))
-    return std::nullopt;
-  for (std::size_t i = 0; i < scheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(v[i])) != scheme[i])
-      return std::nullopt;
-  v.remove_prefix(scheme.size());
-  while (!v.empty() && is_space(v.front()))
-    v.remove_prefix(1);
-  return parse_token(v);
-}
 
 token new_token() {
   return token{random_hex(id_digits / 2), random_hex(secret_digits / 2)};
-}
-
-std::string format_token(const token& t) {
-  return std::string(prefix) + t.key_id + "_" + t.secret;
 }
 
 std::string hash_secret(std::string_view secret) {

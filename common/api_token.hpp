@@ -6,33 +6,22 @@
 // constant-time so that answer times say nothing about a stored hash.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <string_view>
 
+#include "domain/api_key.hpp"
+
 namespace ogf::auth {
 
-/// A token's two parts.
-struct token {
-  std::string key_id; ///< 16 lower-case hex digits
-  std::string secret; ///< 64 lower-case hex digits
-};
-
-/// Parses `ogf_<16 hex>_<64 hex>` exactly (lower-case hex only); nullopt
-/// for anything else.
-std::optional<token> parse_token(std::string_view text);
-
-/// Parses an Authorization header value: the scheme `Bearer` (any case),
-/// one or more spaces, a token as parse_token wants it, and nothing else
-/// (surrounding spaces and tabs are ignored). Nullopt when malformed.
-std::optional<token> parse_authorization(std::string_view header_value);
+// Parsing and formatting are pure (domain/api_key.hpp, fuzzed there).
+using domain::format_token;
+using domain::parse_authorization;
+using domain::parse_token;
+using domain::token;
 
 /// A new token from the system's random source. Throws std::runtime_error
 /// when no random bytes are available.
 token new_token();
-
-/// `ogf_<key id>_<secret>`.
-std::string format_token(const token& t);
 
 /// Hex SHA-256 of `secret` (64 lower-case hex digits).
 std::string hash_secret(std::string_view secret);

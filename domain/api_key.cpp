@@ -1,6 +1,27 @@
 #include "domain/api_key.hpp"
 
+#include <cctype>
+
 namespace ogf::domain {
+
+namespace {
+
+constexpr std::string_view prefix = "ogf_";
+constexpr std::size_t id_digits = 16;
+constexpr std::size_t secret_digits = 64;
+
+bool lower_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
+  return true;
+}
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t';
+}
+
+} // namespace
 
 const char* to_string(key_role r) {
   return r == key_role::read ? "read" : "write";
@@ -105,6 +126,40 @@ std::optional<std::chrono::seconds> parse_key_lifetime(std::string_view text) {
   if (d < min_key_lifetime || d > max_key_lifetime)
     return std::nullopt;
   return d;
+}
+
+std::optional<token> parse_token(std::string_view text) {
+  if (text.size() != prefix.size() + id_digits + 1 + secret_digits ||
+      text.substr(0, prefix.size()) != prefix)
+    return std::nullopt;
+  auto id = text.substr(prefix.size(), id_digits);
+  if (text[prefix.size() + id_digits] != '_')
+    return std::nullopt;
+  auto secret = text.substr(prefix.size() + id_digits + 1);
+  if (!lower_hex(id) || !lower_hex(secret))
+    return std::nullopt;
+  return token{std::string(id), std::string(secret)};
+}
+
+std::optional<token> parse_authorization(std::string_view v) {
+  while (!v.empty() && is_space(v.front()))
+    v.remove_prefix(1);
+  while (!v.empty() && is_space(v.back()))
+    v.remove_suffix(1);
+  constexpr std::string_view scheme = "bearer";
+  if (v.size() <= scheme.size() || !is_space(v[scheme.size()]))
+    return std::nullopt;
+  for (std::size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(v[i])) != scheme[i])
+      return std::nullopt;
+  v.remove_prefix(scheme.size());
+  while (!v.empty() && is_space(v.front()))
+    v.remove_prefix(1);
+  return parse_token(v);
+}
+
+std::string format_token(const token& t) {
+  return std::string(prefix) + t.key_id + "_" + t.secret;
 }
 
 } // namespace ogf::domain

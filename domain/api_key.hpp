@@ -34,6 +34,25 @@ struct api_key {
   std::optional<timestamp_us> revoked_at; ///< none: not revoked
 };
 
+/// A bearer token's two parts: `ogf_<key id>_<secret>`, the key id 16 and
+/// the secret 64 lower-case hex digits (common/api_token.hpp makes them).
+struct token {
+  std::string key_id; ///< 16 lower-case hex digits
+  std::string secret; ///< 64 lower-case hex digits
+};
+
+/// Parses `ogf_<16 hex>_<64 hex>` exactly (lower-case hex only); nullopt
+/// for anything else.
+std::optional<token> parse_token(std::string_view text);
+
+/// Parses an Authorization header value: the scheme `Bearer` (any case),
+/// one or more spaces, a token as parse_token wants it, and nothing else
+/// (surrounding spaces and tabs are ignored). Nullopt when malformed.
+std::optional<token> parse_authorization(std::string_view header_value);
+
+/// `ogf_<key id>_<secret>`.
+std::string format_token(const token& t);
+
 /// True when `k` may be used at `now`: not revoked, not expired.
 inline bool key_usable(const api_key& k, timestamp_us now) {
   return !k.revoked_at && (!k.expires_at || now < *k.expires_at);

@@ -9,8 +9,10 @@
 
 #include <pthread.h>
 
+#include "common/api_token.hpp"
 #include "common/log.hpp"
 #include "domain/json_mapping.hpp"
+#include "domain/time.hpp"
 #include "domain/validation.hpp"
 #include "http/server_impl.hpp"
 #include "http/transport.hpp"
@@ -28,7 +30,7 @@ void send_json(httplib::Response& res, int status, const json& body) {
 }
 
 void send_error(httplib::Response& res, const http_error& e) {
-  if (e.status == 503)
+  if ((e.status == 503 || e.status == 429) && !res.has_header("Retry-After"))
     res.set_header("Retry-After", std::to_string(retry_after_seconds));
   send_json(res, e.status, domain::error_body(e.code, e.message, e.details));
 }
@@ -45,6 +47,12 @@ struct request_context {
   clock_type::time_point start;
   std::string request_id;
   std::string route = "unmatched"; ///< route template, never a raw path
+  /// A call of a write route: after the answer, an audit line says who
+  /// did what (never a token or secret).
+  bool audit = false;
+  std::string key_id; ///< of the API key presented (keys mode), if any
+  std::optional<domain::tenant> tenant; ///< once decided
+  std::string batch_id;                 ///< the batch acted on, if any
 };
 
 thread_local request_context current_request;
@@ -281,18 +289,32 @@ void http_server::impl::dispatch(const httplib::Request& req,
       return;
     }
     api_call call{req, *found.entry, std::move(found.params), {}, {}};
+    auto& ctx = current_request;
+    ctx.audit = is_write_route(call.route);
     if (call.route.tenant_scoped) {
-      std::string bad;
-      auto t = read_tenant(req, bad);
-      if (!t) {
-        send_error(res, {401,
-                         "unauthenticated",
-                         "missing or malformed " + bad +
-                             " header (1-64 characters of A-Z a-z 0-9 _ -)",
-                         {{"field", bad}}});
+      // One place for every route (CONTRACT §4): who is calling, may they,
+      // and have they called too often. Nothing else runs before this.
+      http_error refusal;
+      if (!authenticate(call, refusal)) {
+        if (refusal.status == 401)
+          res.set_header("WWW-Authenticate", "Bearer");
+        send_error(res, refusal);
         return;
       }
-      call.tenant = std::move(*t);
+      ctx.tenant = call.tenant;
+      if (auto wait = limiter.take(call.tenant, clock_type::now()); wait > 0) {
+        res.set_header("Retry-After", std::to_string(wait));
+        send_error(res, {429,
+                         "rate_limited",
+                         "too many requests for this tenant; retry after " +
+                             std::to_string(wait) + " s",
+                         {{"limit_per_second", cfg.tenant_rate_limit}}});
+        return;
+      }
+      if (!call.params.empty() &&
+          std::string_view(call.route.path).rfind("/api/v1/batches/{id}", 0) ==
+              0)
+        ctx.batch_id = call.params.front();
     }
     if (call.route.body != body_rule::none) {
       auto media = body_media_type(req);
@@ -316,6 +338,97 @@ void http_server::impl::dispatch(const httplib::Request& req,
   }
 }
 
+std::optional<domain::api_key>
+http_server::impl::find_key(const std::string& id) {
+  auto now = clock_type::now();
+  if (auto cached = keys.find(id, now))
+    return cached;
+  auto [key, err] = ask<domain::api_key>(key_atom_v, id);
+  if (!key) {
+    log::warn("API key lookup failed",
+              {{"key_id", id}, {"error", engine_message(err)}});
+    return std::nullopt;
+  }
+  keys.store(id, *key, now);
+  return key;
+}
+
+bool http_server::impl::authenticate(api_call& call, http_error& refusal) {
+  const auto& req = call.req;
+  if (cfg.auth == auth_mode::headers) {
+    std::string bad;
+    auto t = read_tenant(req, bad);
+    if (!t) {
+      refusal = {401,
+                 "unauthenticated",
+                 "missing or malformed " + bad +
+                     " header (1-64 characters of A-Z a-z 0-9 _ -)",
+                 {{"field", bad}}};
+      return false;
+    }
+    call.tenant = std::move(*t);
+    return true;
+  }
+  // Keys mode. The messages never repeat what the client sent: a token
+  // must not reach a log line or an error body.
+  auto unauthenticated = [&](std::string message) {
+    refusal = {401, "unauthenticated", std::move(message), nullptr};
+    return false;
+  };
+  auto count = req.get_header_value_count("Authorization");
+  if (count == 0)
+    return unauthenticated("this route needs an API key: send "
+                           "Authorization: Bearer <token>");
+  if (count > 1)
+    return unauthenticated("more than one Authorization header");
+  auto token = auth::parse_authorization(req.get_header_value("Authorization"));
+  if (!token)
+    return unauthenticated("malformed Authorization header: expected Bearer "
+                           "ogf_<key id>_<secret>");
+  current_request.key_id = token->key_id;
+  auto key = find_key(token->key_id);
+  if (!key) {
+    refusal = {503, "unavailable", "cannot check the API key now; retry later",
+               nullptr};
+    return false;
+  }
+  // Unknown id and wrong secret read the same, so that nobody learns
+  // which key ids exist without holding one of their secrets.
+  auto presented = auth::hash_secret(token->secret);
+  if (key->id.empty() || !auth::same_hash(key->secret_hash, presented))
+    return unauthenticated("unknown API key or wrong secret");
+  if (key->revoked_at)
+    return unauthenticated("this API key was revoked");
+  if (!domain::key_usable(*key, domain::now_us()))
+    return unauthenticated("this API key has expired");
+  if (key->role == domain::key_role::read && is_write_route(call.route)) {
+    refusal = {403,
+               "forbidden",
+               "this API key may only read (role read); " +
+                   std::string(call.route.method) + " needs a write key",
+               {{"role", "read"}}};
+    return false;
+  }
+  // Tenant headers are optional with a key; given, they must name its
+  // tenant (a client that means another tenant must not act on this one).
+  for (auto [name, want] :
+       {std::pair{"X-Org-ID", &key->owner.org_id},
+        std::pair{"X-Workspace-ID", &key->owner.workspace_id}}) {
+    auto n = req.get_header_value_count(name);
+    if (n == 0)
+      continue;
+    if (n > 1 || req.get_header_value(name) != *want) {
+      refusal = {403,
+                 "forbidden",
+                 std::string(name) + " does not match the API key's tenant",
+                 {{"field", name}}};
+      return false;
+    }
+  }
+  call.tenant = key->owner;
+  return true;
+}
+
 void http_server::impl::after_response(const httplib::Request& req,
                                        const httplib::Response& res) {
   auto& ctx = current_request;
@@ -335,6 +448,28 @@ void http_server::impl::after_response(const httplib::Request& req,
                              {"status", res.status},
                              {"duration_ms", std::round(seconds * 1e6) / 1e3},
                              {"request_id", ctx.request_id}});
+  if (ctx.audit) {
+    // Who did what (CONTRACT §4): key id, tenant, route, batch, status.
+    auto batch_id = ctx.batch_id;
+    if (batch_id.empty() && res.has_header("Location")) {
+      auto location = res.get_header_value("Location");
+      batch_id = location.substr(location.rfind('/') + 1);
+    }
+    log::info(
+        "audit",
+        {{"key_id", ctx.key_id.empty() ? nlohmann::json(nullptr)
+                                       : nlohmann::json(ctx.key_id)},
+         {"org_id", ctx.tenant ? nlohmann::json(ctx.tenant->org_id)
+                               : nlohmann::json(nullptr)},
+         {"workspace_id", ctx.tenant ? nlohmann::json(ctx.tenant->workspace_id)
+                                     : nlohmann::json(nullptr)},
+         {"method", method},
+         {"route", ctx.route},
+         {"batch_id", batch_id.empty() ? nlohmann::json(nullptr)
+                                       : nlohmann::json(batch_id)},
+         {"status", res.status},
+         {"request_id", ctx.request_id}});
+  }
   ctx = request_context{};
 }
 
@@ -375,7 +510,8 @@ gate_config admin_gate(const http_config& cfg) {
 } // namespace
 
 http_server::impl::impl(caf::actor_system& s, engine_actor e, http_config c)
-    : sys(s), engine(std::move(e)), cfg(std::move(c)), server(api_gate(cfg)) {}
+    : sys(s), engine(std::move(e)), cfg(std::move(c)), server(api_gate(cfg)),
+      keys(cfg.key_cache_ttl, 10000), limiter(cfg.tenant_rate_limit) {}
 
 void http_server::impl::configure() {
   server.set_tcp_nodelay(true);

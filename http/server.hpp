@@ -12,6 +12,7 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/interfaces.hpp"
+#include "http/auth.hpp"
 
 namespace ogf::http {
 
@@ -93,6 +94,18 @@ struct http_config {
   /// Least time between two progress events of one stream. Default 250 ms
   /// (CONTRACT: at most 4 a second).
   std::chrono::milliseconds event_min_gap{250};
+  /// How a request's tenant is decided (docs/security.md). Default
+  /// headers; `serve` picks keys unless it listens on a loopback address.
+  auth_mode auth = auth_mode::headers;
+  /// How long an API key looked up in the database is trusted without a
+  /// new lookup (also "no such key"): a revocation takes effect on every
+  /// node within this plus one lookup. Default 2 s, range 0..4 s (CONTRACT
+  /// §4 promises 5 s).
+  std::chrono::milliseconds key_cache_ttl{2000};
+  /// Requests a second per tenant (org, workspace), bursts up to twice
+  /// that; more are answered 429 rate_limited with Retry-After. Health and
+  /// metrics do not count. 0 = no limit. Default 0.
+  double tenant_rate_limit = 0;
   /// Reported by health.
   std::string node_id;
   std::string version = "0.1.0";

@@ -44,6 +44,12 @@ struct api_call {
   std::string media_type;          ///< of the body, for routes that read one
 };
 
+/// True for routes that change something (every method but GET/HEAD):
+/// a read key may not call them, and each call is audited.
+inline bool is_write_route(const route_entry& r) {
+  return std::string_view(r.method) != "GET";
+}
+
 /// Writes `body` as the JSON answer with `status`.
 void send_json(httplib::Response& res, int status, const nlohmann::json& body);
 
@@ -75,6 +81,8 @@ struct http_server::impl {
   clock_type::time_point started = clock_type::now();
   int port = 0;
   http_metrics metrics;
+  key_cache keys;           ///< API keys (keys mode)
+  rate_limiter limiter;     ///< per-tenant request rate
   std::mutex streams_mutex; ///< guards the three members below
   std::set<std::shared_ptr<event_queue>> streams; ///< open event streams
   /// Event-stream slots taken: open streams plus those being set up.
@@ -130,6 +138,13 @@ struct http_server::impl {
                                                   httplib::Response& res,
                                                   bool admin_listener);
   void dispatch(const httplib::Request& req, httplib::Response& res);
+  /// Decides the tenant of a tenant-scoped call (CONTRACT §4): from the
+  /// headers, or from the API key of its Authorization header. False, with
+  /// `refusal` (401, 403 or 503) filled in, when the call may not go on.
+  bool authenticate(api_call& call, http_error& refusal);
+  /// The API key `id`, from the cache or the database; an api_key with an
+  /// empty id when there is none; nullopt when the database did not answer.
+  std::optional<domain::api_key> find_key(const std::string& id);
   void after_response(const httplib::Request& req,
                       const httplib::Response& res);
   void close_streams();

@@ -59,6 +59,8 @@ api_fixture::api_fixture(api_options opts)
   ec.lease_timeout = 3s;
   if (opts.chunk_delay.count() > 0)
     ec.processor = sys_->spawn<caf::detached>(slow_processor, opts.chunk_delay);
+  if (opts.tune_engine)
+    opts.tune_engine(ec);
   engine_ = spawn_engine(*sys_, ec);
   http::http_config hc;
   hc.port = 0;

@@ -35,6 +35,8 @@ struct api_options {
   /// Last word on the server's configuration (connection limits, admin
   /// listener), applied after the fields above.
   std::function<void(http::http_config&)> tune;
+  /// The same for the engine (quotas, connections), applied last.
+  std::function<void(engine_config&)> tune_engine;
 };
 
 /// The tenant headers of a request.

@@ -79,6 +79,9 @@ ogf::engine_actor::behavior_type failing_engine(ogf::engine_actor::pointer,
       [err](factors_atom, put_atom, const domain::tenant&,
             const std::vector<domain::emission_factor>&)
           -> caf::result<std::int64_t> { return err; },
+      [err](key_atom, const std::string&) -> caf::result<domain::api_key> {
+        return err;
+      },
       [err](health_atom) -> caf::result<health_report> { return err; },
       [err](stats_atom) -> caf::result<engine_stats> { return err; },
       [](stop_atom) -> caf::result<bool> { return true; },
@@ -282,6 +285,18 @@ TEST_CASE("every engine failure maps to its status and code and never leaks "
     auto health = to_reply(cli.Get("/api/v1/health"));
     CHECK(health.status == 503);
     check_no_leak(health);
+  } // In keys mode a key that cannot be looked up is 503, never 401: the key
+  // may be fine, and the client should retry, not drop it.
+  {
+    ogf::http::http_config hc;
+    hc.auth = ogf::http::auth_mode::keys;
+    bare_server server{sys, gone, hc};
+    httplib::Client cli("127.0.0.1", server.port());
+    auto r = to_reply(cli.Get(
+        "/api/v1/batches", {{"Authorization", "Bearer ogf_0123456789abcdef_" +
+                                                  std::string(64, 'a')}}));
+    check_error(r, 503, "unavailable");
+    CHECK(r.header("WWW-Authenticate").empty());
   }
 }
 
