@@ -1,6 +1,6 @@
 // libFuzzer target over everything domain/ does with client input: request
 // bodies (submit, activities as JSON and CSV, factors), query strings,
-// tenant headers, idempotency keys and page tokens. The first byte picks the
+// tenant headers, idempotency keys, page tokens and Authorization headers. The first byte picks the
 // parser, the rest is the input, prepared the way the HTTP layer prepares it
 // (JSON bodies are read with parse_json_exact, query strings are split and
 // percent-decoded like cpp-httplib).
@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "domain/api_key.hpp"
 #include "domain/exact_json.hpp"
 #include "domain/page_token.hpp"
 #include "domain/validation.hpp"
@@ -51,6 +52,7 @@ enum parser : std::uint8_t {
   tenant_header,
   idempotency_key,
   page_tokens,
+  authorization,
   parser_count
 };
 
@@ -265,6 +267,18 @@ void run(parser which, std::string_view input) {
     if (auto id = d::normalize_uuid(input))
       FUZZ_EXPECT(d::is_valid_uuid(*id));
     return;
+  case authorization: {
+    // An accepted header holds exactly one well-formed token, which
+    // formats back to the text after the scheme.
+    auto t = d::parse_authorization(input);
+    if (!t)
+      return;
+    FUZZ_EXPECT(t->key_id.size() == 16 && t->secret.size() == 64);
+    auto text = d::format_token(*t);
+    FUZZ_EXPECT(d::parse_token(text).has_value());
+    FUZZ_EXPECT(input.find(text) != std::string::npos);
+    return;
+  }
   case parser_count:
     return;
   }
