@@ -1,6 +1,7 @@
 // Routing, content types, request ids, and the route table against
 // docs/openapi.yaml.
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <catch2/catch.hpp>
@@ -239,10 +240,13 @@ TEST_CASE("every answer carries an X-Request-ID, the client's when it is "
         api.get("/api/v1/batches").header("X-Request-ID"));
 }
 
-TEST_CASE("docs/openapi.yaml describes exactly the server's routes") {
+TEST_CASE("docs/openapi.yaml describes exactly the server's routes, and "
+          "401, 403 and 429 on every tenant route") {
   std::ifstream in(OGF_SOURCE_DIR "/docs/openapi.yaml");
   REQUIRE(in);
   std::set<std::string> documented;
+  std::map<std::string, std::set<std::string>> answers; // operation -> codes
+  std::string operation;
   std::string line;
   bool in_paths = false;
   std::string path;
@@ -270,7 +274,11 @@ TEST_CASE("docs/openapi.yaml describes exactly the server's routes") {
           for (auto& c : upper)
             c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
           documented.insert(upper + " " + path);
+          operation = upper + " " + path;
         }
+    } else if (indent == 8 && line.size() > indent + 5 &&
+               line[indent] == '"' && line[indent + 4] == '"') {
+      answers[operation].insert(line.substr(indent + 1, 3));
     }
   }
   std::set<std::string> served;
@@ -283,5 +291,15 @@ TEST_CASE("docs/openapi.yaml describes exactly the server's routes") {
   for (const auto& s : served) {
     INFO("served but not documented: " << s);
     CHECK(documented.count(s) == 1);
+  }
+  // CONTRACT §4: every tenant route may answer 401, 403 and 429.
+  for (const auto& r : ogf::http::routes()) {
+    if (!r.tenant_scoped)
+      continue;
+    const auto& codes = answers[r.method + " " + r.path];
+    for (const char* code : {"401", "403", "429"}) {
+      INFO(r.method << " " << r.path << " documents " << code);
+      CHECK(codes.count(code) == 1);
+    }
   }
 }
