@@ -44,10 +44,13 @@ LANGUAGE sql STABLE AS $$ SELECT (1 + pg_backend_pid() % 64)::smallint $$;
 
 -- Adds the net change of each tenant's unfinished batches in a statement:
 -- increases to slot 0, decreases to this backend's slot; tenants whose
--- count did not change are left alone.
+-- count did not change are left alone. PL/pgSQL, not SQL: a SQL function
+-- that cannot be inlined is planned at every call (~150 us per status
+-- change measured, against ~40 us with the plan PL/pgSQL keeps).
 CREATE FUNCTION tenant_open_batches_add(orgs text[], workspaces text[],
                                         deltas bigint[])
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
   INSERT INTO tenant_open_batches AS t (org_id, workspace_id, slot,
                                         open_batches)
   SELECT d.org, d.ws,
@@ -58,7 +61,8 @@ RETURNS void LANGUAGE sql AS $$
   WHERE d.delta <> 0
   ORDER BY 1, 2, 3
   ON CONFLICT (org_id, workspace_id, slot)
-    DO UPDATE SET open_batches = t.open_batches + excluded.open_batches
+    DO UPDATE SET open_batches = t.open_batches + excluded.open_batches;
+END
 $$;
 
 -- INSERT: counts the new batches and refuses the statement when a tenant
