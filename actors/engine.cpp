@@ -76,6 +76,14 @@ persistence::store_config store_config_of(const engine_config& cfg) {
   return sc;
 }
 
+/// The API connections: the engine's settings plus the tenants' quota,
+/// which only users' submits are checked against.
+persistence::store_config api_store_config_of(const engine_config& cfg) {
+  auto ac = store_config_of(cfg);
+  ac.max_pending_batches = cfg.max_pending_batches;
+  return ac;
+}
+
 /// How long the health ping may take before the database counts as
 /// unreachable. A slow answer is not an unreachable database: on a busy
 /// machine a round trip can take a second, and reporting that as 503 would
@@ -188,7 +196,7 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
     self->link_to(st.stores.back());
   }
   for (int i = 0; i < cfg.api_connections; ++i) {
-    st.api_stores.push_back(spawn_store(sys, sc));
+    st.api_stores.push_back(spawn_store(sys, api_store_config_of(cfg)));
     self->link_to(st.api_stores.back());
   }
   for (int i = 0; i < cfg.bulk_connections; ++i) {
@@ -243,7 +251,9 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
           note_restart(self);
           log::warn("store actor died, restarting",
                     {{"reason", to_string(msg.reason)}});
-          s = spawn_store(self->system(), store_config_of(st.cfg));
+          s = spawn_store(self->system(), pool == &st.api_stores
+                                              ? api_store_config_of(st.cfg)
+                                              : store_config_of(st.cfg));
           self->link_to(s);
           return;
         }
@@ -464,6 +474,8 @@ std::string engine_config::validate() const {
     return "lease_timeout must be in 300ms..1h";
   if (default_max_retries < 0 || default_max_retries > 10)
     return "max_retries must be in 0..10";
+  if (max_pending_batches < 0 || max_pending_batches > 1000000000)
+    return "max_pending_batches must be in 0..1000000000";
   return {};
 }
 

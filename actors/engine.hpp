@@ -61,6 +61,13 @@ struct engine_config {
   std::chrono::milliseconds lease_timeout{30000};
   /// max_retries of batches that do not say. Default 3, range 0..10.
   std::int32_t default_max_retries = 3;
+  /// Most unfinished batches (pending, queued or processing) one tenant
+  /// (org, workspace) may have: a submit beyond it fails with
+  /// quota_exceeded, checked in the submit's own transaction. Retries are
+  /// never refused (but count); an idempotent replay creates nothing and is
+  /// answered as before. Applies to the API connections' submits. Default
+  /// 100000, range 0..1000000000; 0 = no limit.
+  std::int64_t max_pending_batches = 100000;
   /// Time a graceful stop may take. Default 30 s.
   std::chrono::milliseconds shutdown_timeout{30000};
   /// Replaces the built-in emissions calculator when set.

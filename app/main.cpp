@@ -60,6 +60,7 @@ struct serve_options {
   std::string log_level = "info";
   std::string auth = "auto";
   double tenant_rate_limit = 0;
+  std::int64_t max_pending_batches = 100000;
 };
 
 /// Thrown for bad option values: exit code 2 with a one-line message.
@@ -254,6 +255,7 @@ int run_serve(const database_options& db, const serve_options& o) {
   ec.bundle_size = o.bundle_size;
   ec.lease_timeout = duration_option("lease-timeout", o.lease_timeout);
   ec.default_max_retries = o.max_retries;
+  ec.max_pending_batches = o.max_pending_batches;
   ec.shutdown_timeout = duration_option("shutdown-timeout", o.shutdown_timeout);
   ec.database_url = "unset"; // validated below with the real URL
   if (auto problem = ec.validate(); !problem.empty())
@@ -562,6 +564,14 @@ int main(int argc, char** argv) {
       ->envname("OGF_CHUNK_SIZE")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
+  serve
+      ->add_option("--max-pending-batches", so.max_pending_batches,
+                   "most unfinished batches (pending, queued, processing) "
+                   "per tenant; a submit beyond it is 429 quota_exceeded "
+                   "(0..1000000000, 0 = no limit)")
+      ->envname("OGF_MAX_PENDING_BATCHES")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1000000000}));
   serve->add_option("--log-level", so.log_level, "debug, info, warn or error")
       ->envname("OGF_LOG_LEVEL")
       ->capture_default_str()

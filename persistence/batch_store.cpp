@@ -225,6 +225,11 @@ void batch_store::connect() {
     tx.exec("SET enable_seqscan = off");
     tx.exec("SET DateStyle = 'ISO, YMD'");
     tx.exec("SET default_transaction_isolation = 'read committed'");
+    // Read by the quota trigger of batch_jobs (migration 006) on every
+    // insert; unset, it only counts.
+    if (cfg_.max_pending_batches > 0)
+      tx.exec_params("SELECT set_config('ogf.max_pending_batches', $1, false)",
+                     std::to_string(cfg_.max_pending_batches));
   }
   prepare_all();
 }
@@ -335,6 +340,44 @@ std::string random_uuid() {
   return buf;
 }
 
+/// After the quota refused a group (`ep`): of each refused tenant's
+/// members in `live`, keeps as many as it had room for before the
+/// statement, first come first kept, and answers the others
+/// quota_exceeded. False when the refusal names no tenant it can act on
+/// (then each member has to be tried alone). The group shrinks with every
+/// refusal - a tenant's room is less than the members it was sent - so
+/// resending ends.
+bool keep_what_fits(std::exception_ptr ep,
+                    const std::vector<submit_request>& reqs,
+                    std::vector<std::size_t>& live,
+                    std::vector<submit_result>& out) {
+  auto refused = quota_refusals(ep);
+  if (refused.empty())
+    return false;
+  std::vector<std::size_t> kept;
+  for (auto i : live) {
+    const auto& owner = reqs[i].owner;
+    auto r = std::find_if(refused.begin(), refused.end(),
+                          [&](const quota_refusal& q) {
+                            return q.org_id == owner.org_id &&
+                                   q.workspace_id == owner.workspace_id;
+                          });
+    if (r == refused.end()) {
+      kept.push_back(i);
+    } else if (r->open < r->limit) {
+      ++r->open;
+      kept.push_back(i);
+    } else {
+      out[i].error = engine_errc::quota_exceeded;
+      out[i].message = quota_message(r->limit);
+    }
+  }
+  if (kept.size() == live.size())
+    return false;
+  live = std::move(kept);
+  return true;
+}
+
 } // namespace
 
 std::vector<submit_result>
@@ -433,7 +476,11 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
         live = std::move(still);
         continue;
       }
-      if (code != engine_errc::validation)
+      if (code == engine_errc::quota_exceeded &&
+          keep_what_fits(std::current_exception(), reqs, live, out))
+        continue;
+      if (code != engine_errc::validation &&
+          code != engine_errc::quota_exceeded)
         throw; // the whole group failed for a reason every member shares
       refused = true;
     }

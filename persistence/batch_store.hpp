@@ -194,6 +194,12 @@ struct store_config {
   std::chrono::milliseconds notify_interval{5};
   /// Shown in pg_stat_activity; a fixed name per role of connection.
   std::string application_name = "offgridflow-batch";
+  /// Most unfinished batches (pending, queued or processing) a tenant may
+  /// have for a submit on this connection to be accepted (quota_exceeded
+  /// beyond; migration 006 counts them). Set on the connections that take
+  /// users' submits; 0 (the default): no limit, as for the engine's own
+  /// connections and tools.
+  std::int64_t max_pending_batches = 0;
 };
 
 /// The channel pollers LISTEN on.
@@ -232,7 +238,9 @@ public:
   /// whose deadline has passed is left out (unavailable): before the
   /// statement is sent, and, if one passes while the statement waits in
   /// the database, the statement writes nothing and the group goes again
-  /// without it.
+  /// without it. Likewise when tenants' quotas refuse the group: each such
+  /// tenant keeps as many of its members as fitted (in input order), the
+  /// others get quota_exceeded, and the group goes again.
   std::vector<submit_result>
   submit_many(const std::vector<submit_request>& reqs);
   domain::batch get(const domain::tenant& t, const std::string& id);

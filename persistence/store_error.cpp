@@ -1,5 +1,6 @@
 #include "persistence/store_error.hpp"
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 namespace ogf {
@@ -22,8 +23,52 @@ const char* to_string(engine_errc code) {
     return "validation";
   case engine_errc::internal:
     return "internal";
+  case engine_errc::quota_exceeded:
+    return "quota_exceeded";
   }
   return "internal";
+}
+
+std::string quota_message(std::int64_t limit) {
+  auto how_many = limit > 0 ? std::to_string(limit) : std::string("as many");
+  return "the tenant already has " + how_many +
+         " unfinished batches (pending, queued or processing), the most "
+         "it may have; wait for some to finish, or cancel some";
+}
+
+std::vector<quota_refusal> quota_refusals(std::exception_ptr ep) {
+  std::string what;
+  try {
+    std::rethrow_exception(ep);
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() != quota_sqlstate)
+      return {};
+    what = e.what();
+  } catch (...) {
+    return {};
+  }
+  // "ERROR:  ogf: quota exceeded [{...}, ...]", maybe followed by more
+  // lines (CONTEXT): the JSON array is the rest of the first line.
+  static const std::string marker = "ogf: quota exceeded ";
+  auto at = what.find(marker);
+  if (at == std::string::npos)
+    return {};
+  at += marker.size();
+  std::vector<quota_refusal> out;
+  try {
+    auto json =
+        nlohmann::json::parse(what.substr(at, what.find('\n', at) - at));
+    if (!json.is_array())
+      return {};
+    for (const auto& t : json)
+      out.push_back({t.at("org_id").get<std::string>(),
+                     t.at("workspace_id").get<std::string>(),
+                     t.at("open").get<std::int64_t>(),
+                     t.at("limit").get<std::int64_t>()});
+  } catch (const nlohmann::json::exception&) {
+    return {}; // not what the trigger writes: no tenant is known
+  }
+  return out;
 }
 
 bool broke_before_commit(std::exception_ptr ep) {
@@ -55,6 +100,11 @@ engine_errc classify_exception(std::exception_ptr ep, std::string& message,
   } catch (const pqxx::sql_error& e) {
     message = e.what();
     const auto& state = e.sqlstate();
+    if (state == quota_sqlstate) {
+      auto refused = quota_refusals(std::current_exception());
+      message = quota_message(refused.empty() ? 0 : refused.front().limit);
+      return engine_errc::quota_exceeded;
+    }
     auto cls = state.substr(0, 2);
     if (cls == "08" || cls == "53" || cls == "57" || state == "25006" ||
         cls == "40") {

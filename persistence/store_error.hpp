@@ -7,6 +7,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace ogf {
 
@@ -20,6 +21,9 @@ enum class engine_errc : std::uint8_t {
   unavailable,   ///< database unreachable, timed out, read-only; retryable
   validation,    ///< the database refused a value (should be caught earlier)
   internal,      ///< a bug
+  /// The tenant already has as many unfinished batches (pending, queued or
+  /// processing) as --max-pending-batches allows; only a submit gets it.
+  quota_exceeded,
 };
 
 /// Name of a code, for logs and metrics labels.
@@ -36,6 +40,27 @@ struct store_exception : std::runtime_error {
       : std::runtime_error(what), code(code) {}
   engine_errc code;
 };
+
+/// SQLSTATE of the pending-batch quota's refusal (the INSERT trigger of
+/// migration 006).
+inline constexpr const char* quota_sqlstate = "OGF01";
+
+/// A tenant the quota refused in one statement: its unfinished batches
+/// before the statement, and the limit.
+struct quota_refusal {
+  std::string org_id;
+  std::string workspace_id;
+  std::int64_t open = 0;
+  std::int64_t limit = 0;
+};
+
+/// The tenants a quota refusal (`ep`, SQLSTATE quota_sqlstate) names; empty
+/// for any other exception.
+std::vector<quota_refusal> quota_refusals(std::exception_ptr ep);
+
+/// The message of quota_exceeded, for logs and clients (`limit` <= 0:
+/// unknown).
+std::string quota_message(std::int64_t limit);
 
 /// Classifies whatever a libpqxx call threw. `needs_reconnect` is set when
 /// the connection is broken and must be replaced.

@@ -47,18 +47,29 @@ RETURNING {{batch_columns}};
 -- member's time is up, the statement fails on purpose (the cast of a
 -- marked text to int, whose message the store recognises), nothing is
 -- written, and the store sends the group again without the late members.
+-- The tenants' quota trigger (migration 006) runs after this check and
+-- may wait for a tenant's counter row, so the earliest member's deadline
+-- also goes to it (commit_by: ogf.commit_before, epoch milliseconds, for
+-- this transaction only), and it checks again after that wait; a member
+-- over its tenant's quota fails the statement too (SQLSTATE OGF01, the
+-- store keeps the members that fit and sends the group again).
 -- $11/$12: the wake-up NOTIFY of pollers, sent at commit only when $12
 -- (at most once per interval).
 WITH u AS MATERIALIZED (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[],
     $5::smallint[], $6::int[], $7::jsonb[], $10::bigint[]) WITH ORDINALITY
     AS u(id, org, ws, prio, maxr, total, meta, left_ms, ord)),
+commit_by AS MATERIALIZED (
+  SELECT set_config('ogf.commit_before',
+    (extract(epoch FROM transaction_timestamp()) * 1000
+      + min(u.left_ms))::text, true)
+  FROM u),
 ins AS (
   INSERT INTO batch_jobs AS b (id, org_id, workspace_id, priority,
     max_retries, total_activities, metadata, created_at, updated_at)
   SELECT u.id, u.org, u.ws, u.prio, u.maxr, u.total, u.meta,
     clock_timestamp(), clock_timestamp()
-  FROM u
+  FROM u CROSS JOIN commit_by
   ORDER BY u.ord
   RETURNING {{batch_columns}}, b.id AS inserted_id),
 items AS (

@@ -238,19 +238,21 @@ TEST_CASE("migrate up, status and down work on the embedded database") {
     auto code = p.wait(60s);
     return std::make_pair(code.value_or(-1), p.output());
   };
-  // Every migration has a version one above the one before it.
-  auto n = std::to_string(ogf::persistence::embedded_migrations().size());
+  // Whatever migrations the binary carries (their numbers may have gaps).
+  auto all = ogf::persistence::embedded_migrations();
+  auto count = std::to_string(all.size());
+  auto latest = std::to_string(all.back().version);
   auto up = run({"migrate", "up"});
   CHECK(up.first == 0);
-  CHECK(up.second.find("applied " + n + " migration(s); version " + n) !=
-        std::string::npos);
+  CHECK(up.second.find("applied " + count + " migration(s); version " +
+                       latest) != std::string::npos);
   auto status = run({"migrate", "status"});
   CHECK(status.first == 0);
-  CHECK(status.second.find("version " + n + ", latest " + n + ", pending 0") !=
-        std::string::npos);
-  auto down = run({"migrate", "down", n});
+  CHECK(status.second.find("version " + latest + ", latest " + latest +
+                           ", pending 0") != std::string::npos);
+  auto down = run({"migrate", "down", count});
   CHECK(down.first == 0);
-  CHECK(down.second.find("rolled back " + n + " migration(s); version 0") !=
+  CHECK(down.second.find("rolled back " + count + " migration(s); version 0") !=
         std::string::npos);
 }
 
