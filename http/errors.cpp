@@ -37,6 +37,15 @@ http_error from_engine_error(const caf::error& err, std::string_view subject,
               nullptr};
     return {503, "unavailable",
             "the service is temporarily unavailable; retry later", nullptr};
+  case engine_errc::quota_exceeded: {
+    // The store's own message (quota_message) names the limit; anything
+    // else is not passed on.
+    auto message = engine_message(err);
+    if (message.rfind("the tenant already has ", 0) != 0)
+      message = "the tenant has too many unfinished batches; submit again "
+                "when some have finished";
+    return {429, "quota_exceeded", message, nullptr};
+  }
   case engine_errc::validation:
     return {400, "validation_error",
             "the request holds a value that cannot be stored", nullptr};

@@ -30,6 +30,7 @@ struct http_error {
 /// | invalid_state | 409    | invalid_state (+ details.status) |
 /// | conflict      | 422    | idempotency_key_reused |
 /// | unavailable   | 503    | unavailable (+ Retry-After) |
+/// | quota_exceeded| 429    | quota_exceeded (+ Retry-After) |
 /// | validation    | 400    | validation_error       |
 /// | anything else | 500    | internal               |
 ///

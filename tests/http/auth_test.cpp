@@ -270,7 +270,7 @@ TEST_CASE("keys mode: a read key reads, and gets 403 forbidden on every "
 }
 
 TEST_CASE("keys mode: tenant headers that differ from the key's tenant get "
-          "403 on every route; matching ones are accepted") {
+          "403 on every route, and matching ones are accepted") {
   api_fixture api{keys_mode()};
   auto writer = make_key(api.db(), {"acme", "main"}, domain::key_role::write);
   auto batch = acme_batch(api, writer);
@@ -326,7 +326,7 @@ TEST_CASE("keys mode: a valid key of another tenant sees 404 for every "
 }
 
 TEST_CASE("keys mode: a write key acts for its own tenant without tenant "
-          "headers; health and metrics need no key") {
+          "headers, and health and metrics need no key") {
   api_fixture api{keys_mode()};
   auto writer = make_key(api.db(), {"acme", "main"}, domain::key_role::write);
   auto batch = acme_batch(api, writer);
@@ -366,7 +366,7 @@ TEST_CASE("keys mode: a revoked key stops working within the cache TTL, and "
 }
 
 TEST_CASE("rate limit: a tenant over its rate gets 429 rate_limited with "
-          "Retry-After; another tenant and health are not limited") {
+          "Retry-After, and another tenant and health are not limited") {
   api_options o;
   o.tune = [](http::http_config& hc) { hc.tenant_rate_limit = 5; };
   api_fixture api{o};
@@ -392,4 +392,57 @@ TEST_CASE("rate limit: a tenant over its rate gets 429 rate_limited with "
   // Tokens come back: after a second acme is served again.
   std::this_thread::sleep_for(1100ms);
   CHECK(api.get("/api/v1/batches", acme).status == 200);
+}
+TEST_CASE("quota: 16 concurrent submits at --max-pending-batches 10 leave "
+          "exactly 10 batches, the others get 429 quota_exceeded, and "
+          "another tenant and health are unaffected") {
+  api_options o;
+  // Slow chunks: the admitted batches stay unfinished for the whole test.
+  o.chunk_delay = 2s;
+  o.chunk_size = 1;
+  o.tune_engine = [](engine_config& ec) { ec.max_pending_batches = 10; };
+  api_fixture api{o};
+  api.upload_activities(4, acme);
+  api.upload_activities(4, globex);
+  std::atomic<int> created{0}, refused{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 16; ++i)
+    clients.emplace_back([&] {
+      auto r =
+          api.post_json("/api/v1/batches",
+                        {{"activity_ids", {"a0000", "a0001", "a0002"}}}, acme);
+      if (r.status == 201) {
+        ++created;
+      } else if (r.status == 429 &&
+                 r.json()["error"]["code"] == "quota_exceeded" &&
+                 !r.header("Retry-After").empty()) {
+        ++refused;
+      } else {
+        ++other;
+      }
+    });
+  for (auto& t : clients)
+    t.join();
+  CHECK(created == 10);
+  CHECK(refused == 6);
+  CHECK(other == 0);
+  pqxx::connection conn{api.db().url()};
+  pqxx::read_transaction tx{conn};
+  CHECK(tx.exec1("SELECT count(*) FROM batch_jobs WHERE org_id = 'acme'")[0]
+            .as<int>() == 10);
+  // One more is refused; another tenant is not; health is fine.
+  check_error(
+      api.post_json("/api/v1/batches", {{"activity_ids", {"a0000"}}}, acme),
+      429, "quota_exceeded");
+  CHECK(api.post_json("/api/v1/batches", {{"activity_ids", {"a0000"}}}, globex)
+            .status == 201);
+  CHECK(api.send("GET", "/api/v1/health", "", "", {}).status == 200);
+  // A deleted pending batch (or a cancelled one) frees its place.
+  auto list = api.get("/api/v1/batches?status=pending&limit=1", acme).json();
+  REQUIRE(list["batches"].size() == 1);
+  auto id = list["batches"][0]["id"].get<std::string>();
+  CHECK(api.post_json("/api/v1/batches/" + id + "/cancel", json::object(), acme)
+            .status == 200);
+  CHECK(api.post_json("/api/v1/batches", {{"activity_ids", {"a0000"}}}, acme)
+            .status == 201);
 }

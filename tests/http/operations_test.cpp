@@ -235,6 +235,7 @@ TEST_CASE("every engine failure maps to its status and code and never leaks "
       {ogf::engine_errc::validation, leaky, 400, "validation_error"},
       {ogf::engine_errc::internal, leaky, 500, "internal"},
       {ogf::engine_errc::lease_lost, leaky, 500, "internal"},
+      {ogf::engine_errc::quota_exceeded, leaky, 429, "quota_exceeded"},
   };
   std::string id = "/api/v1/batches/00000000-0000-4000-8000-000000000000";
   for (const auto& t : table) {
