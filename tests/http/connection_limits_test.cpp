@@ -240,7 +240,7 @@ TEST_CASE("a Content-Length over the body limit answers 413 before any body "
   CHECK(c.closed_by_server(3s));
 }
 
-TEST_CASE("connections beyond max_connections answer 503 and close; freed "
+TEST_CASE("connections beyond max_connections answer 503 and close, and freed "
           "ones are available again") {
   api_options opts;
   opts.tune = [](ogf::http::http_config& c) {

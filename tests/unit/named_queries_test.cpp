@@ -30,7 +30,8 @@ std::string error_of(const std::string& text) {
 
 } // namespace
 
-TEST_CASE("parses named statements, dropping comments and the final ';'") {
+TEST_CASE(
+    "parses named statements, dropping comments and the final semicolon") {
   auto queries = parse("-- What this file holds.\n"
                        "\n"
                        "-- name: get_one\n"
