@@ -6,7 +6,10 @@
 #include <cstdlib>
 #include <iostream>
 #include <malloc.h>
+
+#include <arpa/inet.h>
 #include <mutex>
+#include <netinet/in.h>
 #include <optional>
 #include <thread>
 
@@ -220,7 +223,14 @@ std::pair<std::string, int> split_listen(const std::string& listen,
 /// True for a host that only this machine can reach: 127.0.0.0/8, ::1,
 /// localhost.
 bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost")
+    return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 &&
+         IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 /// The tenancy mode of `--auth` for a server listening on `host`

@@ -1,5 +1,6 @@
 #include "http/auth.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -27,9 +28,14 @@ void key_cache::store(const std::string& id, domain::api_key key,
                       clock::time_point now) {
   std::lock_guard<std::mutex> guard{mutex_};
   if (entries_.size() >= capacity_ && entries_.count(id) == 0) {
+    // Stale entries first, then "no such key" answers (a flood of made-up
+    // key ids must not push out the keys of real clients), then all.
     for (auto it = entries_.begin(); it != entries_.end();)
       it =
           now - it->second.fetched >= ttl_ ? entries_.erase(it) : std::next(it);
+    for (auto it = entries_.begin();
+         entries_.size() >= capacity_ && it != entries_.end();)
+      it = it->second.key.id.empty() ? entries_.erase(it) : std::next(it);
     if (entries_.size() >= capacity_)
       entries_.clear();
   }
@@ -39,7 +45,10 @@ void key_cache::store(const std::string& id, domain::api_key key,
 // -- rate_limiter -------------------------------------------------------------
 
 rate_limiter::rate_limiter(double rate)
-    : rate_(rate > 0 ? rate : 0), burst_(rate > 0 ? 2 * rate : 0) {}
+    : rate_(rate > 0 ? rate : 0),
+      // At least one whole request: a rate under 0.5/s must still let one
+      // through now and then.
+      burst_(rate > 0 ? std::max(1.0, 2 * rate) : 0) {}
 
 int rate_limiter::take(const domain::tenant& t, clock::time_point now) {
   if (rate_ <= 0)

@@ -435,11 +435,30 @@ void http_server::impl::stream_events(api_call& call, httplib::Response& res) {
     std::int64_t processed = -1;
   };
   auto last = std::make_shared<written>();
+  // Keys mode: the key is checked again about once a second, so that a
+  // revocation (or expiry) also ends a stream opened before it within the
+  // 5 s of CONTRACT §4.
+  struct key_check {
+    std::string key_id;
+    std::string secret_hash;
+    clock_type::time_point next;
+  };
+  auto check = std::make_shared<key_check>(
+      key_check{call.key_id, call.secret_hash, clock_type::now()});
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, queue, owner, batch_id, last, slot](std::size_t,
-                                                 httplib::DataSink& sink) {
+      [this, queue, owner, batch_id, last, slot,
+       check](std::size_t, httplib::DataSink& sink) {
         auto event = queue->take(cfg.event_poll_interval);
+        if (!check->key_id.empty() && clock_type::now() >= check->next) {
+          check->next = clock_type::now() + std::chrono::seconds(1);
+          if (!key_still_valid(check->key_id, check->secret_hash)) {
+            log::info("event stream ended: its API key is no longer valid",
+                      {{"key_id", check->key_id}, {"batch_id", batch_id}});
+            sink.done();
+            return true;
+          }
+        }
         switch (event.kind) {
         case stream_event::closed:
           sink.done();

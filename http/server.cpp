@@ -253,6 +253,23 @@ http_server::impl::before_routing(const httplib::Request& req,
     // (RFC 9112 §6.3); cpp-httplib would read until the client closes.
     const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
   }
+  // Keys mode: a request with a body proves its key before the body is
+  // read, so that a client without a valid key cannot make the server
+  // take in (or wait for) megabytes before its 401. dispatch() checks the
+  // key again, from the cache.
+  if (!admin_listener && cfg.auth == auth_mode::keys &&
+      found.entry != nullptr && found.entry->tenant_scoped && lengths == 1 &&
+      req.get_header_value("Content-Length") != "0") {
+    api_call call{req, *found.entry, {}, {}, {}};
+    ctx.audit = is_write_route(*found.entry);
+    http_error refusal;
+    if (!authenticate(call, refusal)) {
+      if (refusal.status == 401)
+        res.set_header("WWW-Authenticate", "Bearer");
+      answer_and_close(res, refusal);
+      return handled::Handled;
+    }
+  }
   // Methods without a cpp-httplib handler (TRACE, CONNECT, and those the
   // connection gate passes through, like PROPFIND) would get 400 from it:
   // the route table answers them, 405 with Allow on a known path. Their
@@ -296,7 +313,7 @@ void http_server::impl::dispatch(const httplib::Request& req,
       // and have they called too often. Nothing else runs before this.
       http_error refusal;
       if (!authenticate(call, refusal)) {
-        if (refusal.status == 401)
+        if (refusal.status == 401 && cfg.auth == auth_mode::keys)
           res.set_header("WWW-Authenticate", "Bearer");
         send_error(res, refusal);
         return;
@@ -385,7 +402,6 @@ bool http_server::impl::authenticate(api_call& call, http_error& refusal) {
   if (!token)
     return unauthenticated("malformed Authorization header: expected Bearer "
                            "ogf_<key id>_<secret>");
-  current_request.key_id = token->key_id;
   auto key = find_key(token->key_id);
   if (!key) {
     refusal = {503, "unavailable", "cannot check the API key now; retry later",
@@ -397,6 +413,8 @@ bool http_server::impl::authenticate(api_call& call, http_error& refusal) {
   auto presented = auth::hash_secret(token->secret);
   if (key->id.empty() || !auth::same_hash(key->secret_hash, presented))
     return unauthenticated("unknown API key or wrong secret");
+  // Only a key whose secret was shown is named in the audit line.
+  current_request.key_id = key->id;
   if (key->revoked_at)
     return unauthenticated("this API key was revoked");
   if (!domain::key_usable(*key, domain::now_us()))
@@ -426,7 +444,20 @@ bool http_server::impl::authenticate(api_call& call, http_error& refusal) {
     }
   }
   call.tenant = key->owner;
+  call.key_id = key->id;
+  call.secret_hash = std::move(presented);
   return true;
+}
+
+bool http_server::impl::key_still_valid(const std::string& key_id,
+                                        const std::string& secret_hash) {
+  if (key_id.empty())
+    return true;
+  auto key = find_key(key_id);
+  if (!key)
+    return true; // cannot tell now; asked again at the next check
+  return !key->id.empty() && auth::same_hash(key->secret_hash, secret_hash) &&
+         domain::key_usable(*key, domain::now_us());
 }
 
 void http_server::impl::after_response(const httplib::Request& req,

@@ -42,6 +42,11 @@ struct api_call {
   std::vector<std::string> params; ///< `{name}` segments, in order
   domain::tenant tenant;           ///< empty for routes without tenancy
   std::string media_type;          ///< of the body, for routes that read one
+  /// Keys mode: the verified key's id and the hash of the secret presented,
+  /// so that a long call (an event stream) can check again that the key is
+  /// still good. Empty in headers mode.
+  std::string key_id;
+  std::string secret_hash;
 };
 
 /// True for routes that change something (every method but GET/HEAD):
@@ -145,6 +150,11 @@ struct http_server::impl {
   /// The API key `id`, from the cache or the database; an api_key with an
   /// empty id when there is none; nullopt when the database did not answer.
   std::optional<domain::api_key> find_key(const std::string& id);
+  /// Whether the key a call authenticated with is still usable (not
+  /// revoked, not expired, same secret); true in headers mode, and while
+  /// the database cannot be asked. Event streams check it as they run.
+  bool key_still_valid(const std::string& key_id,
+                       const std::string& secret_hash);
   void after_response(const httplib::Request& req,
                       const httplib::Response& res);
   void close_streams();

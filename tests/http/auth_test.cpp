@@ -363,6 +363,83 @@ TEST_CASE("keys mode: a revoked key stops working within the cache TTL, and "
   CHECK(took < 5s);
   // Still refused afterwards (not a fluke of one request).
   CHECK(get(key) == 401);
+
+  // "No such key" is cached too, for the TTL only: a key tried before it
+  // existed works soon after it is made.
+  auto fresh = auth::new_token();
+  auto fresh_text = auth::format_token(fresh);
+  REQUIRE(get(fresh_text) == 401); // unknown: cached as none
+  {
+    persistence::store_config sc;
+    sc.database_url = api.db().url();
+    persistence::batch_store store{sc};
+    domain::api_key k;
+    k.id = fresh.key_id;
+    k.owner = {"acme", "main"};
+    k.role = domain::key_role::read;
+    k.secret_hash = auth::hash_secret(fresh.secret);
+    store.create_api_key(k);
+  }
+  auto created_at = std::chrono::steady_clock::now();
+  REQUIRE(wait_until([&] { return get(fresh_text) == 200; }, 5s, 20ms));
+  CHECK(std::chrono::steady_clock::now() - created_at < 300ms + 1s);
+}
+
+TEST_CASE("keys mode: an event stream opened with a key ends within 5 s of "
+          "the key's revocation") {
+  auto o = keys_mode(300ms);
+  // Slow chunks: the batch stays unfinished far longer than the test.
+  o.chunk_delay = 2s;
+  o.chunk_size = 1;
+  api_fixture api{o};
+  std::string id;
+  auto key = make_key(api.db(), {"acme", "main"}, domain::key_role::write, &id);
+  json rows = json::array();
+  for (int i = 0; i < 20; ++i)
+    rows.push_back({{"id", "s" + std::to_string(i)},
+                    {"activity_type", "electricity"},
+                    {"quantity", 1},
+                    {"unit", "kWh"},
+                    {"region", "US"},
+                    {"period_start", "2025-01-01"},
+                    {"period_end", "2025-01-31"}});
+  REQUIRE(api.send("POST", "/api/v1/activities",
+                   json{{"activities", rows}}.dump(), "application/json",
+                   bearer(key))
+              .status == 200);
+  json ids = json::array();
+  for (int i = 0; i < 20; ++i)
+    ids.push_back("s" + std::to_string(i));
+  auto b =
+      api.send("POST", "/api/v1/batches", json{{"activity_ids", ids}}.dump(),
+               "application/json", bearer(key));
+  REQUIRE(b.status == 201);
+  auto batch = b.json()["id"].get<std::string>();
+
+  std::string streamed;
+  std::thread reader([&] {
+    streamed =
+        raw_exchange(api.port(),
+                     "GET /api/v1/batches/" + batch +
+                         "/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                         "Authorization: Bearer " +
+                         key + "\r\n\r\n",
+                     false, 20s);
+  });
+  std::this_thread::sleep_for(1500ms); // the stream is open and waiting
+  revoke_key(api.db(), id);
+  auto revoked_at = std::chrono::steady_clock::now();
+  reader.join();
+  auto took = std::chrono::steady_clock::now() - revoked_at;
+  INFO(streamed);
+  CHECK(streamed.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(streamed.find("event: done") == std::string::npos);
+  CHECK(took < 5s);
+  // The batch itself goes on; the key is what ended.
+  pqxx::connection conn{api.db().url()};
+  pqxx::read_transaction tx{conn};
+  CHECK(tx.exec_params1("SELECT status FROM batch_jobs WHERE id = $1", batch)[0]
+            .as<std::string>() != "completed");
 }
 
 TEST_CASE("rate limit: a tenant over its rate gets 429 rate_limited with "
@@ -445,4 +522,26 @@ TEST_CASE("quota: 16 concurrent submits at --max-pending-batches 10 leave "
             .status == 200);
   CHECK(api.post_json("/api/v1/batches", {{"activity_ids", {"a0000"}}}, acme)
             .status == 201);
+}
+
+TEST_CASE("keys mode: a request with a large body and no valid key is "
+          "answered 401 before its body is sent") {
+  api_fixture api{keys_mode()};
+  auto writer = make_key(api.db(), {"acme", "main"}, domain::key_role::read);
+  // 4 MiB announced, nothing sent: the answer must not wait for the body.
+  for (const std::string& auth :
+       {std::string{}, std::string("Authorization: Bearer ogf_nope\r\n"),
+        "Authorization: Bearer " + writer + "\r\n"}) {
+    auto answer = raw_exchange(
+        api.port(),
+        "POST /api/v1/activities HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\nContent-Length: 4194304\r\n" +
+            auth + "\r\n",
+        false, 5s);
+    INFO(answer);
+    // No key or a bad one: 401; a read key on a write route: 403.
+    CHECK(answer.rfind(auth.find(writer) != std::string::npos ? "HTTP/1.1 403"
+                                                              : "HTTP/1.1 401",
+                       0) == 0);
+  }
 }
