@@ -1,9 +1,9 @@
 // libFuzzer target over everything domain/ does with client input: request
 // bodies (submit, activities as JSON and CSV, factors), query strings,
-// tenant headers, idempotency keys, page tokens and Authorization headers. The first byte picks the
-// parser, the rest is the input, prepared the way the HTTP layer prepares it
-// (JSON bodies are read with parse_json_exact, query strings are split and
-// percent-decoded like cpp-httplib).
+// tenant headers, idempotency keys, page tokens and Authorization headers. The
+// first byte picks the parser, the rest is the input, prepared the way the HTTP
+// layer prepares it (JSON bodies are read with parse_json_exact, query strings
+// are split and percent-decoded like cpp-httplib).
 //
 // Besides crashes (ASan, UBSan, uncaught exceptions, stack overflow), it
 // checks what the validators promise: an accepted value satisfies the rules,

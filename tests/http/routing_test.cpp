@@ -276,8 +276,8 @@ TEST_CASE("docs/openapi.yaml describes exactly the server's routes, and "
           documented.insert(upper + " " + path);
           operation = upper + " " + path;
         }
-    } else if (indent == 8 && line.size() > indent + 5 &&
-               line[indent] == '"' && line[indent + 4] == '"') {
+    } else if (indent == 8 && line.size() > indent + 5 && line[indent] == '"' &&
+               line[indent + 4] == '"') {
       answers[operation].insert(line.substr(indent + 1, 3));
     }
   }
