@@ -19,6 +19,7 @@
 #include <pqxx/pqxx>
 
 #include "common/api_token.hpp"
+#include "common/log.hpp"
 #include "domain/api_key.hpp"
 #include "domain/time.hpp"
 #include "domain/validation.hpp"
@@ -104,16 +105,15 @@ persistence::store_config store_settings(const std::string& url) {
 class key_database {
 public:
   explicit key_database(const keys_options& o) {
-    if (!o.database_url.empty()) {
+    if (!o.db.database_url.empty()) {
       store_ = std::make_unique<persistence::batch_store>(
-          store_settings(o.database_url));
+          store_settings(o.db.database_url));
       return;
     }
-    persistence::embedded_postgres_config cfg;
-    cfg.data_dir = o.data_dir;
-    auto server = std::make_unique<persistence::embedded_postgres>(cfg);
+    std::unique_ptr<persistence::embedded_postgres> server;
+    std::string url;
     try {
-      server->start();
+      url = resolve_database(o.db, server);
     } catch (const persistence::embedded_postgres_error&) {
       // Our own lock (taken before a failed server start) goes first, or
       // the probe would find the dir held by ourselves.
@@ -125,9 +125,12 @@ public:
       return;
     }
     own_server_ = std::move(server);
-    prepare_own_database();
-    store_ = std::make_unique<persistence::batch_store>(
-        store_settings(own_server_->connection_string("offgridflow")));
+    // Migrated as `serve` and `migrate` would.
+    {
+      pqxx::connection conn{url};
+      persistence::migrator{conn}.up();
+    }
+    store_ = std::make_unique<persistence::batch_store>(store_settings(url));
   }
 
   persistence::batch_store& store() { return *store_; }
@@ -156,20 +159,6 @@ private:
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-  }
-
-  /// Our own database in the cluster, created on first use and migrated,
-  /// as `serve` and `migrate` do (app/main.cpp resolve_database).
-  void prepare_own_database() {
-    {
-      pqxx::connection admin{own_server_->connection_string("postgres")};
-      pqxx::nontransaction tx{admin};
-      if (tx.exec("SELECT 1 FROM pg_database WHERE datname = 'offgridflow'")
-              .empty())
-        tx.exec("CREATE DATABASE offgridflow");
-    }
-    pqxx::connection conn{own_server_->connection_string("offgridflow")};
-    persistence::migrator{conn}.up();
   }
 
   // Declared first, destroyed last: the connection closes before the
@@ -354,14 +343,9 @@ int report(const std::string& message, int code) {
 CLI::App* add_keys_command(CLI::App& app, keys_options& o) {
   auto* keys = app.add_subcommand(
       "keys", "create, list and revoke API keys (--auth keys)");
-  keys->add_option("--database-url", o.database_url,
-                   "libpq URL or key=value string; empty = embedded database")
-      ->envname("OGF_DATABASE_URL");
-  keys->add_option("--data-dir", o.data_dir,
-                   "embedded PostgreSQL folder (without --database-url); "
-                   "while a serve holds it, through that server's socket")
-      ->envname("OGF_DATA_DIR")
-      ->capture_default_str();
+  add_database_options(keys, o.db,
+                       "embedded PostgreSQL folder (without --database-url); "
+                       "while a serve holds it, through that server's socket");
   keys->require_subcommand(1);
   // Before the subcommands, which inherit it: `keys create --data-dir X`
   // reaches keys' own flags.
@@ -400,6 +384,9 @@ CLI::App* add_keys_command(CLI::App& app, keys_options& o) {
 }
 
 int run_keys_command(const keys_options& o) {
+  // Output is the command's own (stdout, and one line on stderr for a
+  // failure); the embedded server's start is not news here.
+  log::set_level(log::level::warn);
   try {
     if (o.action == "create")
       return create_key(o);

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "app/database.hpp"
+
 namespace CLI {
 class App;
 }
@@ -13,12 +15,9 @@ namespace ogf::app {
 
 /// What the keys subcommands were given on the command line.
 struct keys_options {
-  /// libpq URL or key=value string; empty = the embedded database.
-  std::string database_url;
-  /// Folder of the embedded database (without database_url).
-  std::string data_dir = "./offgridflow-data";
-  std::string action; ///< "create", "list" or "revoke"
-  std::string org;    ///< create: the key's org; list: filter (empty = all)
+  database_options db; ///< --database-url / --data-dir, as serve's
+  std::string action;  ///< "create", "list" or "revoke"
+  std::string org;     ///< create: the key's org; list: filter (empty = all)
   std::string workspace;
   std::string name;
   std::string role = "write";

@@ -18,6 +18,7 @@
 #include <pqxx/pqxx>
 
 #include "actors/engine.hpp"
+#include "app/database.hpp"
 #include "app/keys_command.hpp"
 #include "common/log.hpp"
 #include "domain/duration.hpp"
@@ -28,13 +29,10 @@
 namespace {
 
 using namespace ogf;
+using app::add_database_options;
+using app::database_options;
+using app::resolve_database;
 using std::chrono::milliseconds;
-
-/// Options shared by serve and migrate.
-struct database_options {
-  std::string database_url;
-  std::string data_dir = "./offgridflow-data";
-};
 
 struct serve_options {
   std::string listen = "127.0.0.1:8080";
@@ -77,38 +75,6 @@ milliseconds duration_option(const std::string& name, const std::string& v) {
     throw usage_error("--" + name + ": '" + v +
                       "' is not a duration (e.g. 500ms, 30s, 2m)");
   return *d;
-}
-
-void add_database_options(CLI::App* cmd, database_options& o) {
-  cmd->add_option("--database-url", o.database_url,
-                  "libpq URL or key=value string; empty = embedded database")
-      ->envname("OGF_DATABASE_URL");
-  cmd->add_option("--data-dir", o.data_dir,
-                  "embedded PostgreSQL folder (without --database-url)")
-      ->envname("OGF_DATA_DIR")
-      ->capture_default_str();
-}
-
-/// The database to use: the given URL, or the embedded server (started).
-std::string
-resolve_database(const database_options& o,
-                 std::unique_ptr<persistence::embedded_postgres>& pg) {
-  if (!o.database_url.empty())
-    return o.database_url;
-  persistence::embedded_postgres_config cfg;
-  cfg.data_dir = o.data_dir;
-  pg = std::make_unique<persistence::embedded_postgres>(cfg);
-  log::info("starting embedded PostgreSQL", {{"data_dir", o.data_dir}});
-  pg->start();
-  // Our own database inside the cluster, created on first use.
-  {
-    pqxx::connection admin{pg->connection_string("postgres")};
-    pqxx::nontransaction tx{admin};
-    if (tx.exec("SELECT 1 FROM pg_database WHERE datname = 'offgridflow'")
-            .empty())
-      tx.exec("CREATE DATABASE offgridflow");
-  }
-  return pg->connection_string("offgridflow");
 }
 
 /// Keeps `serve`'s embedded PostgreSQL running: checks every second that its
