@@ -53,6 +53,14 @@ struct request_context {
   std::string key_id; ///< of the API key presented (keys mode), if any
   std::optional<domain::tenant> tenant; ///< once decided
   std::string batch_id;                 ///< the batch acted on, if any
+  /// Keys mode, a request with a body: authenticated before its body was
+  /// read (before_routing); dispatch() takes the outcome from here.
+  struct caller {
+    domain::tenant tenant;
+    std::string key_id;
+    std::string secret_hash;
+  };
+  std::optional<caller> early_auth;
 };
 
 thread_local request_context current_request;
@@ -183,6 +191,9 @@ http_server::impl::before_routing(const httplib::Request& req,
                                   httplib::Response& res, bool admin_listener) {
   using handled = httplib::Server::HandlerResponse;
   auto& ctx = current_request;
+  // A fresh context for every request: nothing of the one before on this
+  // thread (its tenant, its early authentication) may carry over.
+  ctx = request_context{};
   ctx.active = true;
   ctx.start = clock_type::now();
   auto given = req.get_header_value("X-Request-ID");
@@ -255,8 +266,8 @@ http_server::impl::before_routing(const httplib::Request& req,
   }
   // Keys mode: a request with a body proves its key before the body is
   // read, so that a client without a valid key cannot make the server
-  // take in (or wait for) megabytes before its 401. dispatch() checks the
-  // key again, from the cache.
+  // take in (or wait for) megabytes before its 401. dispatch() uses the
+  // outcome.
   if (!admin_listener && cfg.auth == auth_mode::keys &&
       found.entry != nullptr && found.entry->tenant_scoped && lengths == 1 &&
       req.get_header_value("Content-Length") != "0") {
@@ -269,6 +280,8 @@ http_server::impl::before_routing(const httplib::Request& req,
       answer_and_close(res, refusal);
       return handled::Handled;
     }
+    ctx.early_auth =
+        request_context::caller{call.tenant, call.key_id, call.secret_hash};
   }
   // Methods without a cpp-httplib handler (TRACE, CONNECT, and those the
   // connection gate passes through, like PROPFIND) would get 400 from it:
@@ -312,7 +325,12 @@ void http_server::impl::dispatch(const httplib::Request& req,
       // One place for every route (CONTRACT §4): who is calling, may they,
       // and have they called too often. Nothing else runs before this.
       http_error refusal;
-      if (!authenticate(call, refusal)) {
+      if (ctx.early_auth) {
+        call.tenant = std::move(ctx.early_auth->tenant);
+        call.key_id = std::move(ctx.early_auth->key_id);
+        call.secret_hash = std::move(ctx.early_auth->secret_hash);
+        ctx.early_auth.reset();
+      } else if (!authenticate(call, refusal)) {
         if (refusal.status == 401 && cfg.auth == auth_mode::keys)
           res.set_header("WWW-Authenticate", "Bearer");
         send_error(res, refusal);
