@@ -149,13 +149,7 @@ void api_fixture::upload_activities(int n, const tenant_ids& t) {
   for (int i = 0; i < n; ++i) {
     char id[16];
     std::snprintf(id, sizeof id, "a%04d", i);
-    rows.push_back({{"id", id},
-                    {"activity_type", "electricity"},
-                    {"quantity", i + 1},
-                    {"unit", "kWh"},
-                    {"region", "US"},
-                    {"period_start", "2025-01-01"},
-                    {"period_end", "2025-01-31"}});
+    rows.push_back(activity_row(id, i + 1));
   }
   auto r = post_json("/api/v1/activities", {{"activities", rows}}, t);
   REQUIRE(r.status == 200);
@@ -351,6 +345,27 @@ bool healthy(int port) {
   cli.set_read_timeout(5, 0);
   auto r = cli.Get("/api/v1/health");
   return r && r->status == 200;
+}
+
+json activity_row(const std::string& id, json quantity) {
+  return {{"id", id},
+          {"activity_type", "electricity"},
+          {"quantity", std::move(quantity)},
+          {"unit", "kWh"},
+          {"region", "US"},
+          {"period_start", "2025-01-01"},
+          {"period_end", "2025-01-31"}};
+}
+
+json factor_row(const std::string& id) {
+  return {{"id", id},
+          {"activity_type", "electricity"},
+          {"scope", 2},
+          {"region", "US"},
+          {"unit", "kWh"},
+          {"kg_co2e_per_unit", "0.5"},
+          {"valid_from", "2020-01-01"},
+          {"source", "own meter"}};
 }
 
 } // namespace ogf::testing

@@ -135,6 +135,14 @@ private:
 /// Turns a client result into a reply.
 reply to_reply(const httplib::Result& r);
 
+/// An activity row as uploads take it: electricity in the US, January
+/// 2025, `quantity` kWh.
+nlohmann::json activity_row(const std::string& id, nlohmann::json quantity = 1);
+
+/// An emission-factor row as PUT /emission-factors takes it: electricity in
+/// the US, scope 2, 0.5 kg CO2e per kWh from 2020, source "own meter".
+nlohmann::json factor_row(const std::string& id);
+
 /// Activity ids "a0000".."a{n-1}".
 std::vector<std::string> activity_ids(int n, int first = 0);
 

@@ -93,26 +93,11 @@ route_call call_for(const http::route_info& r, const std::string& batch,
   if (r.method == "POST" && r.path == "/api/v1/batches")
     c.body = json{{"activity_ids", {"a0000", "a0001"}}}.dump();
   else if (r.path == "/api/v1/activities")
-    c.body = json{{"activities",
-                   {{{"id", "new-activity"},
-                     {"activity_type", "electricity"},
-                     {"quantity", 3},
-                     {"unit", "kWh"},
-                     {"region", "US"},
-                     {"period_start", "2025-01-01"},
-                     {"period_end", "2025-01-31"}}}}}
-                 .dump();
+    c.body =
+        json{{"activities", json::array({activity_row("new-activity", 3)})}}
+            .dump();
   else if (r.path == "/api/v1/emission-factors" && r.method == "PUT")
-    c.body = json{{"factors",
-                   {{{"id", "new-factor"},
-                     {"activity_type", "electricity"},
-                     {"scope", 2},
-                     {"region", "US"},
-                     {"unit", "kWh"},
-                     {"kg_co2e_per_unit", "0.5"},
-                     {"valid_from", "2020-01-01"},
-                     {"source", "own meter"}}}}}
-                 .dump();
+    c.body = json{{"factors", json::array({factor_row("new-factor")})}}.dump();
   else if (c.write)
     c.body = "{}";
   if (!c.body.empty())
@@ -138,13 +123,7 @@ api_options keys_mode(std::chrono::milliseconds ttl = 2000ms) {
 std::string acme_batch(api_fixture& api, const std::string& token) {
   json rows = json::array();
   for (int i = 0; i < 10; ++i)
-    rows.push_back({{"id", "a000" + std::to_string(i)},
-                    {"activity_type", "electricity"},
-                    {"quantity", i + 1},
-                    {"unit", "kWh"},
-                    {"region", "US"},
-                    {"period_start", "2025-01-01"},
-                    {"period_end", "2025-01-31"}});
+    rows.push_back(activity_row("a000" + std::to_string(i), i + 1));
   auto r =
       api.send("POST", "/api/v1/activities", json{{"activities", rows}}.dump(),
                "application/json", bearer(token));
@@ -396,13 +375,7 @@ TEST_CASE("keys mode: an event stream opened with a key ends within 5 s of "
   auto key = make_key(api.db(), {"acme", "main"}, domain::key_role::write, &id);
   json rows = json::array();
   for (int i = 0; i < 20; ++i)
-    rows.push_back({{"id", "s" + std::to_string(i)},
-                    {"activity_type", "electricity"},
-                    {"quantity", 1},
-                    {"unit", "kWh"},
-                    {"region", "US"},
-                    {"period_start", "2025-01-01"},
-                    {"period_end", "2025-01-31"}});
+    rows.push_back(activity_row("s" + std::to_string(i)));
   REQUIRE(api.send("POST", "/api/v1/activities",
                    json{{"activities", rows}}.dump(), "application/json",
                    bearer(key))

@@ -19,17 +19,6 @@ json activity(const std::string& id, json quantity = 10) {
           {"metadata", {{"meter", 7}}}};
 }
 
-json factor(const std::string& id) {
-  return {{"id", id},
-          {"activity_type", "electricity"},
-          {"scope", 2},
-          {"region", "US"},
-          {"unit", "kWh"},
-          {"kg_co2e_per_unit", "0.5"},
-          {"valid_from", "2020-01-01"},
-          {"source", "own meter"}};
-}
-
 } // namespace
 
 TEST_CASE("activities upload as JSON and read back with their latest "
@@ -152,11 +141,11 @@ TEST_CASE("emission factors list built-ins and the tenant's own, filter by "
 
   // A tenant factor may reuse a built-in id; the built-in row stays.
   auto builtin_id = gas[0]["id"].get<std::string>();
-  auto mine = factor(builtin_id);
+  auto mine = factor_row(builtin_id);
   mine["activity_type"] = "natural_gas";
   mine["unit"] = "therm";
   auto r = api.put_json("/api/v1/emission-factors",
-                        {{"factors", {factor("own-1"), mine}}});
+                        {{"factors", {factor_row("own-1"), mine}}});
   INFO(r.body);
   REQUIRE(r.status == 200);
   CHECK(r.json() == json({{"upserted", 2}}));
@@ -168,10 +157,10 @@ TEST_CASE("emission factors list built-ins and the tenant's own, filter by "
   CHECK(same_id == 2);
 
   // All-or-nothing: the bad second row keeps the first out.
-  auto bad = factor("own-3");
+  auto bad = factor_row("own-3");
   bad["scope"] = 4;
   auto refused = api.put_json("/api/v1/emission-factors",
-                              {{"factors", {factor("own-2"), bad}}});
+                              {{"factors", {factor_row("own-2"), bad}}});
   check_error(refused, 400, "validation_error",
               std::string("factors[1].scope"));
   CHECK(refused.json()["error"]["details"]["row"] == 1);

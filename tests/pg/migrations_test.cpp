@@ -167,15 +167,7 @@ TEST_CASE("004 moves item results into batch_results and down folds them "
           "back, item for item") {
   test_database db{false};
   pqxx::connection conn{db.url()};
-  auto all = persistence::embedded_migrations();
-  auto upto = [&](std::int64_t version) {
-    std::vector<persistence::migration> prefix;
-    for (const auto& mig : all)
-      if (mig.version <= version)
-        prefix.push_back(mig);
-    return prefix;
-  };
-  persistence::migrator{conn, upto(3)}.up();
+  persistence::migrator{conn, ogf::testing::migrations_up_to(3)}.up();
   // Under 003: a batch retried once whose items are succeeded, failed,
   // pending after a failure (attempts 1), and never processed.
   {
@@ -214,7 +206,7 @@ TEST_CASE("004 moves item results into batch_results and down folds them "
   CHECK(before == "a1|succeeded|2|1.250000|f1;a2|failed|no_emission_factor;"
                   "a3|pending;a4|pending");
 
-  persistence::migrator{conn, upto(4)}.up();
+  persistence::migrator{conn, ogf::testing::migrations_up_to(4)}.up();
   // The view shows what the table held; results are rows of the current
   // attempt (retry_count 1).
   CHECK(text(view) == before);
@@ -224,8 +216,10 @@ TEST_CASE("004 moves item results into batch_results and down folds them "
   CHECK(text("SELECT emissions_kg_co2e::text FROM batch_results WHERE"
              " activity_id = 'a1'") == "1.250000");
 
-  persistence::migrator{conn, upto(4)}.down(1);
-  CHECK(persistence::migrator{conn, upto(3)}.status().version == 3);
+  persistence::migrator{conn, ogf::testing::migrations_up_to(4)}.down(1);
+  CHECK(persistence::migrator{conn, ogf::testing::migrations_up_to(3)}
+            .status()
+            .version == 3);
   // Back in the table, statuses and results as they were; processed_at and
   // lease tokens of the results kept.
   CHECK(text(view) == before);

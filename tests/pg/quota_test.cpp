@@ -398,15 +398,7 @@ TEST_CASE("migration 006 counts the unfinished batches already there, and "
           "its down removes what it added") {
   test_database db{false};
   pqxx::connection conn{db.url()};
-  auto all = persistence::embedded_migrations();
-  auto upto = [&](std::int64_t version) {
-    std::vector<persistence::migration> prefix;
-    for (const auto& mig : all)
-      if (mig.version <= version)
-        prefix.push_back(mig);
-    return prefix;
-  };
-  persistence::migrator{conn, upto(5)}.up();
+  persistence::migrator{conn, ogf::testing::migrations_up_to(5)}.up();
   {
     pqxx::work tx{conn};
     tx.exec("INSERT INTO batch_jobs (org_id, workspace_id, status,"
@@ -417,7 +409,7 @@ TEST_CASE("migration 006 counts the unfinished batches already there, and "
             " ('o', 'w2', 'pending', 1), ('p', 'w', 'completed', 1)");
     tx.commit();
   }
-  persistence::migrator{conn, upto(6)}.up();
+  persistence::migrator{conn, ogf::testing::migrations_up_to(6)}.up();
   auto number = [&](const std::string& s) {
     pqxx::work tx{conn};
     return tx.exec1(s)[0].as<std::int64_t>();
@@ -435,7 +427,7 @@ TEST_CASE("migration 006 counts the unfinished batches already there, and "
   }
   CHECK(number(counts + " WHERE org_id = 'o' AND workspace_id = 'w'") == 2);
 
-  persistence::migrator{conn, upto(6)}.down(1);
+  persistence::migrator{conn, ogf::testing::migrations_up_to(6)}.down(1);
   CHECK(number("SELECT count(*) FROM pg_class WHERE relname = "
                "'tenant_open_batches'") == 0);
   CHECK(number("SELECT count(*) FROM pg_proc WHERE proname LIKE "

@@ -13,6 +13,24 @@
 
 namespace ogf::testing {
 
+namespace {
+
+/// In a forked child: sets `env`, then replaces the process with `argv`
+/// (exit code 127 when that fails).
+[[noreturn]] void exec_child(std::vector<std::string>& argv,
+                             const std::map<std::string, std::string>& env) {
+  for (const auto& [k, v] : env)
+    setenv(k.c_str(), v.c_str(), 1);
+  std::vector<char*> args;
+  for (auto& a : argv)
+    args.push_back(a.data());
+  args.push_back(nullptr);
+  execv(args[0], args.data());
+  _exit(127);
+}
+
+} // namespace
+
 child_process::child_process(std::vector<std::string> argv,
                              std::map<std::string, std::string> env,
                              std::string log_path)
@@ -26,14 +44,7 @@ child_process::child_process(std::vector<std::string> argv,
     }
     // A fresh process group: the test can signal exactly this server.
     setpgid(0, 0);
-    for (const auto& [k, v] : env)
-      setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> args;
-    for (auto& a : argv)
-      args.push_back(a.data());
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
+    exec_child(argv, env);
   }
 }
 
@@ -92,14 +103,7 @@ command_output run_to_exit(std::vector<std::string> argv,
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0)
       dup2(null, STDIN_FILENO);
-    for (const auto& [k, v] : env)
-      setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> args;
-    for (auto& a : argv)
-      args.push_back(a.data());
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
+    exec_child(argv, env);
   }
   command_output result;
   auto deadline = start + timeout;

@@ -153,4 +153,12 @@ std::string test_database::url() const {
                                                                name_);
 }
 
+std::vector<persistence::migration> migrations_up_to(std::int64_t version) {
+  std::vector<persistence::migration> prefix;
+  for (const auto& mig : persistence::embedded_migrations())
+    if (mig.version <= version)
+      prefix.push_back(mig);
+  return prefix;
+}
+
 } // namespace ogf::testing

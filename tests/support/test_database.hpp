@@ -4,8 +4,12 @@
 // template, so test cases are isolated and may run in parallel.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "persistence/migrations.hpp"
 
 namespace ogf::testing {
 
@@ -46,5 +50,10 @@ public:
 private:
   std::string name_;
 };
+
+/// The embedded migrations up to and including `version`: a migrator over
+/// them takes a database to that version (tests of one migration's up and
+/// down with data in it).
+std::vector<persistence::migration> migrations_up_to(std::int64_t version);
 
 } // namespace ogf::testing
