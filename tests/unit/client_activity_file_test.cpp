@@ -560,3 +560,30 @@ TEST_CASE("id lists split on commas and lines and skip comments and blanks",
   std::istringstream empty("");
   CHECK(read_id_list(empty).empty());
 }
+
+TEST_CASE("a server row error in a JSON chunk is named by its line in the "
+          "file",
+          "[client]") {
+  auto activity = [](const std::string& id, const std::string& quantity) {
+    return "{\"id\": \"" + id +
+           "\", \"activity_type\": \"diesel\", \"quantity\": " + quantity +
+           ",\n \"unit\": \"L\", \"period_start\": \"2026-01-01\", "
+           "\"period_end\": \"2026-01-31\"}";
+  };
+  // Each element takes two lines; j4 (row 4, line 8) is refused.
+  std::string text = "[\n" + activity("j1", "1") + ",\n" + activity("j2", "2") +
+                     ",\n" + activity("j3", "3") + ",\n" +
+                     activity("j4", "-4") + "]";
+  auto chunks = chunks_of(text, "a.json", rows(2));
+  REQUIRE(chunks.size() == 2);
+  auto parsed = ogf::domain::parse_activities_json(
+      json::parse(chunks[1].body),
+      [](std::string_view unit) { return unit == "L"; });
+  REQUIRE_FALSE(parsed);
+  // details.row is the element's index in the request, from 0.
+  auto server_row = parsed.error().details.at("row").get<std::int64_t>();
+  CHECK(server_row == 1);
+  CHECK(chunks[1].first_row + server_row == 4);
+  CHECK(chunks[1].lines[static_cast<std::size_t>(server_row)] == 8);
+  CHECK(chunks[1].ids[static_cast<std::size_t>(server_row)] == "j4");
+}
