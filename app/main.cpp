@@ -1,4 +1,6 @@
-// offgridflow-batch: `serve` (HTTP API + actor engine), `migrate` and `keys`.
+// offgridflow-batch: `serve` (HTTP API + actor engine), `migrate`, `keys`
+// and the client commands (upload, submit, watch, list, get, cancel, retry,
+// delete, results).
 // Every flag is also an OGF_<FLAG> environment variable; the flag wins.
 #include <condition_variable>
 #include <csignal>
@@ -18,6 +20,7 @@
 #include <pqxx/pqxx>
 
 #include "actors/engine.hpp"
+#include "app/client_commands.hpp"
 #include "app/database.hpp"
 #include "app/keys_command.hpp"
 #include "common/log.hpp"
@@ -593,6 +596,8 @@ int main(int argc, char** argv) {
   ogf::app::keys_options keys_opts;
   auto* keys = ogf::app::add_keys_command(app, keys_opts);
 
+  auto client_commands = ogf::app::add_client_commands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -607,6 +612,9 @@ int main(int argc, char** argv) {
       return run_serve(serve_db, so);
     if (keys->parsed())
       return ogf::app::run_keys_command(keys_opts);
+    for (auto& c : client_commands)
+      if (c.app->parsed())
+        return ogf::app::run_client_command(*c.options);
     return run_migrate(migrate_db, action, down_steps);
   } catch (const usage_error& e) {
     std::fprintf(stderr, "offgridflow-batch: %s\n", e.what());
