@@ -379,14 +379,16 @@ int watch_batches(const client::client_config& config,
           continue;
         if (b.failure_exit != 0 || reported[i])
           continue;
+        if (b.view.status == "waiting")
+          continue; // nothing heard of it yet
         if (output.json) {
           if (b.ended)
-            write_out(json{{"type", "done"}, {"batch", b.final_batch}}.dump(
-                          -1, ' ', false, json::error_handler_t::replace) +
+            write_out(domain::dump_exact(
+                          json{{"type", "done"}, {"batch", b.final_batch}}) +
                       "\n");
           else
             write_out(domain::dump_exact(progress_json(b)) + "\n");
-        } else if (b.view.status != "waiting") {
+        } else {
           write_out(client::render_progress_line(b.view) + "\n");
         }
         b.changed = false;
