@@ -342,7 +342,7 @@ int run_submit(client_options& o, client::connection& conn) {
   if (!o.json)
     std::fprintf(
         stderr,
-        "offgridflow-batch: submitted %s activities in %zu "
+        "submitted %s activities in %zu "
         "batch%s\n",
         client::format_count(static_cast<std::int64_t>(unique.size())).c_str(),
         parts, parts == 1 ? "" : "es");

@@ -338,8 +338,16 @@ std::string render_summary_line(const progress_view& p,
                     format_count(p.succeeded) + "/" + format_count(p.total) +
                     " succeeded, " + format_count(p.failed) + " failed, " +
                     printable(format_kg(p.emissions_kg));
-  if (elapsed_seconds)
-    out += " in " + format_duration(*elapsed_seconds);
+  if (elapsed_seconds) {
+    // A small batch ends in well under a second: "in 0s" would say nothing.
+    if (*elapsed_seconds >= 0 && *elapsed_seconds < 10) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%.1fs", *elapsed_seconds);
+      out += std::string(" in ") + buf;
+    } else {
+      out += " in " + format_duration(*elapsed_seconds);
+    }
+  }
   if (!error.empty())
     out += " (error: " + printable(error) + ")";
   return out;

@@ -65,7 +65,8 @@ std::string render_progress_bar(const progress_view& p, int width);
 std::string render_progress_line(const progress_view& p);
 
 /// The last line for a batch that ended: "<id> completed: 10,000/10,000
-/// succeeded, 0 failed, 12,345.68 kg CO2e in 1m 05s" (failed and cancelled
+/// succeeded, 0 failed, 12,345.68 kg CO2e in 1m 05s" (under 10 s in
+/// tenths: "in 0.3s"; failed and cancelled
 /// alike, with the batch's error when it has one). `elapsed_seconds`
 /// empty when unknown (no started/completed time).
 std::string render_summary_line(const progress_view& p,

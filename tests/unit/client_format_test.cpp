@@ -229,6 +229,10 @@ TEST_CASE("a summary line names the end, the counts and the time", "[client]") {
   CHECK(render_summary_line(p, 65.0) ==
         "b1 completed: 10,000/10,000 succeeded, 0 failed, 12,345.68 kg CO2e "
         "in 1m 05s");
+  // Under ten seconds, tenths: a small batch does not end "in 0s".
+  auto quick = render_summary_line(p, 0.31);
+  CHECK(quick.substr(quick.size() - 8) == " in 0.3s");
+  CHECK(render_summary_line(p, 9.0).find(" in 9.0s") != std::string::npos);
   p.status = "failed";
   p.succeeded = 9990;
   p.failed = 10;
