@@ -373,11 +373,16 @@ int watch_batches(const client::client_config& config,
         any_changed = any_changed || b.changed;
         if (bars || !b.changed)
           continue;
-        // Pipes and JSON: a line per batch at most once a second, and the
-        // last state of a batch that ended at once.
-        if (!b.ended && now - b.last_written < std::chrono::seconds(1))
-          continue;
+        // Pipes and JSON: a progress line per batch at most once a second.
+        // The end of a batch is its summary line (text, at the end) or its
+        // done line (JSON, at once).
         if (b.failure_exit != 0 || reported[i])
+          continue;
+        if (b.ended && text) {
+          reported[i] = true;
+          continue;
+        }
+        if (!b.ended && now - b.last_written < std::chrono::seconds(1))
           continue;
         if (b.view.status == "waiting")
           continue; // nothing heard of it yet
