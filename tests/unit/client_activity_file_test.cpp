@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+#include <malloc.h>
 #include <unistd.h>
 
 using namespace ogf::client;
@@ -586,4 +587,68 @@ TEST_CASE("a server row error in a JSON chunk is named by its line in the "
   CHECK(chunks[1].first_row + server_row == 4);
   CHECK(chunks[1].lines[static_cast<std::size_t>(server_row)] == 8);
   CHECK(chunks[1].ids[static_cast<std::size_t>(server_row)] == "j4");
+}
+
+namespace {
+
+/// A stream of `rows` CSV activity rows made as they are read, so that the
+/// test itself holds none of them.
+class generated_csv : public std::streambuf {
+public:
+  explicit generated_csv(std::int64_t rows) : rows_(rows) {
+    line_ = "id,activity_type,quantity,unit,region,period_start,period_end\n";
+    setg(line_.data(), line_.data(), line_.data() + line_.size());
+  }
+  std::uint64_t bytes() const { return bytes_; }
+
+protected:
+  int_type underflow() override {
+    bytes_ += line_.size();
+    if (next_ >= rows_)
+      return traits_type::eof();
+    line_ = "act-" + std::to_string(next_++) +
+            ",electricity,12.5,kWh,US,2025-01-01,2025-01-31\n";
+    setg(line_.data(), line_.data(), line_.data() + line_.size());
+    return traits_type::to_int_type(line_[0]);
+  }
+
+private:
+  std::int64_t rows_;
+  std::int64_t next_ = 0;
+  std::string line_;
+  std::uint64_t bytes_ = 0;
+};
+
+/// Bytes the program has allocated with malloc and not freed.
+std::size_t heap_in_use() {
+  return mallinfo2().uordblks;
+}
+
+} // namespace
+
+TEST_CASE("a CSV stream far larger than a chunk is read with about one "
+          "chunk in memory",
+          "[client]") {
+  // 2,000,000 rows, about 120 MB: were the reader to keep what it read,
+  // the heap would grow by that much.
+  generated_csv source(2000000);
+  std::istream in(&source);
+  auto before = heap_in_use();
+  std::size_t peak = 0;
+  std::int64_t rows = 0;
+  std::size_t chunks = 0;
+  read_activities(in, "big.csv", chunk_limits{}, [&](const activity_chunk& c) {
+    peak = std::max(peak, heap_in_use());
+    rows += static_cast<std::int64_t>(c.lines.size());
+    ++chunks;
+    CHECK(c.lines.size() <= 10000);
+    return true;
+  });
+  CHECK(rows == 2000000);
+  CHECK(chunks == 200);
+  CHECK(source.bytes() > 100u * 1000 * 1000);
+  auto grown = peak > before ? peak - before : 0;
+  INFO("heap grew by " << grown << " bytes");
+  // A chunk is 10,000 rows of ~60 bytes plus its ids and line numbers.
+  CHECK(grown < 16u * 1024 * 1024);
 }
