@@ -20,24 +20,31 @@ namespace ogf::client {
 struct activity_chunk {
   /// The request body: for CSV the file's header record and then the
   /// chunk's records, byte for byte as in the file (each record ending in
-  /// "\n" or the file's own line end); for JSON {"activities":[...]} with
-  /// each element's text as in the file (numbers keep their digits).
+  /// "\n" or the file's own line end; the BOM and blank lines are left
+  /// out); for JSON {"activities":[...]} with each element re-serialised
+  /// compactly from the parser's tokens (numbers keep their digits, strings
+  /// their value).
   std::string body;
   /// "text/csv" or "application/json".
   std::string content_type;
   /// 1-based number of the chunk's first row in the file: data records
   /// for CSV (the header and blank lines not counted, as the server counts
-  /// rows), array elements for JSON.
+  /// rows), array elements for JSON. The server's details.row is 1-based
+  /// for a CSV body (file row = first_row + row - 1, its line
+  /// lines[row - 1]) but the 0-based array index for a JSON body (file row
+  /// = first_row + row, its line lines[row]).
   std::int64_t first_row = 1;
   /// For each row of the chunk, the 1-based line of the file where it
   /// starts (CSV records may span lines; JSON elements start where their
   /// '{' is).
   std::vector<std::int64_t> lines;
-  /// The `id` of each row, as text; empty when the row has none (the
-  /// server will name it).
+  /// The `id` of each row, as text: the CSV "id" cell unquoted, or a JSON
+  /// element's top-level "id" when it is a string; empty when the row has
+  /// none (the server will name it).
   std::vector<std::string> ids;
-  /// How far into the file this chunk ends, in bytes (for a progress bar
-  /// by bytes).
+  /// How far into the file this chunk ends, in bytes, BOM included (for a
+  /// progress bar by bytes): just after its last row; the last chunk's is
+  /// the file's size.
   std::uint64_t end_offset = 0;
 };
 
@@ -66,13 +73,20 @@ struct chunk_limits {
 /// anything else is an activity_file_error) and calls `on_chunk` for each
 /// chunk in file order, holding at most about one chunk in memory. Stops
 /// early when on_chunk returns false. Returns the file's size in bytes.
+/// A file without rows (empty, header only, "[]") gives no chunk.
+/// Errors say "<path>: <what>" or "<path>:<line>: <what>" on one line.
 /// CSV: RFC 4180 as the server reads it (domain/validation.hpp,
 /// parse_activities_csv): quoted fields may hold commas, "" and line
 /// breaks; CRLF or LF; a UTF-8 BOM is skipped; blank lines are skipped and
 /// not counted as rows. The header record is repeated at the top of every
-/// chunk. JSON: a top-level array of activity objects, or an object with
-/// an "activities" array (other keys are an error); parsed with nlohmann's
-/// SAX parser from the stream.
+/// chunk. Syntax the server refuses inside a record (a quote in an
+/// unquoted field, text after a closing quote) is passed on for the server
+/// to name by its row; only a quote still open at the end of the file is
+/// an error here. JSON: a top-level array of activity objects, or an object
+/// with an "activities" array (other keys are an error, found when reached,
+/// so earlier chunks may have been handed over already); parsed with
+/// nlohmann's SAX parser from the stream. Elements that are not objects are
+/// passed on for the server to name.
 std::uint64_t
 read_activity_file(const std::string& path, const chunk_limits& limits,
                    const std::function<bool(const activity_chunk&)>& on_chunk);
@@ -84,9 +98,9 @@ void read_activities(
     const std::function<bool(const activity_chunk&)>& on_chunk);
 
 /// Activity ids of `--ids-file` (or `--ids`): separated by line breaks
-/// and/or commas, surrounding spaces and tabs trimmed, empty entries and
-/// lines starting with '#' skipped. Duplicates are kept (the caller
-/// decides).
+/// (LF or CRLF) and/or commas, surrounding spaces and tabs trimmed, empty
+/// entries and lines starting with '#' (after blanks) skipped, a leading
+/// UTF-8 BOM ignored. Duplicates are kept (the caller decides).
 std::vector<std::string> read_id_list(std::istream& in);
 
 } // namespace ogf::client

@@ -13,9 +13,12 @@ namespace ogf::client {
 /// split across pieces); "event:" sets the type (default "message"),
 /// "data:" lines are joined with '\n'; one space after the colon is
 /// dropped; lines starting with ':' are comments; "id:" and "retry:" are
-/// ignored; a blank line dispatches the event unless its data is empty. A
-/// line longer than `max_line` bytes is an error (std::length_error): a
-/// broken server must not grow the client without bound.
+/// ignored; a blank line dispatches the event unless it had no "data:"
+/// line ("data:" alone gives an event with empty data), then resets the
+/// type. Unknown fields are ignored; a leading BOM is not skipped (the API
+/// sends none). A line, or an event's joined data, longer than `max_line`
+/// bytes is an error (std::length_error): a broken server must not grow
+/// the client without bound.
 class sse_parser {
 public:
   using handler =
