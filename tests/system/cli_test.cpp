@@ -385,6 +385,7 @@ TEST_CASE("client commands exit 2 on a bad flag, a missing argument or a "
   temp_dir dir{"ogf-cli"};
   cli run{dir.path, {}};
   write_activities(dir.path / "few.csv", "few", 3);
+  write_activities(dir.path / "few.txt", "few", 3);
 
   struct usage_case {
     std::vector<std::string> args;
@@ -404,6 +405,9 @@ TEST_CASE("client commands exit 2 on a bad flag, a missing argument or a "
       {{"submit", "--ids", "a", "--metadata", "[1]"}, "--metadata"},
       {{"results", unknown_id, "--format", "xml"}, "--format"},
       {{"get", unknown_id, "--timeout", "soon"}, "--timeout"},
+      {{"upload", "/nonexistent/a.csv"}, "/nonexistent/a.csv"},
+      {{"upload", (dir.path / "few.txt").string()}, "few.txt"},
+      {{"submit", "--ids-file", "/nonexistent/ids"}, "/nonexistent/ids"},
   };
   for (const auto& u : usage) {
     auto r = run(u.args);
@@ -590,6 +594,19 @@ TEST_CASE("upload, submit, list, get, watch and results work in headers "
     CHECK(cells[3] == (cells[0] == batch_ids[0] ? "10,000" : "2,000"));
   }
   CHECK(run({"list", "--status", "failed,cancelled"}).out == "no batches\n");
+  auto by_status = run({"list", "--status", "completed,failed", "--json"});
+  CHECK(by_status.exit_code == 0);
+  CHECK(json::parse(by_status.out)["batches"].size() == 2);
+
+  // watch --json of an ended batch: its final state as a JSON line.
+  auto watched_json = run({"watch", batch_ids[1], "--json"});
+  CHECK(watched_json.exit_code == 0);
+  auto json_lines = lines_of(watched_json.out);
+  REQUIRE_FALSE(json_lines.empty());
+  auto done = json::parse(json_lines.back());
+  CHECK(done["type"] == "done");
+  CHECK(done["batch"]["id"] == batch_ids[1]);
+  CHECK(done["batch"]["status"] == "completed");
 
   // Names in a column of 17, then the value.
   auto field = [](std::string name, const std::string& value) {
@@ -694,6 +711,11 @@ TEST_CASE("upload, submit, list, get, watch and results work in headers "
     CHECK_THAT(r.err,
                StartsWith("offgridflow-batch: ") && Contains("not_found: "));
   }
+  // A failed results --output leaves no file behind.
+  auto no_file = (dir / "none.csv").string();
+  CHECK(run({"results", unknown_id, "--output", no_file}).exit_code == 5);
+  CHECK_FALSE(fs::exists(no_file));
+  CHECK_FALSE(fs::exists(no_file + ".part"));
   auto not_yours =
       run_to_exit({server_binary(), "get", batch_ids[0], "--server", s.url(),
                    "--org", "globex", "--workspace", "main"},
@@ -758,14 +780,15 @@ TEST_CASE("watch on a terminal redraws one bar in place within the width, "
   CHECK(frames >= 3);
   // At most 10 a second.
   CHECK(frames <= static_cast<std::size_t>(took / 100ms) + 3);
-  auto view = view_on_terminal(out);
-  CHECK(view.widest <= 100);
-  CHECK_FALSE(view.other_controls);
-  // The cursor is hidden while drawing and shown again.
+  CHECK_FALSE(view_on_terminal(out).other_controls);
+  // The cursor is hidden while drawing and shown again; then come the
+  // summary lines, which are written once and may wrap.
   CHECK(count_of(out, "\x1b[?25l") == 1);
   auto shown_again = out.rfind("\x1b[?25h");
   REQUIRE(shown_again != std::string::npos);
   auto before_end = out.substr(0, shown_again);
+  // No bar wraps: a wrapped one would not be redrawn in place.
+  CHECK(view_on_terminal(before_end).widest <= 100);
   std::size_t last_frame = 0;
   for (auto it = std::sregex_iterator(before_end.begin(), before_end.end(),
                                       cursor_up);
