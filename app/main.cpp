@@ -1,4 +1,6 @@
-// offgridflow-batch: `serve` (HTTP API + actor engine), `migrate` and `keys`.
+// offgridflow-batch: `serve` (HTTP API + actor engine), `migrate`, `keys`
+// and the client commands (upload, submit, watch, list, get, cancel, retry,
+// delete, results).
 // Every flag is also an OGF_<FLAG> environment variable; the flag wins.
 #include <condition_variable>
 #include <csignal>
@@ -18,6 +20,7 @@
 #include <pqxx/pqxx>
 
 #include "actors/engine.hpp"
+#include "app/client_commands.hpp"
 #include "app/database.hpp"
 #include "app/keys_command.hpp"
 #include "common/log.hpp"
@@ -416,10 +419,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", OGF_VERSION);
 
-  database_options db;
+  // One set per subcommand: CLI11 reads the OGF_ variables of every
+  // subcommand, so a set shared by two of them would let the other's
+  // environment value overwrite the flag given to the one that runs.
+  database_options serve_db;
+  database_options migrate_db;
   serve_options so;
   auto* serve = app.add_subcommand("serve", "run the HTTP API and the engine");
-  add_database_options(serve, db);
+  add_database_options(serve, serve_db);
   serve->add_option("--listen", so.listen, "host:port of the HTTP API")
       ->envname("OGF_LISTEN")
       ->capture_default_str();
@@ -570,7 +577,7 @@ int main(int argc, char** argv) {
 
   auto* migrate =
       app.add_subcommand("migrate", "apply or roll back migrations");
-  add_database_options(migrate, db);
+  add_database_options(migrate, migrate_db);
   migrate->require_subcommand(1);
   migrate->fallthrough(); // `migrate up --data-dir X` reaches migrate's flags
   int down_steps = 1;
@@ -589,6 +596,8 @@ int main(int argc, char** argv) {
   ogf::app::keys_options keys_opts;
   auto* keys = ogf::app::add_keys_command(app, keys_opts);
 
+  auto client_commands = ogf::app::add_client_commands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -600,10 +609,13 @@ int main(int argc, char** argv) {
 
   try {
     if (serve->parsed())
-      return run_serve(db, so);
+      return run_serve(serve_db, so);
     if (keys->parsed())
       return ogf::app::run_keys_command(keys_opts);
-    return run_migrate(db, action, down_steps);
+    for (auto& c : client_commands)
+      if (c.app->parsed())
+        return ogf::app::run_client_command(*c.options);
+    return run_migrate(migrate_db, action, down_steps);
   } catch (const usage_error& e) {
     std::fprintf(stderr, "offgridflow-batch: %s\n", e.what());
     return 2;

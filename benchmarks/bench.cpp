@@ -11,17 +11,21 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
@@ -29,9 +33,11 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "client/http_client.hpp"
 #include "domain/calculator.hpp"
 #include "domain/decimal.hpp"
 #include "domain/duration.hpp"
@@ -122,26 +128,60 @@ double process_cpu_seconds() {
   return secs(u.ru_utime) + secs(u.ru_stime);
 }
 
-/// One keep-alive HTTP connection with the tenant headers of a scenario.
-struct client {
-  httplib::Client cli;
-  httplib::Headers headers;
-  client(const endpoint& e, const std::string& org)
-      : cli(e.host, e.port), headers{{"X-Org-ID", org},
-                                     {"X-Workspace-ID", "bench"}} {
-    cli.set_keep_alive(true);
-    cli.set_tcp_nodelay(true);
-    cli.set_connection_timeout(5, 0);
-    cli.set_read_timeout(60, 0);
-    cli.set_write_timeout(60, 0);
+/// One keep-alive HTTP connection (the client library's, shared with the
+/// client commands), one per thread. A non-2xx answer or an unreachable
+/// server throws ogf::client::request_error.
+using connection = ogf::client::connection;
+using ogf::client::request_error;
+
+/// "http://host:port" of a node.
+std::string server_of(const endpoint& e) {
+  return "http://" + e.host + ":" + std::to_string(e.port);
+}
+
+/// How the bench talks to node `e` for tenant `org` (workspace "bench"); an
+/// empty `org` sends no tenant headers (health). Never retried: a benchmark
+/// counts a 503, it does not hide it by repeating. Bodies are left unparsed:
+/// the bench parses the few it reads itself, so that its own CPU per request
+/// (client_cpu_s) does not grow.
+ogf::client::client_config config_for(const endpoint& e,
+                                      const std::string& org) {
+  ogf::client::client_config c;
+  c.server = server_of(e);
+  c.org = org;
+  c.workspace = org.empty() ? "" : "bench";
+  c.connect_timeout = 5s;
+  c.read_timeout = 60s;
+  c.max_retries = 0;
+  c.parse_json = false;
+  return c;
+}
+
+/// POSTs `body` printed by json::dump(): the bench's bodies hold only
+/// strings and integers, which need no exact printer.
+ogf::client::response post(connection& c, const std::string& path,
+                           const json& body) {
+  return c.post(path, body.dump(), "application/json", false);
+}
+
+/// The health document of node `e` when it answers 200, else nullopt.
+/// Health is tenant-free; it answers at once, so the read timeout is 5 s
+/// (httplib's default) rather than a scenario's 60 s.
+std::optional<json> health_of(const endpoint& e,
+                              std::chrono::milliseconds connect_timeout) {
+  auto cfg = config_for(e, "");
+  cfg.connect_timeout = connect_timeout;
+  cfg.read_timeout = 5s;
+  try {
+    connection c(cfg);
+    auto r = c.get("/api/v1/health");
+    if (r.status != 200)
+      return std::nullopt;
+    return json::parse(r.body);
+  } catch (const request_error&) {
+    return std::nullopt;
   }
-  httplib::Result post(const std::string& path, const json& body) {
-    return cli.Post(path.c_str(), headers, body.dump(), "application/json");
-  }
-  httplib::Result get(const std::string& path) {
-    return cli.Get(path.c_str(), headers);
-  }
-};
+}
 
 /// One `offgridflow-batch serve` process started by the bench.
 struct node_process {
@@ -199,9 +239,7 @@ int free_port() {
 bool wait_healthy(const endpoint& e, std::chrono::seconds timeout) {
   auto deadline = clock_type::now() + timeout;
   while (clock_type::now() < deadline) {
-    httplib::Client cli(e.host, e.port);
-    cli.set_connection_timeout(1, 0);
-    if (auto r = cli.Get("/api/v1/health"); r && r->status == 200)
+    if (health_of(e, 1s))
       return true;
     std::this_thread::sleep_for(100ms);
   }
@@ -321,7 +359,7 @@ std::string create_activities(const endpoints& nodes, const std::string& org,
   std::atomic<bool> failed{false};
   for (std::size_t t = 0; t < 4; ++t)
     threads.emplace_back([&, t] {
-      client c(node_for(nodes, t), org);
+      connection c(config_for(node_for(nodes, t), org));
       for (;;) {
         int start = next.fetch_add(10000);
         if (start >= n)
@@ -338,9 +376,13 @@ std::string create_activities(const endpoints& nodes, const std::string& org,
                           {"period_start", "2025-01-01"},
                           {"period_end", "2025-01-31"}});
         }
-        auto r = c.post("/api/v1/activities", json{{"activities", acts}});
-        if (!r || r->status != 200)
+        try {
+          auto r = post(c, "/api/v1/activities", json{{"activities", acts}});
+          if (r.status != 200)
+            failed = true;
+        } catch (const request_error&) {
           failed = true;
+        }
       }
     });
   for (auto& t : threads)
@@ -363,12 +405,9 @@ std::string batch_id_of(const std::string& body) {
 /// Whether a node reports nothing pending (in the shared database) and none
 /// of its own workers busy.
 bool node_idle(const endpoint& e) {
-  httplib::Client cli(e.host, e.port);
-  if (auto r = cli.Get("/api/v1/health"); r && r->status == 200) {
-    auto h = json::parse(r->body);
-    return h["scheduler"]["queue_depth"] == 0 &&
-           h["scheduler"]["busy_workers"] == 0;
-  }
+  if (auto h = health_of(e, 5s))
+    return (*h)["scheduler"]["queue_depth"] == 0 &&
+           (*h)["scheduler"]["busy_workers"] == 0;
   return false;
 }
 
@@ -389,11 +428,10 @@ bool wait_idle(const endpoints& nodes, std::chrono::seconds timeout) {
 int server_workers(const endpoints& nodes) {
   int sum = 0;
   for (const auto& e : nodes) {
-    httplib::Client cli(e.host, e.port);
-    auto r = cli.Get("/api/v1/health");
-    if (!r || r->status != 200)
+    auto h = health_of(e, 5s);
+    if (!h)
       return -1;
-    int w = json::parse(r->body)["scheduler"].value("workers", -1);
+    int w = (*h)["scheduler"].value("workers", -1);
     if (w < 0)
       return -1;
     sum += w;
@@ -615,15 +653,20 @@ json run_submit(const endpoints& nodes, int clients,
   auto t0 = clock_type::now();
   for (int t = 0; t < clients; ++t)
     threads.emplace_back([&, t] {
-      client c(node_for(nodes, static_cast<std::size_t>(t)), org);
+      connection c(
+          config_for(node_for(nodes, static_cast<std::size_t>(t)), org));
       std::vector<double> mine;
       while (clock_type::now() < deadline) {
         auto s = clock_type::now();
-        auto r = c.post("/api/v1/batches", body);
-        if (!r || r->status != 201)
+        try {
+          auto r = post(c, "/api/v1/batches", body);
+          if (r.status != 201)
+            ++errors;
+          else
+            mine.push_back(ms_since(s));
+        } catch (const request_error&) {
           ++errors;
-        else
-          mine.push_back(ms_since(s));
+        }
       }
       std::lock_guard<std::mutex> g{mtx};
       latencies.insert(latencies.end(), mine.begin(), mine.end());
@@ -648,7 +691,7 @@ json run_submit(const endpoints& nodes, int clients,
 
 /// Sum of total_emissions_kg_co2e and count of the tenant's batches with the
 /// given status, walking every page.
-std::pair<long, std::vector<std::string>> walk(client& c,
+std::pair<long, std::vector<std::string>> walk(connection& c,
                                                const std::string& status) {
   long count = 0;
   std::vector<std::string> totals;
@@ -657,10 +700,17 @@ std::pair<long, std::vector<std::string>> walk(client& c,
     std::string path = "/api/v1/batches?limit=100&status=" + status;
     if (!token.empty())
       path += "&page_token=" + token;
-    auto r = c.get(path);
-    if (!r || r->status != 200)
-      throw std::runtime_error("list failed");
-    auto j = json::parse(r->body);
+    std::string body;
+    try {
+      auto r = c.get(path);
+      if (r.status != 200)
+        throw std::runtime_error("list failed: HTTP " +
+                                 std::to_string(r.status));
+      body = std::move(r.body);
+    } catch (const request_error& e) {
+      throw std::runtime_error(std::string("list failed: ") + e.what());
+    }
+    auto j = json::parse(body);
     for (const auto& b : j["batches"]) {
       ++count;
       std::ostringstream ss;
@@ -707,7 +757,8 @@ json run_pipeline_case(const endpoints& nodes, const std::string& org,
   auto t0 = clock_type::now();
   for (int t = 0; t < submitters; ++t)
     threads.emplace_back([&, t] {
-      client c(node_for(nodes, static_cast<std::size_t>(t)), org);
+      connection c(
+          config_for(node_for(nodes, static_cast<std::size_t>(t)), org));
       for (;;) {
         int b = next.fetch_add(1);
         if (b >= batches)
@@ -718,9 +769,13 @@ json run_pipeline_case(const endpoints& nodes, const std::string& org,
           std::snprintf(id, sizeof id, "act-%06d", (b * size + i) % activities);
           ids.push_back(id);
         }
-        auto r = c.post("/api/v1/batches", json{{"activity_ids", ids}});
-        if (!r || r->status != 201)
+        try {
+          auto r = post(c, "/api/v1/batches", json{{"activity_ids", ids}});
+          if (r.status != 201)
+            ++errors;
+        } catch (const request_error&) {
           ++errors;
+        }
       }
     });
   for (auto& t : threads)
@@ -728,17 +783,22 @@ json run_pipeline_case(const endpoints& nodes, const std::string& org,
   double submit_ms = ms_since(t0);
   // Completion is polled from every node in turn: each answers for the
   // whole shared database.
-  std::vector<std::unique_ptr<client>> pollers;
+  std::vector<std::unique_ptr<connection>> pollers;
   for (const auto& e : nodes)
-    pollers.push_back(std::make_unique<client>(e, org));
-  client& c = *pollers.front();
+    pollers.push_back(std::make_unique<connection>(config_for(e, org)));
+  connection& c = *pollers.front();
   bool done = false;
   for (std::size_t poll = 0;
        ms_since(t0) <
        std::chrono::duration<double, std::milli>(timeout).count();
        ++poll) {
-    auto r = pollers[poll % pollers.size()]->get(
-        "/api/v1/batches?limit=1&status=pending,queued,processing");
+    std::optional<ogf::client::response> r;
+    try {
+      r = pollers[poll % pollers.size()]->get(
+          "/api/v1/batches?limit=1&status=pending,queued,processing");
+    } catch (const request_error&) {
+      // No answer this time: polled again.
+    }
     for (std::size_t i = 0; i < server_pids.size(); ++i)
       peak_rss_kb[i] =
           std::max(peak_rss_kb[i], read_status_kb(server_pids[i], "VmHWM:"));
@@ -792,7 +852,7 @@ json run_pipeline_case(const endpoints& nodes, const std::string& org,
 json run_latency(const endpoint& e, double rate, std::chrono::seconds d) {
   const std::string org = "bench-latency";
   create_activities({e}, org, 1);
-  client c(e, org);
+  connection c(config_for(e, org));
   struct sent {
     std::string id;
     std::int64_t at_us;
@@ -806,18 +866,29 @@ json run_latency(const endpoint& e, double rate, std::chrono::seconds d) {
     std::this_thread::sleep_until(
         t0 + std::chrono::duration_cast<clock_type::duration>(period * i));
     auto at = ogf::domain::now_us();
-    auto r = c.post("/api/v1/batches", json{{"activity_ids", {"act-000000"}}});
-    if (r && r->status == 201)
-      all.push_back({batch_id_of(r->body), at});
+    try {
+      auto r =
+          post(c, "/api/v1/batches", json{{"activity_ids", {"act-000000"}}});
+      if (r.status == 201)
+        all.push_back({batch_id_of(r.body), at});
+    } catch (const request_error&) {
+      // Unanswered or refused: not measured.
+    }
   }
   std::vector<double> start, complete;
   auto deadline = clock_type::now() + 30s;
   for (const auto& s : all) {
     for (;;) {
-      auto r = c.get("/api/v1/batches/" + s.id);
-      if (!r || r->status != 200)
+      std::string body;
+      try {
+        auto r = c.get("/api/v1/batches/" + s.id);
+        if (r.status != 200)
+          break;
+        body = std::move(r.body);
+      } catch (const request_error&) {
         break;
-      auto b = json::parse(r->body);
+      }
+      auto b = json::parse(body);
       if (!b["completed_at"].is_null()) {
         auto st =
             ogf::domain::parse_rfc3339(b["started_at"].get<std::string>());
@@ -995,6 +1066,10 @@ int main(int argc, char** argv) {
     } else {
       nodes.push_back(parse_url(o.url));
     }
+    // A node address the client library refuses fails here, once, rather
+    // than in every client thread.
+    for (const auto& e : nodes)
+      ogf::client::parse_server_url(server_of(e));
     json result;
     result["machine"] = {
         {"cores", std::thread::hardware_concurrency()},

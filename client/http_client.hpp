@@ -40,6 +40,9 @@ struct client_config {
   /// max_retry_wait each time). 0 = never.
   int max_retries = 4;
   std::chrono::milliseconds max_retry_wait{5000};
+  /// Parse every 2xx body into response::json. A benchmark that reads few
+  /// of its answers turns it off and parses what it needs itself.
+  bool parse_json = true;
 };
 
 /// How a request failed, as the client commands' exit codes group them
@@ -82,7 +85,7 @@ struct response {
   int status = 0;
   std::string body;
   /// The body parsed with raw numbers kept exact (domain/exact_json.hpp);
-  /// null when empty.
+  /// null when empty or client_config::parse_json is off.
   nlohmann::json json;
   std::string header(const std::string& name) const;
   std::vector<std::pair<std::string, std::string>> headers;

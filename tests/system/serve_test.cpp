@@ -210,10 +210,15 @@ TEST_CASE("OGF_ environment variables configure serve and flags win over "
   temp_dir dir{"ogf-serve"};
   auto env_port = free_port();
   auto flag_port = free_port();
+  // --data-dir is also a flag of migrate and keys: the one given to serve
+  // must win over OGF_DATA_DIR all the same.
+  auto env_data = dir.path / "env-data";
+  auto flag_data = dir.path / "data";
   child_process server({server_binary(), "serve", "--listen",
-                        "127.0.0.1:" + std::to_string(flag_port)},
+                        "127.0.0.1:" + std::to_string(flag_port),
+                        "--data-dir", flag_data.string()},
                        {{"OGF_LISTEN", "127.0.0.1:" + std::to_string(env_port)},
-                        {"OGF_DATA_DIR", (dir.path / "data").string()},
+                        {"OGF_DATA_DIR", env_data.string()},
                         {"OGF_WORKERS", "3"}},
                        (dir.path / "serve.log").string());
   REQUIRE(
@@ -223,6 +228,8 @@ TEST_CASE("OGF_ environment variables configure serve and flags win over "
   auto res = cli.Get("/api/v1/health");
   REQUIRE(res);
   CHECK(nlohmann::json::parse(res->body)["scheduler"]["workers"] == 3);
+  CHECK(fs::exists(flag_data / "pgdata"));
+  CHECK_FALSE(fs::exists(env_data));
   server.signal(SIGTERM);
   CHECK(server.wait(30s) == 0);
 }

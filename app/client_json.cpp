@@ -1,0 +1,91 @@
+#include "app/client_json.hpp"
+
+#include "domain/exact_json.hpp"
+#include "domain/time.hpp"
+
+namespace ogf::app {
+
+using nlohmann::json;
+
+std::string string_field(const json& j, const char* key,
+                         const std::string& fallback) {
+  if (!j.is_object())
+    return fallback;
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+std::int64_t int_field(const json& j, const char* key) {
+  if (!j.is_object())
+    return 0;
+  auto it = j.find(key);
+  if (it == j.end())
+    return 0;
+  if (it->is_number_integer())
+    return it->get<std::int64_t>();
+  if (it->is_number())
+    return static_cast<std::int64_t>(it->get<double>());
+  if (auto text = domain::raw_number_text(*it))
+    return static_cast<std::int64_t>(std::stod(std::string(*text)));
+  return 0;
+}
+
+double number_field(const json& j, const char* key) {
+  if (!j.is_object())
+    return 0;
+  auto it = j.find(key);
+  if (it == j.end())
+    return 0;
+  if (it->is_number())
+    return it->get<double>();
+  if (auto text = domain::raw_number_text(*it))
+    return std::stod(std::string(*text));
+  return 0;
+}
+
+std::string number_text(const json& j, const char* key) {
+  if (!j.is_object())
+    return "0";
+  auto it = j.find(key);
+  if (it == j.end())
+    return "0";
+  if (auto text = domain::raw_number_text(*it))
+    return std::string(*text);
+  if (it->is_number())
+    return it->dump();
+  return "0";
+}
+
+client::progress_view progress_of_batch(const json& batch) {
+  client::progress_view v;
+  v.batch_id = string_field(batch, "id");
+  v.status = string_field(batch, "status");
+  v.total = int_field(batch, "total_activities");
+  v.processed = int_field(batch, "processed_activities");
+  v.succeeded = int_field(batch, "succeeded_activities");
+  v.failed = int_field(batch, "failed_activities");
+  v.percent = number_field(batch, "progress_percent");
+  v.emissions_kg = number_text(batch, "total_emissions_kg_co2e");
+  // An ended batch has no live rate: show its average.
+  auto started = domain::parse_rfc3339(string_field(batch, "started_at"));
+  auto completed = domain::parse_rfc3339(string_field(batch, "completed_at"));
+  if (started && completed && *completed > *started)
+    v.rate = static_cast<double>(v.processed) /
+             (static_cast<double>(*completed - *started) / 1e6);
+  return v;
+}
+
+int exit_code_of(const client::request_error& e) {
+  switch (e.kind()) {
+  case client::failure_kind::auth:
+    return 4;
+  case client::failure_kind::client:
+    return 5;
+  case client::failure_kind::unreachable:
+  case client::failure_kind::server:
+    break;
+  }
+  return 3;
+}
+
+} // namespace ogf::app
