@@ -607,6 +607,10 @@ TEST_CASE("upload, submit, list, get, watch and results work in headers "
   CHECK(done["type"] == "done");
   CHECK(done["batch"]["id"] == batch_ids[1]);
   CHECK(done["batch"]["status"] == "completed");
+  // Numbers as numbers, as the API sends them.
+  CHECK(done["batch"]["progress_percent"] == 100);
+  CHECK(done["batch"]["total_emissions_kg_co2e"].is_number());
+  CHECK(done["batch"]["total_activities"] == 2000);
 
   // Names in a column of 17, then the value.
   auto field = [](std::string name, const std::string& value) {
@@ -647,8 +651,7 @@ TEST_CASE("upload, submit, list, get, watch and results work in headers "
   auto to_file = run({"results", batch_ids[1], "--output", file});
   CHECK(to_file.exit_code == 0);
   CHECK(to_file.out.empty());
-  CHECK(to_file.err ==
-        "offgridflow-batch: wrote 2,000 items to " + file + "\n");
+  CHECK(to_file.err == "wrote 2,000 items to " + file + "\n");
   CHECK(slurp(file) == csv);
   CHECK_FALSE(fs::exists(file + ".part"));
 
