@@ -108,7 +108,7 @@ public:
     double fraction =
         size_ == 0 ? 1.0
                    : static_cast<double>(done) / static_cast<double>(size_);
-    int width = std::max(20, terminal_width() - 1);
+    int width = std::max(20, terminal_width(STDERR_FILENO) - 1);
     auto tail = " " + std::to_string(static_cast<int>(fraction * 100)) + "% " +
                 mb(done) + "/" + mb(size_) + " MB, " +
                 client::format_count(rows) + " rows";
@@ -180,7 +180,7 @@ upload_result upload_file(client::connection& conn, const std::string& path,
         path, limits, [&](const client::activity_chunk& chunk) {
           try {
             auto r = conn.post("/api/v1/activities", chunk.body,
-                               chunk.content_type, true);
+                               chunk.content_type, client::repeat::always);
             result.upserted += int_field(r.json, "upserted");
           } catch (const request_error& e) {
             bar.finish();
@@ -253,6 +253,19 @@ std::string random_key() {
   return k;
 }
 
+/// How watch (and submit --wait) write and wait, from the options.
+watch_output watch_output_of(const client_options& o) {
+  watch_output w;
+  w.json = o.json;
+  w.terminal = stdout_is_terminal();
+  auto d = domain::parse_duration(o.give_up_after);
+  if (!d || *d < std::chrono::seconds(1))
+    throw usage_problem("--give-up-after: '" + o.give_up_after +
+                        "' is not a duration of at least 1s");
+  w.give_up_after = *d;
+  return w;
+}
+
 int run_submit(client_options& o, client::connection& conn) {
   int sources = (!o.ids.empty()) + (!o.ids_file.empty()) + (!o.csv.empty());
   if (sources != 1)
@@ -320,7 +333,7 @@ int run_submit(client_options& o, client::connection& conn) {
       body["metadata"] = metadata;
     auto part_key = parts == 1 ? key : key + "-" + std::to_string(i + 1);
     try {
-      auto r = conn.post_json("/api/v1/batches", body, true,
+      auto r = conn.post_json("/api/v1/batches", body, client::repeat::always,
                               {{"Idempotency-Key", part_key}});
       batch_ids.push_back(string_field(r.json, "id"));
       if (o.json)
@@ -348,10 +361,7 @@ int run_submit(client_options& o, client::connection& conn) {
         parts, parts == 1 ? "" : "es");
   if (!o.wait)
     return 0;
-  watch_output w;
-  w.json = o.json;
-  w.terminal = stdout_is_terminal();
-  return watch_batches(conn.config(), batch_ids, w);
+  return watch_batches(conn.config(), batch_ids, watch_output_of(o));
 }
 
 // -- list, get, cancel, retry, delete ---------------------------------------
@@ -472,8 +482,8 @@ int run_get(client_options& o, client::connection& conn) {
 }
 
 int run_cancel(client_options& o, client::connection& conn) {
-  auto r =
-      conn.post(batch_path(o.id) + "/cancel", "", "application/json", true);
+  auto r = conn.post(batch_path(o.id) + "/cancel", "", "application/json",
+                     client::repeat::after_unavailable);
   if (o.json) {
     write_stdout(domain::dump_exact(r.json) + "\n");
   } else if (r.status == 202) {
@@ -486,8 +496,8 @@ int run_cancel(client_options& o, client::connection& conn) {
 }
 
 int run_retry(client_options& o, client::connection& conn) {
-  auto r =
-      conn.post(batch_path(o.id) + "/retry", "", "application/json", false);
+  auto r = conn.post(batch_path(o.id) + "/retry", "", "application/json",
+                     client::repeat::after_unavailable);
   if (o.json)
     write_stdout(domain::dump_exact(r.json) + "\n");
   else
@@ -647,11 +657,18 @@ std::vector<client_command> add_client_commands(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{64 * 1024}, std::size_t{1} << 30));
     s->add_flag("--wait", o.wait, "then follow the batches as watch does");
+    s->add_option("--give-up-after", o.give_up_after, "with --wait: as watch's")
+        ->capture_default_str();
   }
   {
     auto& o = add("watch", "follow batches live until they end (Ctrl-C "
                            "stops watching, not the batches)");
     sub()->add_option("ID", o.batch_ids, "batch ids")->required();
+    sub()
+        ->add_option("--give-up-after", o.give_up_after,
+                     "exit 3 when the server has not answered for this long "
+                     "(at least 1s)")
+        ->capture_default_str();
   }
   {
     auto& o = add("list", "list batches, newest first");
@@ -693,12 +710,10 @@ int run_client_command(client_options& o) {
     }
     if (!o.config.ca_cert.empty() && !std::filesystem::exists(o.config.ca_cert))
       throw usage_problem("--ca-cert: " + o.config.ca_cert + " does not exist");
-    if (o.command == "watch") {
-      watch_output w;
-      w.json = o.json;
-      w.terminal = stdout_is_terminal();
-      return watch_batches(o.config, o.batch_ids, w);
-    }
+    if (o.command == "watch")
+      return watch_batches(o.config, o.batch_ids, watch_output_of(o));
+    if (o.wait)
+      watch_output_of(o); // a bad --give-up-after is said before submitting
     client::connection conn(o.config);
     try {
       if (o.command == "upload")

@@ -37,11 +37,13 @@ struct client_options {
   int batch_size = 10000; ///< --batch-size: ids per batch
 
   std::vector<std::string> batch_ids; ///< watch ID...
-  std::string status;                 ///< list --status
-  int limit = 20;                     ///< list --limit
-  std::string id;                     ///< get/cancel/retry/delete/results
-  std::string format = "csv";         ///< results --format
-  std::string output;                 ///< results --output
+  /// watch, submit --wait: how long the server may be unreachable
+  std::string give_up_after = "60s";
+  std::string status;         ///< list --status
+  int limit = 20;             ///< list --limit
+  std::string id;             ///< get/cancel/retry/delete/results
+  std::string format = "csv"; ///< results --format
+  std::string output;         ///< results --output
 };
 
 /// A client subcommand and what it was given. Each has its own options:

@@ -117,6 +117,10 @@ public:
           auto b = conn_.get(base).json;
           update([&] { apply_batch(batch_, b); });
           first = false;
+          // The server answers: only time when it does not counts towards
+          // give_up_after (a stream refused by the tenant's stream cap is
+          // followed by polling for as long as it takes).
+          failing_since.reset();
           if (ended())
             return;
         }
@@ -160,7 +164,8 @@ public:
           });
           return;
         }
-        poll_progress(base);
+        if (poll_progress(base))
+          failing_since.reset();
         if (ended())
           return;
         pause(std::chrono::seconds(1));
@@ -181,8 +186,8 @@ private:
   }
 
   /// One look at /progress (and at the batch when it has ended) while the
-  /// stream is not open.
-  void poll_progress(const std::string& base) {
+  /// stream is not open; whether the server answered.
+  bool poll_progress(const std::string& base) {
     try {
       auto p = conn_.get(base + "/progress").json;
       update([&] {
@@ -193,8 +198,10 @@ private:
         auto b = conn_.get(base).json;
         update([&] { apply_batch(batch_, b); });
       }
+      return true;
     } catch (const request_error&) {
       update([&] { batch_.note = "reconnecting"; });
+      return false;
     }
   }
 
@@ -235,6 +242,11 @@ public:
       --shown; // keep a line to say how many are not shown
     for (std::size_t i = 0; i < shown; ++i) {
       const auto& b = *batches[i];
+      if (b.view.status == "waiting") {
+        auto line = client::printable(b.id) + " waiting for the server";
+        lines.push_back(line.substr(0, static_cast<std::size_t>(width)));
+        continue;
+      }
       auto line = client::render_progress_bar(b.view, width);
       if (!b.note.empty() && !b.ended &&
           line.size() + b.note.size() + 3 <= static_cast<std::size_t>(width))
@@ -317,9 +329,9 @@ bool stdout_is_terminal() {
   return term == nullptr || std::string(term) != "dumb";
 }
 
-int terminal_width() {
+int terminal_width(int fd) {
   winsize ws{};
-  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+  if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
     return ws.ws_col;
   return 80;
 }

@@ -41,7 +41,7 @@ int watch_batches(const client::client_config& config,
 /// Whether stdout is a terminal that understands cursor movement.
 bool stdout_is_terminal();
 
-/// Columns of the terminal on stdout; 80 when unknown.
-int terminal_width();
+/// Columns of the terminal on `fd` (stdout by default); 80 when unknown.
+int terminal_width(int fd = 1);
 
 } // namespace ogf::app

@@ -161,7 +161,8 @@ ogf::client::client_config config_for(const endpoint& e,
 /// strings and integers, which need no exact printer.
 ogf::client::response post(connection& c, const std::string& path,
                            const json& body) {
-  return c.post(path, body.dump(), "application/json", false);
+  return c.post(path, body.dump(), "application/json",
+                ogf::client::repeat::never);
 }
 
 /// The health document of node `e` when it answers 200, else nullopt.

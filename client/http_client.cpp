@@ -145,24 +145,24 @@ connection::connection(client_config config)
 connection::~connection() = default;
 
 response connection::get(const std::string& path) {
-  return send("GET", path, nullptr, {}, true, {});
+  return send("GET", path, nullptr, {}, repeat::always, {});
 }
 
 response connection::post(const std::string& path, const std::string& body,
-                          const std::string& content_type, bool repeatable,
+                          const std::string& content_type, repeat policy,
                           const header_list& extra) {
-  return send("POST", path, &body, content_type, repeatable, extra);
+  return send("POST", path, &body, content_type, policy, extra);
 }
 
 response connection::post_json(const std::string& path,
-                               const nlohmann::json& body, bool repeatable,
+                               const nlohmann::json& body, repeat policy,
                                const header_list& extra) {
-  return post(path, domain::dump_exact(body), "application/json", repeatable,
+  return post(path, domain::dump_exact(body), "application/json", policy,
               extra);
 }
 
 response connection::del(const std::string& path) {
-  return send("DELETE", path, nullptr, {}, true, {});
+  return send("DELETE", path, nullptr, {}, repeat::after_unavailable, {});
 }
 
 void connection::abort() {
@@ -197,7 +197,7 @@ request_error error_of(int status, const std::string& body) {
 
 response connection::send(const std::string& method, const std::string& path,
                           const std::string* body,
-                          const std::string& content_type, bool repeatable,
+                          const std::string& content_type, repeat policy,
                           const header_list& extra) {
   auto headers = impl_->headers;
   for (const auto& [k, v] : extra)
@@ -216,16 +216,17 @@ response connection::send(const std::string& method, const std::string& path,
       // A connection that broke mid-request (a kept-alive one the server
       // closed, a node stopping) is tried once more; a server that cannot be
       // reached at all is said at once.
-      if (retries_left && attempt == 0 && repeatable && transient(e)) {
+      if (retries_left && attempt == 0 && policy == repeat::always &&
+          transient(e)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
         continue;
       }
       std::string what = "cannot reach " + config_.server + ": " + describe(e);
-      if (!before_sending(e) && !repeatable)
+      if (!before_sending(e) && policy != repeat::always)
         what += " (the request may or may not have been applied)";
       throw request_error(failure_kind::unreachable, 0, "", what);
     }
-    if (r->status == 503 && repeatable && retries_left) {
+    if (r->status == 503 && policy != repeat::never && retries_left) {
       std::this_thread::sleep_for(
           std::min(retry_after(*r), config_.max_retry_wait));
       continue;

@@ -35,9 +35,9 @@ struct client_config {
   std::chrono::milliseconds connect_timeout{5000};
   /// Time a request may wait for (more of) its answer.
   std::chrono::milliseconds read_timeout{60000};
-  /// How often a request that is safe to repeat is sent again after a 503
-  /// or a connection that broke mid-answer (waits Retry-After, at most
-  /// max_retry_wait each time). 0 = never.
+  /// How often a request is sent again after a 503 (waiting Retry-After,
+  /// at most max_retry_wait each time) where its `repeat` policy allows;
+  /// 0 = never.
   int max_retries = 4;
   std::chrono::milliseconds max_retry_wait{5000};
   /// Parse every 2xx body into response::json. A benchmark that reads few
@@ -91,6 +91,21 @@ struct response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+/// When a request may be sent again after it failed.
+enum class repeat {
+  /// Never: the caller decides (the bench counts every 503).
+  never,
+  /// After a 503 only: the server promises that an answer 503 wrote
+  /// nothing. Not after a connection that broke mid-answer, when the
+  /// action may have happened and a repeat would be refused (a second
+  /// cancel or delete of the same batch).
+  after_unavailable,
+  /// After a 503 and, once, after a broken connection: the request is
+  /// harmless to repeat (a GET, an upsert, a submit with an
+  /// Idempotency-Key).
+  always,
+};
+
 /// Extra headers of one request.
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
@@ -106,18 +121,17 @@ public:
 
   const client_config& config() const { return config_; }
 
-  /// GET `path` (with its query); retried as the config says.
+  /// GET `path` (with its query); repeat::always, as the config says.
   response get(const std::string& path);
-  /// POST a body. Retried after a 503 or a broken connection only when
-  /// `repeatable` (the server promises that a 503 wrote nothing, and an
-  /// Idempotency-Key or an upsert makes a repeat harmless).
+  /// POST a body, repeated as `policy` allows (and config.max_retries).
   response post(const std::string& path, const std::string& body,
-                const std::string& content_type, bool repeatable,
+                const std::string& content_type, repeat policy,
                 const header_list& extra = {});
   /// POST a JSON value (printed with its raw numbers exact).
   response post_json(const std::string& path, const nlohmann::json& body,
-                     bool repeatable, const header_list& extra = {});
-  /// DELETE `path`; retried as the config says.
+                     repeat policy, const header_list& extra = {});
+  /// DELETE `path`; repeat::after_unavailable (a second delete of what the
+  /// first one deleted would be 404).
   response del(const std::string& path);
 
   /// Reads a text/event-stream at `path`, calling `on_event(event, data)`
@@ -137,7 +151,7 @@ private:
   struct impl;
   response send(const std::string& method, const std::string& path,
                 const std::string* body, const std::string& content_type,
-                bool repeatable, const header_list& extra);
+                repeat policy, const header_list& extra);
 
   client_config config_;
   std::unique_ptr<impl> impl_;

@@ -122,14 +122,18 @@ TEST_CASE("a 503 is repeated after Retry-After for a repeatable request and "
   CHECK(took >= 2s); // waited Retry-After twice
 
   calls = 0;
-  auto e = error_of([&] { conn.post("/w", "{}", "application/json", false); });
+  auto e = error_of([&] {
+    conn.post("/w", "{}", "application/json", client::repeat::never);
+  });
   CHECK(calls == 1);
   CHECK(e.kind() == failure_kind::server);
   CHECK(e.status() == 503);
   CHECK(e.code() == "unavailable");
 
   calls = 0;
-  CHECK(conn.post("/w", "{}", "application/json", true).status == 200);
+  CHECK(conn.post("/w", "{}", "application/json",
+                  client::repeat::after_unavailable)
+            .status == 200);
   CHECK(calls == 3);
 
   // With max_retries 0 (the bench) a 503 is an answer, not a wait.
@@ -232,15 +236,15 @@ TEST_CASE("against the real API a connection submits, streams a batch to its "
   c.workspace = acme.workspace;
   client::connection conn(c);
 
-  auto created =
-      conn.post_json("/api/v1/batches", {{"activity_ids", activity_ids(20)}},
-                     true, {{"Idempotency-Key", "client-test"}});
+  auto created = conn.post_json(
+      "/api/v1/batches", {{"activity_ids", activity_ids(20)}},
+      client::repeat::always, {{"Idempotency-Key", "client-test"}});
   CHECK(created.status == 201);
   auto id = created.json["id"].get<std::string>();
   // The same key repeats harmlessly: the same batch, 200.
-  auto again =
-      conn.post_json("/api/v1/batches", {{"activity_ids", activity_ids(20)}},
-                     true, {{"Idempotency-Key", "client-test"}});
+  auto again = conn.post_json(
+      "/api/v1/batches", {{"activity_ids", activity_ids(20)}},
+      client::repeat::always, {{"Idempotency-Key", "client-test"}});
   CHECK(again.status == 200);
   CHECK(again.json["id"] == id);
 

@@ -933,3 +933,65 @@ TEST_CASE("client commands in keys mode send --api-key or OGF_API_KEY, and "
   CHECK_THAT(read_only.err, Contains("forbidden: "));
   CHECK(read_only.out.empty());
 }
+
+TEST_CASE("watch polls while its event stream is refused and gives up only "
+          "after the server has stopped answering",
+          "[cli]") {
+  // Two HTTP threads: one event stream in all, and the test holds it.
+  const int activities = 20000;
+  server s({"--workers", "1", "--chunk-size", "100", "--http-threads", "2",
+            "--max-batch-activities", "20000"});
+  auto dir = s.dir.path;
+  cli run{dir, {"--server", s.url(), "--org", "acme", "--workspace", "main"}};
+  api a(s.port, "acme", "main");
+  auto csv = (dir / "activities.csv").string();
+  write_activities(csv, "act", activities);
+  REQUIRE(run({"upload", csv}).exit_code == 0);
+  auto ids = (dir / "ids.txt").string();
+  write_ids(ids, "act", activities);
+  auto long_one = run({"submit", "--ids-file", ids, "--batch-size", "20000"});
+  REQUIRE(long_one.exit_code == 0);
+  auto running = long_one.out.substr(0, long_one.out.find('\n'));
+  REQUIRE(a.wait_for(running, {"processing"}));
+
+  // The only stream, on the running batch, until it ends.
+  std::atomic<bool> holding{false};
+  std::thread holder([&] {
+    httplib::Client c("127.0.0.1", s.port);
+    c.set_read_timeout(120, 0);
+    c.Get("/api/v1/batches/" + running + "/events",
+          {{"X-Org-ID", "acme"}, {"X-Workspace-ID", "main"}},
+          [&](const char*, size_t) {
+            holding = true;
+            return true;
+          });
+  });
+  REQUIRE(wait_until([&] { return holding.load(); }, 30s, 20ms));
+
+  // A small batch waits behind it for the one worker: its watch is refused
+  // a stream (503) and polls /progress, for longer than --give-up-after.
+  auto small = run({"submit", "--ids", "act-00001,act-00002"});
+  REQUIRE(small.exit_code == 0);
+  auto waiting = small.out.substr(0, small.out.find('\n'));
+  auto watched = run({"watch", waiting, "--give-up-after", "1s"});
+  holder.join();
+  CHECK(watched.exit_code == 0);
+  CHECK(watched.took > 1500ms);
+  // It was refused a stream, at least once.
+  CHECK(s.process->output().find(
+            R"("route":"/api/v1/batches/{id}/events","status":503)") !=
+        std::string::npos);
+  CHECK(watched.out.find(waiting + " completed: 2/2 succeeded") !=
+        std::string::npos);
+  CHECK(a.status_of(running) == "completed");
+
+  // A server that stops answering: exit 3 once --give-up-after has passed.
+  auto third = run({"submit", "--ids", "act-00003"});
+  REQUIRE(third.exit_code == 0);
+  s.process->signal(SIGSTOP); // accepts connections, answers nothing
+  auto lost = run({"watch", third.out.substr(0, third.out.find('\n')),
+                   "--give-up-after", "1s", "--timeout", "300ms"});
+  s.process->signal(SIGCONT);
+  CHECK(lost.exit_code == 3);
+  CHECK(lines_of(lost.err).size() == 1);
+}
