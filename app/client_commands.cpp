@@ -1,6 +1,8 @@
 #include "app/client_commands.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -77,6 +79,36 @@ void report(const request_error& e, const client::client_config& c) {
     line += " (give --api-key, or --org and --workspace)";
   std::fprintf(stderr, "offgridflow-batch: %s\n",
                client::printable(line).c_str());
+}
+
+/// Replaces every `from` in `s` by `to`.
+void replace_all(std::string& s, const std::string& from,
+                 const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos;
+       at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+}
+
+/// `j[key]` when it is an array; an empty one otherwise (an answer of
+/// another shape ends a listing instead of throwing).
+json array_field(const json& j, const char* key) {
+  if (j.is_object()) {
+    auto it = j.find(key);
+    if (it != j.end() && it->is_array())
+      return *it;
+  }
+  return json::array();
+}
+
+bool looks_like_uuid(const std::string& s) {
+  if (s.size() != 36)
+    return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i])))
+      return false;
+  }
+  return true;
 }
 
 std::string batch_path(const std::string& id) {
@@ -185,24 +217,38 @@ upload_result upload_file(client::connection& conn, const std::string& path,
           } catch (const request_error& e) {
             bar.finish();
             std::string where;
+            std::string what = e.what();
+            std::string field;
             const auto& d = e.details();
+            if (d.is_object() && d.contains("field") && d["field"].is_string())
+              field = d["field"].get<std::string>();
             if (d.is_object() && d.contains("row") &&
                 d["row"].is_number_integer()) {
-              // The server counts CSV rows from 1 and JSON rows from 0.
+              // The server counts CSV rows from 1 and JSON rows from 0,
+              // within the request; the user knows rows of the file.
               auto row = d["row"].get<std::int64_t>();
-              auto index = chunk.content_type == "text/csv" ? row - 1 : row;
+              bool csv = chunk.content_type == "text/csv";
+              auto index = csv ? row - 1 : row;
               if (index >= 0 &&
-                  index < static_cast<std::int64_t>(chunk.lines.size()))
-                where = "row " + client::format_count(chunk.first_row + index) +
-                        " (line " +
+                  index < static_cast<std::int64_t>(chunk.lines.size())) {
+                auto file_row = chunk.first_row + index;
+                where = "row " + client::format_count(file_row) + " (line " +
                         client::format_count(
                             chunk.lines[static_cast<std::size_t>(index)]) +
                         "): ";
+                // "activities[3].quantity" / "row 3 has 5 fields" name
+                // the request's row: name the file's instead.
+                auto local = csv ? "row " + std::to_string(row) + " "
+                                 : "activities[" + std::to_string(row) + "]";
+                auto global =
+                    csv ? "row " + std::to_string(file_row) + " "
+                        : "activities[" + std::to_string(file_row - 1) + "]";
+                replace_all(what, local, global);
+                replace_all(field, local, global);
+              }
             }
-            std::string field;
-            if (d.is_object() && d.contains("field") && d["field"].is_string())
-              field = " [" + d["field"].get<std::string>() + "]";
-            std::string line = path + ": " + where + e.what() + field;
+            std::string line = path + ": " + where + what +
+                               (field.empty() ? "" : " [" + field + "]");
             if (e.status() == 413)
               line += "; try a smaller --request-bytes";
             line += "; " + client::format_count(result.upserted) +
@@ -234,8 +280,9 @@ int run_upload(client_options& o, client::connection& conn) {
   auto r = upload_file(conn, o.file, o.request_bytes, false,
                        !o.json && stderr_is_terminal());
   if (o.json)
-    write_stdout(json{{"upserted", r.upserted}, {"file", o.file}}.dump() +
-                 "\n");
+    write_stdout(
+        domain::dump_exact(json{{"upserted", r.upserted}, {"file", o.file}}) +
+        "\n");
   else
     write_stdout("upserted " + client::format_count(r.upserted) +
                  " activities from " + o.file + "\n");
@@ -335,7 +382,11 @@ int run_submit(client_options& o, client::connection& conn) {
     try {
       auto r = conn.post_json("/api/v1/batches", body, client::repeat::always,
                               {{"Idempotency-Key", part_key}});
-      batch_ids.push_back(string_field(r.json, "id"));
+      auto id = string_field(r.json, "id");
+      if (!looks_like_uuid(id))
+        throw std::runtime_error("the server's answer to a submit has no "
+                                 "batch id");
+      batch_ids.push_back(id);
       if (o.json)
         write_stdout(domain::dump_exact(r.json) + "\n");
       else
@@ -393,9 +444,10 @@ int run_list(client_options& o, client::connection& conn) {
     if (!token.empty())
       path += "&page_token=" + client::url_encode(token);
     auto r = conn.get(path);
-    for (auto& b : r.json.value("batches", json::array()))
+    for (auto& b : array_field(r.json, "batches"))
       all.push_back(b);
-    next = r.json.value("next_page_token", json());
+    next =
+        r.json.is_object() ? r.json.value("next_page_token", json()) : json();
     if (!next.is_string())
       break;
     token = next.get<std::string>();
@@ -416,9 +468,14 @@ int run_list(client_options& o, client::connection& conn) {
     std::snprintf(percent, sizeof percent, "%.0f%%",
                   number_field(b, "progress_percent"));
     rows.push_back(
-        {client::printable(string_field(b, "id")), string_field(b, "status"),
-         percent, client::format_count(int_field(b, "total_activities")),
-         client::format_decimal(number_text(b, "total_emissions_kg_co2e"), 1),
+        {client::printable(string_field(b, "id")),
+         client::printable(string_field(b, "status")), percent,
+         client::format_count(int_field(b, "total_activities")),
+         // One decimal, none from 100,000 kg: 35,849,450 kg still fits 80
+         // columns.
+         client::format_decimal(
+             number_text(b, "total_emissions_kg_co2e"),
+             number_field(b, "total_emissions_kg_co2e") < 100000 ? 1 : 0),
          age_of(string_field(b, "created_at"))});
   }
   write_stdout(client::render_table({{"ID"},
@@ -444,10 +501,11 @@ void print_batch(const json& b) {
     return t.empty() ? std::string("-") : t;
   };
   add("id", v.batch_id);
-  add("status",
-      v.status + (b.value("cancel_requested", false) && v.status == "processing"
-                      ? " (cancel requested)"
-                      : ""));
+  add("status", v.status + ((b.is_object() && b.value("cancel_requested",
+                                                      json()) == json(true)) &&
+                                    v.status == "processing"
+                                ? " (cancel requested)"
+                                : ""));
   add("priority", std::to_string(int_field(b, "priority")));
   char percent[16];
   std::snprintf(percent, sizeof percent, "%.1f%%", v.percent);
@@ -510,7 +568,7 @@ int run_retry(client_options& o, client::connection& conn) {
 int run_delete(client_options& o, client::connection& conn) {
   conn.del(batch_path(o.id));
   if (o.json)
-    write_stdout(json{{"deleted", o.id}}.dump() + "\n");
+    write_stdout(domain::dump_exact(json{{"deleted", o.id}}) + "\n");
   else
     write_stdout("deleted " + o.id + "\n");
   return 0;
@@ -526,7 +584,7 @@ std::string csv_cell(const json& item, const char* key) {
     return client::csv_field(it->get<std::string>());
   if (auto text = domain::raw_number_text(*it))
     return std::string(*text);
-  return it->dump();
+  return client::csv_field(domain::dump_exact(*it));
 }
 
 int run_results(client_options& o, client::connection& conn) {
@@ -556,7 +614,7 @@ int run_results(client_options& o, client::connection& conn) {
         path += "&page_token=" + client::url_encode(token);
       auto r = conn.get(path);
       std::string chunk;
-      for (const auto& item : r.json.value("items", json::array())) {
+      for (const auto& item : array_field(r.json, "items")) {
         if (csv) {
           chunk += csv_cell(item, "activity_id") + "," +
                    csv_cell(item, "status") + "," + csv_cell(item, "scope") +
@@ -569,7 +627,8 @@ int run_results(client_options& o, client::connection& conn) {
         ++count;
       }
       emit(chunk);
-      auto next = r.json.value("next_page_token", json());
+      auto next =
+          r.json.is_object() ? r.json.value("next_page_token", json()) : json();
       if (!next.is_string())
         break;
       token = next.get<std::string>();
@@ -696,7 +755,9 @@ std::vector<client_command> add_client_commands(CLI::App& app) {
   return commands;
 }
 
-int run_client_command(client_options& o) {
+namespace {
+
+int run_command(client_options& o) {
   try {
     auto timeout = domain::parse_duration(o.timeout);
     if (!timeout || *timeout < std::chrono::milliseconds(100))
@@ -740,7 +801,28 @@ int run_client_command(client_options& o) {
     return 2;
   } catch (const exit_with& e) {
     return e.code;
+  } catch (const std::exception& e) {
+    // An answer of a shape the client does not know: the server's fault,
+    // never exit 1 (which says a batch failed).
+    std::fprintf(stderr,
+                 "offgridflow-batch: unexpected answer from the server: %s\n",
+                 client::printable(e.what()).c_str());
+    return 3;
   }
+}
+
+} // namespace
+
+int run_client_command(client_options& o) {
+  int code = run_command(o);
+  // Output that did not reach its file (a full disk behind a redirect)
+  // must not end in exit 0.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "offgridflow-batch: writing the output failed: %s\n",
+                 std::strerror(errno));
+    return code == 0 ? 2 : code;
+  }
+  return code;
 }
 
 } // namespace ogf::app

@@ -1,5 +1,9 @@
 #include "app/client_json.hpp"
 
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
 #include "domain/exact_json.hpp"
 #include "domain/time.hpp"
 
@@ -15,6 +19,28 @@ std::string string_field(const json& j, const char* key,
   return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
 }
 
+namespace {
+
+/// A raw number's value as a double; huge ones become +-inf, never an
+/// exception (std::stod throws for 1e400).
+double raw_value(std::string_view text) {
+  return std::strtod(std::string(text).c_str(), nullptr);
+}
+
+/// `d` as an integer, clamped to the int64 range (a cast of 1e30 would be
+/// undefined) and 0 for NaN.
+std::int64_t clamp_to_int(double d) {
+  if (std::isnan(d))
+    return 0;
+  if (d >= 9.2e18)
+    return std::numeric_limits<std::int64_t>::max();
+  if (d <= -9.2e18)
+    return std::numeric_limits<std::int64_t>::min();
+  return static_cast<std::int64_t>(d);
+}
+
+} // namespace
+
 std::int64_t int_field(const json& j, const char* key) {
   if (!j.is_object())
     return 0;
@@ -24,9 +50,9 @@ std::int64_t int_field(const json& j, const char* key) {
   if (it->is_number_integer())
     return it->get<std::int64_t>();
   if (it->is_number())
-    return static_cast<std::int64_t>(it->get<double>());
+    return clamp_to_int(it->get<double>());
   if (auto text = domain::raw_number_text(*it))
-    return static_cast<std::int64_t>(std::stod(std::string(*text)));
+    return clamp_to_int(raw_value(*text));
   return 0;
 }
 
@@ -39,7 +65,7 @@ double number_field(const json& j, const char* key) {
   if (it->is_number())
     return it->get<double>();
   if (auto text = domain::raw_number_text(*it))
-    return std::stod(std::string(*text));
+    return raw_value(*text);
   return 0;
 }
 

@@ -46,14 +46,22 @@ struct batch_state {
   int failure_exit = 0; ///< 3, 4 or 5 when following it failed for good
   std::string failure;  ///< why, one line
   clock_type::time_point last_written{};
-  bool followed = false; ///< its follower has stopped
+  json progress; ///< the last progress object, exact, for --json
 };
+
+/// At most this many batches are followed at once, each by a thread with
+/// its own connection and event stream; the others wait their turn (in
+/// the order given, which is about the order they run in). A server gives
+/// one tenant only a share of its streams, and 1,500 batches of a large
+/// file must not become 1,500 threads.
+constexpr std::size_t max_followers = 8;
 
 struct watch_state {
   std::mutex mutex;
   std::vector<std::unique_ptr<batch_state>> batches;
-  std::vector<client::connection*> connections; ///< to abort on Ctrl-C
+  std::atomic<std::size_t> next{0}; ///< the next batch to follow
   std::atomic<bool> stop{false};
+  std::atomic<std::size_t> workers_done{0};
 };
 
 bool terminal_status(const std::string& s) {
@@ -74,6 +82,7 @@ void apply_progress(batch_state& b, const json& p) {
     v.eta_seconds = number_field(p, "eta_seconds");
   else
     v.eta_seconds.reset();
+  b.progress = p;
   b.note.clear();
   b.changed = true;
 }
@@ -92,20 +101,27 @@ void apply_batch(batch_state& b, const json& batch) {
 /// drops; /progress once a second while the stream cannot be opened.
 class follower {
 public:
-  follower(watch_state& state, batch_state& batch,
-           const client::client_config& config, const watch_output& output)
-      : state_(state), batch_(batch), output_(output), conn_(config) {
-    std::lock_guard<std::mutex> lock(state_.mutex);
-    state_.connections.push_back(&conn_);
-  }
-  ~follower() {
-    std::lock_guard<std::mutex> lock(state_.mutex);
-    auto& c = state_.connections;
-    c.erase(std::remove(c.begin(), c.end(), &conn_), c.end());
-    batch_.followed = true;
-  }
+  follower(watch_state& state, batch_state& batch, client::connection& conn,
+           const watch_output& output)
+      : state_(state), batch_(batch), output_(output), conn_(conn) {}
 
   void run() {
+    try {
+      follow();
+    } catch (const std::exception& e) {
+      // An answer the client cannot read (a malformed stream, a line over
+      // the parser's limit): this batch cannot be followed, the others go
+      // on.
+      update([&] {
+        batch_.failure_exit = 3;
+        batch_.failure =
+            "unexpected answer from the server: " + client::printable(e.what());
+      });
+    }
+  }
+
+private:
+  void follow() {
     auto base = "/api/v1/batches/" + client::url_encode(batch_.id);
     std::optional<clock_type::time_point> failing_since;
     bool first = true;
@@ -124,6 +140,7 @@ public:
           if (ended())
             return;
         }
+        auto opened = clock_type::now();
         conn_.stream_events(base + "/events", [&](const std::string& event,
                                                   const std::string& data) {
           if (state_.stop)
@@ -142,9 +159,13 @@ public:
         if (ended())
           return;
         // The stream ended without `done` (a node stopping, a proxy's
-        // timeout): see where the batch is, then reconnect.
+        // timeout): see where the batch is, then reconnect; not at once
+        // when it was short, so that a server ending every stream at once
+        // is not asked a hundred times a second.
         update([&] { batch_.note = "reconnecting"; });
         failing_since = clock_type::now();
+        if (clock_type::now() - opened < std::chrono::seconds(1))
+          pause(std::chrono::seconds(1));
       } catch (const request_error& e) {
         if (state_.stop)
           return;
@@ -173,7 +194,6 @@ public:
     }
   }
 
-private:
   template <class F>
   void update(F f) {
     std::lock_guard<std::mutex> lock(state_.mutex);
@@ -214,7 +234,7 @@ private:
   watch_state& state_;
   batch_state& batch_;
   const watch_output& output_;
-  client::connection conn_;
+  client::connection& conn_;
 };
 
 void write_out(const std::string& s) {
@@ -304,19 +324,12 @@ std::string summary_of(const batch_state& b) {
   return client::render_summary_line(b.view, elapsed, error);
 }
 
+/// A JSON progress line: the API's progress object as it came, every
+/// number exact, with "type" added.
 json progress_json(const batch_state& b) {
-  const auto& v = b.view;
-  json j = {{"type", "progress"},
-            {"batch_id", b.id},
-            {"status", v.status},
-            {"total", v.total},
-            {"processed", v.processed},
-            {"succeeded", v.succeeded},
-            {"failed", v.failed},
-            {"percent", v.percent},
-            {"emissions_kg_co2e", domain::raw_number(v.emissions_kg)},
-            {"throughput_per_second", v.rate},
-            {"eta_seconds", v.eta_seconds ? json(*v.eta_seconds) : json()}};
+  json j = b.progress.is_object() ? b.progress : json::object();
+  j["type"] = "progress";
+  j["batch_id"] = b.id;
   return j;
 }
 
@@ -349,18 +362,32 @@ int watch_batches(const client::client_config& config,
     state.batches.push_back(std::move(b));
   }
 
+  // A second Ctrl-C, while the first is being handled, kills at once.
   struct sigaction action {};
   struct sigaction previous {};
   action.sa_handler = on_sigint;
+  action.sa_flags = SA_RESETHAND;
   sigemptyset(&action.sa_mask);
   interrupted = false;
   sigaction(SIGINT, &action, &previous);
 
+  // The workers' connections live until every worker has been joined, so
+  // that Ctrl-C can abort them from this thread without a lock.
+  std::vector<std::unique_ptr<client::connection>> connections;
+  auto workers = std::min(max_followers, state.batches.size());
+  for (std::size_t i = 0; i < workers; ++i)
+    connections.push_back(std::make_unique<client::connection>(config));
   std::vector<std::thread> threads;
-  for (auto& b : state.batches)
-    threads.emplace_back([&state, &config, &output, batch = b.get()] {
-      follower f(state, *batch, config, output);
-      f.run();
+  for (std::size_t i = 0; i < workers; ++i)
+    threads.emplace_back([&state, &output, conn = connections[i].get()] {
+      for (;;) {
+        auto next = state.next++;
+        if (state.stop || next >= state.batches.size())
+          break;
+        follower f(state, *state.batches[next], *conn, output);
+        f.run();
+      }
+      ++state.workers_done;
     });
 
   bool text = !output.json;
@@ -398,6 +425,8 @@ int watch_batches(const client::client_config& config,
           continue;
         if (b.view.status == "waiting")
           continue; // nothing heard of it yet
+        if (output.json && !b.ended && !b.progress.is_object())
+          continue; // no progress object yet, only the batch
         if (output.json) {
           if (b.ended)
             write_out(domain::dump_exact(
@@ -427,18 +456,10 @@ int watch_batches(const client::client_config& config,
   if (interrupted) {
     state.stop = true;
     // A follower may be between its stop check and its next request:
-    // abort until every one has returned.
-    for (;;) {
-      bool running = false;
-      {
-        std::lock_guard<std::mutex> lock(state.mutex);
-        for (auto* c : state.connections)
-          c->abort();
-        for (auto& b : state.batches)
-          running = running || !b->followed;
-      }
-      if (!running)
-        break;
+    // abort until every worker has returned.
+    while (state.workers_done < threads.size()) {
+      for (auto& c : connections)
+        c->abort();
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }

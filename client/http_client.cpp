@@ -174,18 +174,28 @@ namespace {
 /// The request_error for a non-2xx answer: the API's error body when it
 /// has one, the status line otherwise (a proxy's page, say).
 request_error error_of(int status, const std::string& body) {
-  failure_kind kind = status >= 500                    ? failure_kind::server
+  // A redirect is not followed (credentials stay with the server named):
+  // a server or proxy set up wrong, not a request to change (exit 3).
+  failure_kind kind = status >= 500 || status < 400    ? failure_kind::server
                       : status == 401 || status == 403 ? failure_kind::auth
                                                        : failure_kind::client;
   auto parsed = nlohmann::json::parse(body, nullptr, false);
   if (parsed.is_object() && parsed.contains("error") &&
       parsed["error"].is_object()) {
     const auto& e = parsed["error"];
-    auto code = e.value("code", std::string{});
-    auto message = e.value("message", std::string{});
-    if (!code.empty())
-      return request_error(kind, status, printable(code), printable(message),
-                           e.value("details", nlohmann::json()));
+    auto text = [&](const char* key) {
+      auto it = e.find(key);
+      return it != e.end() && it->is_string() ? it->get<std::string>()
+                                              : std::string();
+    };
+    auto code = text("code");
+    if (!code.empty()) {
+      auto details = e.find("details");
+      return request_error(
+          kind, status, printable(code), printable(text("message")),
+          details != e.end() && details->is_object() ? *details
+                                                     : nlohmann::json());
+    }
   }
   auto line = first_line(body);
   return request_error(kind, status, "",
@@ -259,6 +269,7 @@ bool connection::stream_events(
   int status = 0;
   std::string error_body;
   bool stopped = false;
+  std::string unreadable; ///< why the stream could not be parsed
   sse_parser parser([&](const std::string& event, const std::string& data) {
     if (on_event(event, data))
       return true;
@@ -277,8 +288,17 @@ bool connection::stream_events(
             error_body.append(data, std::min<size_t>(n, 64 * 1024));
           return true;
         }
-        return parser.feed(std::string_view(data, n));
+        try {
+          return parser.feed(std::string_view(data, n));
+        } catch (const std::exception& e) {
+          // Not thrown through httplib: end the read and say it below.
+          unreadable = e.what();
+          return false;
+        }
       });
+  if (!unreadable.empty())
+    throw std::runtime_error("unreadable event stream: " +
+                             printable(unreadable));
   if (stopped)
     return false;
   if (!r)

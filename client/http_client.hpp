@@ -137,7 +137,9 @@ public:
   /// Reads a text/event-stream at `path`, calling `on_event(event, data)`
   /// for each event; returns when the server ends the stream (true) or
   /// on_event returns false (false). Throws request_error when the stream
-  /// cannot be opened or breaks. Not retried: the caller reconnects.
+  /// cannot be opened or breaks (not retried: the caller reconnects), and
+  /// std::runtime_error when it is not an event stream a client can read
+  /// (a line over 16 MiB): reconnecting would not help.
   bool
   stream_events(const std::string& path,
                 const std::function<bool(const std::string& event,

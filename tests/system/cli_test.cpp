@@ -485,6 +485,32 @@ TEST_CASE("upload, submit, list, get, watch and results work in headers "
   CHECK(a.status("/api/v1/activities/bad-23455") == 404);
   CHECK(a.status("/api/v1/activities/bad-25000") == 404);
 
+  // The same in JSON, whose rows the server counts from 0 within a
+  // request: element 10,003 of the file is the second request's fourth.
+  auto bad_json = (dir / "bad.json").string();
+  {
+    std::ofstream out(bad_json);
+    out << "[\n";
+    for (int i = 1; i <= 12000; ++i)
+      out << (i > 1 ? ",\n" : "") << R"({"id": "bj-)" << i
+          << R"(", "activity_type": "electricity", "quantity": )"
+          << (i == 10003 ? "-1" : "1")
+          << R"(, "unit": "kWh", "period_start": "2025-01-01",)"
+          << R"( "period_end": "2025-01-31"})";
+    out << "\n]\n";
+  }
+  auto refused_json = run({"upload", bad_json});
+  CHECK(refused_json.exit_code == 5);
+  CHECK(lines_of(refused_json.err).size() == 1);
+  CHECK_THAT(refused_json.err,
+             StartsWith("offgridflow-batch: " + bad_json +
+                        ": row 10,003 (line 10,004): validation_error: "
+                        "activities[10002].quantity ") &&
+                 EndsWith("[activities[10002].quantity]; 10,000 rows of "
+                          "earlier requests were upserted\n"));
+  CHECK(a.status("/api/v1/activities/bj-10000") == 200);
+  CHECK(a.status("/api/v1/activities/bj-10001") == 404);
+
   // A JSON file, --json output.
   auto small = (dir / "small.json").string();
   {
