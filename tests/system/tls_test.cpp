@@ -207,6 +207,9 @@ TEST_CASE("on the TLS port, plain HTTP fails its handshake and silent "
   const std::string parked = R"(ogf_http_connections{state="parked"})";
   REQUIRE(wait_until([&] { return https_metric(port, cert.cert, parked) == 5; },
                      10s, 50ms));
+  const std::string over_capacity =
+      R"(ogf_http_connections_refused_total{reason="over_capacity"})";
+  auto refused_before = https_metric(port, cert.cert, over_capacity);
   for (int i = 0; i < 11; ++i) {
     silent.emplace_back(port);
     REQUIRE(silent.back().ok());
@@ -229,12 +232,11 @@ TEST_CASE("on the TLS port, plain HTTP fails its handshake and silent "
        << " ms");
   CHECK(took >= 9s);
   // With their slots back, TLS clients are served again, and the refusal
-  // was counted.
+  // was counted. At least once: a metrics or health connection of the
+  // lines above may still be closing when the silent ones arrive, and
+  // then the last silent one is refused too (CI, a busy machine).
   CHECK(https_health(port, cert.cert) == 200);
-  CHECK(https_metric(
-            port, cert.cert,
-            R"(ogf_http_connections_refused_total{reason="over_capacity"})") ==
-        1);
+  CHECK(https_metric(port, cert.cert, over_capacity) >= refused_before + 1);
 
   server.signal(SIGTERM);
   CHECK(server.wait(30s) == 0);
