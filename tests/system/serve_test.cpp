@@ -215,8 +215,8 @@ TEST_CASE("OGF_ environment variables configure serve and flags win over "
   auto env_data = dir.path / "env-data";
   auto flag_data = dir.path / "data";
   child_process server({server_binary(), "serve", "--listen",
-                        "127.0.0.1:" + std::to_string(flag_port),
-                        "--data-dir", flag_data.string()},
+                        "127.0.0.1:" + std::to_string(flag_port), "--data-dir",
+                        flag_data.string()},
                        {{"OGF_LISTEN", "127.0.0.1:" + std::to_string(env_port)},
                         {"OGF_DATA_DIR", env_data.string()},
                         {"OGF_WORKERS", "3"}},
