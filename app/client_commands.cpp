@@ -313,6 +313,10 @@ watch_output watch_output_of(const client_options& o) {
   return w;
 }
 
+int run_watch(client_options& o, client::connection& conn) {
+  return watch_batches(conn.config(), o.batch_ids, watch_output_of(o));
+}
+
 int run_submit(client_options& o, client::connection& conn) {
   int sources = (!o.ids.empty()) + (!o.ids_file.empty()) + (!o.csv.empty());
   if (sources != 1)
@@ -659,38 +663,46 @@ int run_results(client_options& o, client::connection& conn) {
 
 std::vector<client_command> add_client_commands(CLI::App& app) {
   std::vector<client_command> commands;
-  auto add = [&](const char* name, const char* what) -> client_options& {
+  using runner = int (*)(client_options&, client::connection&);
+  auto add = [&](const char* name, const char* what,
+                 runner run) -> client_options& {
     auto* sub = app.add_subcommand(name, what);
     auto o = std::make_unique<client_options>();
-    o->command = name;
+    o->run = run;
     add_common(sub, *o);
     commands.push_back({sub, std::move(o)});
     return *commands.back().options;
   };
   auto sub = [&] { return commands.back().app; };
-  auto id_command = [&](const char* name, const char* what) {
-    auto& o = add(name, what);
+  auto request_bytes = [&](client_options& o, const char* what) {
+    sub()
+        ->add_option("--request-bytes", o.request_bytes, what)
+        ->envname("OGF_REQUEST_BYTES")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{64 * 1024}, std::size_t{1} << 30));
+  };
+  auto id_command = [&](const char* name, const char* what, runner run) {
+    auto& o = add(name, what, run);
     sub()->add_option("ID", o.id, "batch id")->required();
     return &o;
   };
 
   {
-    auto& o = add("upload", "upsert activities from a .csv or .json file, "
-                            "10,000 rows per request");
+    auto& o = add("upload",
+                  "upsert activities from a .csv or .json file, 10,000 rows "
+                  "per request",
+                  run_upload);
     sub()
         ->add_option("FILE", o.file, "a .csv (the API's columns) or .json")
         ->required();
-    sub()
-        ->add_option("--request-bytes", o.request_bytes,
-                     "largest request body to send (64 KiB..1 GiB); below the "
-                     "server's --max-body-bytes")
-        ->envname("OGF_REQUEST_BYTES")
-        ->capture_default_str()
-        ->check(CLI::Range(std::size_t{64 * 1024}, std::size_t{1} << 30));
+    request_bytes(o, "largest request body to send (64 KiB..1 GiB); below "
+                     "the server's --max-body-bytes");
   }
   {
-    auto& o = add("submit", "submit a batch (several beyond --batch-size "
-                            "ids) and print its id");
+    auto& o = add("submit",
+                  "submit a batch (several beyond --batch-size ids) and print "
+                  "its id",
+                  run_submit);
     auto* s = sub();
     s->add_option("--ids", o.ids, "activity ids, comma-separated");
     s->add_option("--ids-file", o.ids_file,
@@ -710,18 +722,16 @@ std::vector<client_command> add_client_commands(CLI::App& app) {
         ->envname("OGF_BATCH_SIZE")
         ->capture_default_str()
         ->check(CLI::Range(1, 100000));
-    s->add_option("--request-bytes", o.request_bytes,
-                  "with --csv: largest upload request body")
-        ->envname("OGF_REQUEST_BYTES")
-        ->capture_default_str()
-        ->check(CLI::Range(std::size_t{64 * 1024}, std::size_t{1} << 30));
+    request_bytes(o, "with --csv: largest upload request body");
     s->add_flag("--wait", o.wait, "then follow the batches as watch does");
     s->add_option("--give-up-after", o.give_up_after, "with --wait: as watch's")
         ->capture_default_str();
   }
   {
-    auto& o = add("watch", "follow batches live until they end (Ctrl-C "
-                           "stops watching, not the batches)");
+    auto& o = add("watch",
+                  "follow batches live until they end (Ctrl-C stops "
+                  "watching, not the batches)",
+                  run_watch);
     sub()->add_option("ID", o.batch_ids, "batch ids")->required();
     sub()
         ->add_option("--give-up-after", o.give_up_after,
@@ -730,7 +740,7 @@ std::vector<client_command> add_client_commands(CLI::App& app) {
         ->capture_default_str();
   }
   {
-    auto& o = add("list", "list batches, newest first");
+    auto& o = add("list", "list batches, newest first", run_list);
     sub()->add_option("--status", o.status,
                       "only these statuses, comma-separated");
     sub()
@@ -738,14 +748,16 @@ std::vector<client_command> add_client_commands(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(1, 10000));
   }
-  id_command("get", "show one batch");
-  id_command("cancel", "cancel a batch (a processing one stops within 2 s)");
-  id_command("retry",
-             "run a failed or cancelled batch's unfinished work again");
-  id_command("delete", "delete a pending or ended batch and its results");
+  id_command("get", "show one batch", run_get);
+  id_command("cancel", "cancel a batch (a processing one stops within 2 s)",
+             run_cancel);
+  id_command("retry", "run a failed or cancelled batch's unfinished work again",
+             run_retry);
+  id_command("delete", "delete a pending or ended batch and its results",
+             run_delete);
   {
-    auto* o = id_command("results", "write every item of a batch as CSV or "
-                                    "JSON");
+    auto* o = id_command(
+        "results", "write every item of a batch as CSV or JSON", run_results);
     sub()
         ->add_option("--format", o->format, "csv or json")
         ->capture_default_str()
@@ -771,27 +783,11 @@ int run_command(client_options& o) {
     }
     if (!o.config.ca_cert.empty() && !std::filesystem::exists(o.config.ca_cert))
       throw usage_problem("--ca-cert: " + o.config.ca_cert + " does not exist");
-    if (o.command == "watch")
-      return watch_batches(o.config, o.batch_ids, watch_output_of(o));
     if (o.wait)
       watch_output_of(o); // a bad --give-up-after is said before submitting
     client::connection conn(o.config);
     try {
-      if (o.command == "upload")
-        return run_upload(o, conn);
-      if (o.command == "submit")
-        return run_submit(o, conn);
-      if (o.command == "list")
-        return run_list(o, conn);
-      if (o.command == "get")
-        return run_get(o, conn);
-      if (o.command == "cancel")
-        return run_cancel(o, conn);
-      if (o.command == "retry")
-        return run_retry(o, conn);
-      if (o.command == "delete")
-        return run_delete(o, conn);
-      return run_results(o, conn);
+      return o.run(o, conn);
     } catch (const request_error& e) {
       report(e, o.config);
       return exit_code_of(e);

@@ -21,7 +21,8 @@ struct client_options {
   client::client_config config; ///< --server, --api-key, --org, ...
   std::string timeout = "60s";  ///< --timeout: one request's answer
   bool json = false;            ///< --json: machine-readable stdout
-  std::string command;          ///< which subcommand these are of
+  /// The subcommand these are of, run on a connection to the server.
+  int (*run)(client_options&, client::connection&) = nullptr;
 
   std::string file;                            ///< upload FILE
   std::size_t request_bytes = 3 * 1024 * 1024; ///< --request-bytes

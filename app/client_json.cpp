@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "domain/exact_json.hpp"
+#include "domain/model.hpp"
 #include "domain/time.hpp"
 
 namespace ogf::app {
@@ -93,12 +94,22 @@ client::progress_view progress_of_batch(const json& batch) {
   v.percent = number_field(batch, "progress_percent");
   v.emissions_kg = number_text(batch, "total_emissions_kg_co2e");
   // An ended batch has no live rate: show its average.
+  if (auto took = elapsed_seconds(batch); took && *took > 0)
+    v.rate = static_cast<double>(v.processed) / *took;
+  return v;
+}
+
+std::optional<double> elapsed_seconds(const json& batch) {
   auto started = domain::parse_rfc3339(string_field(batch, "started_at"));
   auto completed = domain::parse_rfc3339(string_field(batch, "completed_at"));
-  if (started && completed && *completed > *started)
-    v.rate = static_cast<double>(v.processed) /
-             (static_cast<double>(*completed - *started) / 1e6);
-  return v;
+  if (!started || !completed)
+    return std::nullopt;
+  return static_cast<double>(*completed - *started) / 1e6;
+}
+
+bool is_terminal_status(const std::string& status) {
+  auto s = domain::parse_batch_status(status);
+  return s && domain::is_terminal(*s);
 }
 
 int exit_code_of(const client::request_error& e) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +31,14 @@ std::string number_text(const nlohmann::json& j, const char* key);
 /// A progress view of a batch object (GET /api/v1/batches/{id}); the rate
 /// of an ended batch is its average from start to end.
 client::progress_view progress_of_batch(const nlohmann::json& batch);
+
+/// Seconds from a batch object's started_at to its completed_at; nullopt
+/// while either is missing or unreadable.
+std::optional<double> elapsed_seconds(const nlohmann::json& batch);
+
+/// True for a status name the API calls terminal (completed, failed,
+/// cancelled).
+bool is_terminal_status(const std::string& status);
 
 /// The exit code of CONTRACT §5 for a failed request: 3 unreachable or
 /// 5xx, 4 for 401/403, 5 for another 4xx.

@@ -16,7 +16,6 @@
 #include "app/client_json.hpp"
 #include "client/format.hpp"
 #include "domain/exact_json.hpp"
-#include "domain/time.hpp"
 
 namespace ogf::app {
 
@@ -64,10 +63,6 @@ struct watch_state {
   std::atomic<std::size_t> workers_done{0};
 };
 
-bool terminal_status(const std::string& s) {
-  return s == "completed" || s == "failed" || s == "cancelled";
-}
-
 void apply_progress(batch_state& b, const json& p) {
   auto& v = b.view;
   v.status = string_field(p, "status", v.status);
@@ -91,7 +86,7 @@ void apply_batch(batch_state& b, const json& batch) {
   b.view = progress_of_batch(batch);
   b.note.clear();
   b.changed = true;
-  if (terminal_status(b.view.status)) {
+  if (is_terminal_status(b.view.status)) {
     b.ended = true;
     b.final_batch = batch;
   }
@@ -214,7 +209,7 @@ private:
         apply_progress(batch_, p);
         batch_.note = "polling";
       });
-      if (terminal_status(string_field(p, "status", ""))) {
+      if (is_terminal_status(string_field(p, "status", ""))) {
         auto b = conn_.get(base).json;
         update([&] { apply_batch(batch_, b); });
       }
@@ -306,22 +301,8 @@ private:
 std::string summary_of(const batch_state& b) {
   if (b.failure_exit != 0)
     return client::printable(b.id) + " " + b.failure;
-  std::optional<double> elapsed;
-  if (b.final_batch.is_object()) {
-    auto started = b.final_batch.value("started_at", json());
-    auto completed = b.final_batch.value("completed_at", json());
-    if (started.is_string() && completed.is_string()) {
-      auto s = domain::parse_rfc3339(started.get<std::string>());
-      auto c = domain::parse_rfc3339(completed.get<std::string>());
-      if (s && c)
-        elapsed = static_cast<double>(*c - *s) / 1e6;
-    }
-  }
-  std::string error;
-  if (b.final_batch.is_object() && b.final_batch.contains("error") &&
-      b.final_batch["error"].is_string())
-    error = b.final_batch["error"].get<std::string>();
-  return client::render_summary_line(b.view, elapsed, error);
+  return client::render_summary_line(b.view, elapsed_seconds(b.final_batch),
+                                     string_field(b.final_batch, "error"));
 }
 
 /// A JSON progress line: the API's progress object as it came, every
