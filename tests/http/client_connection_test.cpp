@@ -13,6 +13,7 @@
 #include "domain/exact_json.hpp"
 #include "http/api_fixture.hpp"
 #include "support/process.hpp"
+#include "support/scripted_server.hpp"
 
 using namespace ogf;
 using namespace ogf::testing;
@@ -22,34 +23,16 @@ using client::request_error;
 
 namespace {
 
-/// An httplib server on an ephemeral loopback port, answering as the test
-/// says; stopped when it goes away.
-struct scripted_server {
-  httplib::Server svr;
-  int port = 0;
-  std::thread thread;
-
-  template <class Setup>
-  explicit scripted_server(Setup setup) {
-    setup(svr);
-    port = svr.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { svr.listen_after_bind(); });
-    while (!svr.is_running())
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ~scripted_server() {
-    svr.stop();
-    thread.join();
-  }
-  client::client_config config() const {
-    client::client_config c;
-    c.server = "http://127.0.0.1:" + std::to_string(port);
-    c.org = "acme";
-    c.workspace = "main";
-    c.max_retry_wait = 2s;
-    return c;
-  }
-};
+/// A client of a scripted server, for tenant acme/main, that waits at
+/// most 2 s for a Retry-After.
+client::client_config config_for(const scripted_server& s) {
+  client::client_config c;
+  c.server = "http://127.0.0.1:" + std::to_string(s.port);
+  c.org = "acme";
+  c.workspace = "main";
+  c.max_retry_wait = 2s;
+  return c;
+}
 
 /// The request_error `f` throws; fails the test when it throws none.
 template <class F>
@@ -76,7 +59,7 @@ TEST_CASE("a connection sends the tenant headers and the bearer token and "
                       "application/json");
     });
   });
-  auto c = s.config();
+  auto c = config_for(s);
   c.api_key = "ogf_0123456789abcdef_secret";
   client::connection conn(c);
   auto r = conn.get("/x");
@@ -112,7 +95,7 @@ TEST_CASE("a 503 is repeated after Retry-After for a repeatable request and "
     svr.Get("/r", busy_twice);
     svr.Post("/w", busy_twice);
   });
-  client::connection conn(s.config());
+  client::connection conn(config_for(s));
 
   auto t0 = std::chrono::steady_clock::now();
   auto r = conn.get("/r");
@@ -138,7 +121,7 @@ TEST_CASE("a 503 is repeated after Retry-After for a repeatable request and "
 
   // With max_retries 0 (the bench) a 503 is an answer, not a wait.
   calls = 0;
-  auto c = s.config();
+  auto c = config_for(s);
   c.max_retries = 0;
   client::connection once(c);
   CHECK(error_of([&] { once.get("/r"); }).status() == 503);
@@ -169,7 +152,7 @@ TEST_CASE("errors are grouped as the exit codes need them and keep the "
       res.set_redirect("/elsewhere");
     });
   });
-  client::connection conn(s.config());
+  client::connection conn(config_for(s));
 
   auto auth = error_of([&] { conn.get("/401"); });
   CHECK(auth.kind() == failure_kind::auth);

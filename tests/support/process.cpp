@@ -13,10 +13,6 @@
 
 namespace ogf::testing {
 
-namespace {
-
-/// In a forked child: sets `env`, then replaces the process with `argv`
-/// (exit code 127 when that fails).
 [[noreturn]] void exec_child(std::vector<std::string>& argv,
                              const std::map<std::string, std::string>& env) {
   for (const auto& [k, v] : env)
@@ -28,8 +24,6 @@ namespace {
   execv(args[0], args.data());
   _exit(127);
 }
-
-} // namespace
 
 child_process::child_process(std::vector<std::string> argv,
                              std::map<std::string, std::string> env,

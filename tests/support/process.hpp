@@ -56,6 +56,11 @@ command_output run_to_exit(std::vector<std::string> argv,
                            const std::string& dir,
                            std::chrono::milliseconds timeout);
 
+/// In a forked child: sets `env`, then replaces the process with `argv`
+/// (argv[0] a path; exit code 127 when that fails).
+[[noreturn]] void exec_child(std::vector<std::string>& argv,
+                             const std::map<std::string, std::string>& env);
+
 /// Path of the offgridflow-batch binary under test.
 std::string server_binary();
 

@@ -9,6 +9,7 @@
 #include <httplib.h>
 
 #include "support/process.hpp"
+#include "support/scripted_server.hpp"
 #include "support/system_helpers.hpp"
 
 using namespace ogf::testing;
@@ -17,27 +18,6 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::string batch_id = "0f0e0d0c-0b0a-4908-8706-050403020100";
-
-/// An httplib server on an ephemeral loopback port, answering as the test
-/// says.
-struct scripted {
-  httplib::Server svr;
-  int port = 0;
-  std::thread thread;
-
-  template <class Setup>
-  explicit scripted(Setup setup) {
-    setup(svr);
-    port = svr.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { svr.listen_after_bind(); });
-    while (!svr.is_running())
-      std::this_thread::sleep_for(5ms);
-  }
-  ~scripted() {
-    svr.stop();
-    thread.join();
-  }
-};
 
 /// Runs `offgridflow-batch <args>` against `port` in headers mode.
 command_output cli(int port, std::vector<std::string> args,
@@ -69,7 +49,7 @@ TEST_CASE("results quotes error text with commas, quotes and line breaks and "
           "keeps every digit",
           "[cli]") {
   temp_dir dir{"ogf-cli-answers"};
-  scripted s([](httplib::Server& svr) {
+  scripted_server s([](httplib::Server& svr) {
     svr.Get(R"(/api/v1/batches/[^/]+/items)",
             [](const httplib::Request&, httplib::Response& res) {
               res.set_content(
@@ -95,7 +75,7 @@ TEST_CASE("answers of a shape the client does not know end in exit 3 and "
           "one printable line, never a crash",
           "[cli]") {
   temp_dir dir{"ogf-cli-answers"};
-  scripted s([](httplib::Server& svr) {
+  scripted_server s([](httplib::Server& svr) {
     // list: an array instead of an object; get: a huge number and hostile
     // text; cancel: an error whose code is a number; submit: no id.
     svr.Get("/api/v1/batches",

@@ -161,6 +161,17 @@ struct cli {
   }
 };
 
+/// Uploads `n` activities act-00001... through the CLI and writes their
+/// ids to a file; returns its path.
+std::string upload_numbered(const cli& run, const fs::path& dir, int n) {
+  auto csv = (dir / "activities.csv").string();
+  write_activities(csv, "act", n);
+  REQUIRE(run({"upload", csv}).exit_code == 0);
+  auto ids = (dir / "ids.txt").string();
+  write_ids(ids, "act", n);
+  return ids;
+}
+
 /// The API, for what the commands are compared with.
 struct api {
   httplib::Client http;
@@ -260,15 +271,8 @@ public:
     ws.ws_row = rows;
     pid_ = forkpty(&master_, nullptr, nullptr, &ws);
     REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      setenv("TERM", "xterm", 1);
-      std::vector<char*> args;
-      for (auto& a : argv)
-        args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
+    if (pid_ == 0)
+      exec_child(argv, {{"TERM", "xterm"}});
   }
   ~pty_child() {
     if (pid_ > 0 && !exit_code_) {
@@ -773,11 +777,7 @@ TEST_CASE("watch on a terminal redraws one bar in place within the width, "
                                   "acme",     "--workspace", "main"};
   cli run{dir, common};
   api a(s.port, "acme", "main");
-  auto csv = (dir / "activities.csv").string();
-  write_activities(csv, "act", activities);
-  REQUIRE(run({"upload", csv}).exit_code == 0);
-  auto ids = (dir / "ids.txt").string();
-  write_ids(ids, "act", activities);
+  auto ids = upload_numbered(run, dir, activities);
   auto submit = [&] {
     auto r = run({"submit", "--ids-file", ids, "--batch-size", "20000"});
     REQUIRE(r.exit_code == 0);
@@ -970,11 +970,7 @@ TEST_CASE("watch polls while its event stream is refused and gives up only "
   auto dir = s.dir.path;
   cli run{dir, {"--server", s.url(), "--org", "acme", "--workspace", "main"}};
   api a(s.port, "acme", "main");
-  auto csv = (dir / "activities.csv").string();
-  write_activities(csv, "act", activities);
-  REQUIRE(run({"upload", csv}).exit_code == 0);
-  auto ids = (dir / "ids.txt").string();
-  write_ids(ids, "act", activities);
+  auto ids = upload_numbered(run, dir, activities);
   auto long_one = run({"submit", "--ids-file", ids, "--batch-size", "20000"});
   REQUIRE(long_one.exit_code == 0);
   auto running = long_one.out.substr(0, long_one.out.find('\n'));
