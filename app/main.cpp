@@ -54,6 +54,7 @@ struct serve_options {
   std::string admin_listen;
   std::string tls_cert;
   std::string tls_key;
+  std::string ui_dir;
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   int max_batch_activities = 10000;
   int store_connections = 4;
@@ -300,6 +301,7 @@ int run_serve(const database_options& db, const serve_options& o) {
   hc.admin_port = admin.second;
   hc.tls_cert_file = o.tls_cert;
   hc.tls_key_file = o.tls_key;
+  hc.ui_dir = o.ui_dir;
   hc.max_body_bytes = o.max_body_bytes;
   hc.max_batch_activities = o.max_batch_activities;
   hc.default_max_retries = o.max_retries;
@@ -502,6 +504,12 @@ int main(int argc, char** argv) {
       ->add_option("--tls-key", so.tls_key,
                    "PEM private key of --tls-cert (unencrypted)")
       ->envname("OGF_TLS_KEY");
+  serve
+      ->add_option("--ui-dir", so.ui_dir,
+                   "serve the dashboard's files from this folder, read at "
+                   "each request, instead of the built-in ones (development)")
+      ->envname("OGF_UI_DIR")
+      ->check(CLI::ExistingDirectory);
   serve
       ->add_option("--max-body-bytes", so.max_body_bytes,
                    "largest request body, also decompressed")

@@ -200,7 +200,12 @@ http_server::impl::before_routing(const httplib::Request& req,
   ctx.request_id = acceptable_request_id(given) ? given : new_request_id();
   auto found = find_route(req.method, req.path);
   ctx.route = found.path_template.empty() ? "unmatched" : found.path_template;
+  if (auto ui = match_ui_path(req.path);
+      ui.what != ui_path::kind::none && !admin_listener)
+    ctx.route = ui.label;
   res.set_header("X-Request-ID", ctx.request_id);
+  // No answer of this server is meant to be sniffed into another type.
+  res.set_header("X-Content-Type-Options", "nosniff");
 
   // cpp-httplib reads chunked and compressed bodies, and bodies without a
   // length, past its payload limit; they are refused before it reads them.
@@ -303,6 +308,8 @@ http_server::impl::before_routing(const httplib::Request& req,
 void http_server::impl::dispatch(const httplib::Request& req,
                                  httplib::Response& res) {
   try {
+    if (auto ui = match_ui_path(req.path); ui.what != ui_path::kind::none)
+      return serve_dashboard(req, res, ui);
     auto found = find_route(req.method, req.path);
     if (found.path_template.empty()) {
       send_error(res, {404, "not_found", "no such route", nullptr});
@@ -371,6 +378,41 @@ void http_server::impl::dispatch(const httplib::Request& req,
     res.headers.erase("Location");
     send_error(res, {});
   }
+}
+
+void http_server::impl::serve_dashboard(const httplib::Request& req,
+                                        httplib::Response& res,
+                                        const ui_path& ui) {
+  for (const auto& [name, value] : ui_security_headers())
+    res.set_header(name, value);
+  if (req.method != "GET" && req.method != "HEAD") {
+    res.set_header("Allow", "GET");
+    if (req.method == "OPTIONS") {
+      res.status = 204;
+      return;
+    }
+    send_error(
+        res, {405, "method_not_allowed", "the dashboard accepts GET", nullptr});
+    return;
+  }
+  if (ui.what == ui_path::kind::redirect) {
+    res.status = 302;
+    res.set_header("Location", "/ui/");
+    return;
+  }
+  auto asset = find_ui_asset(ui.asset, cfg.ui_dir);
+  if (!asset) {
+    send_error(res, {404, "not_found", "no such dashboard file", nullptr});
+    return;
+  }
+  res.set_header("ETag", asset->etag);
+  if (req.has_header("If-None-Match") &&
+      etag_matches(req.get_header_value("If-None-Match"), asset->etag)) {
+    res.status = 304;
+    return;
+  }
+  res.status = 200;
+  res.set_content(std::move(asset->body), std::string(asset->content_type));
 }
 
 std::optional<domain::api_key>

@@ -106,6 +106,10 @@ struct http_config {
   /// that; more are answered 429 rate_limited with Retry-After. Health and
   /// metrics do not count. 0 = no limit. Default 0.
   double tenant_rate_limit = 0;
+  /// A folder whose files the dashboard serves instead of its compiled-in
+  /// ones, read at every request (developing the dashboard without
+  /// rebuilding). Default empty: the compiled-in files.
+  std::string ui_dir;
   /// Reported by health.
   std::string node_id;
   std::string version = "0.1.0";

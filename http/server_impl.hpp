@@ -21,6 +21,7 @@
 
 #include "domain/model.hpp"
 #include "http/connection_gate.hpp"
+#include "http/dashboard.hpp"
 #include "http/errors.hpp"
 #include "http/event_stream.hpp"
 #include "http/metrics.hpp"
@@ -143,6 +144,10 @@ struct http_server::impl {
                                                   httplib::Response& res,
                                                   bool admin_listener);
   void dispatch(const httplib::Request& req, httplib::Response& res);
+  /// Answers a dashboard path (http/dashboard.hpp): the redirect to /ui/,
+  /// or a file with its security and caching headers.
+  void serve_dashboard(const httplib::Request& req, httplib::Response& res,
+                       const ui_path& ui);
   /// Decides the tenant of a tenant-scoped call (CONTRACT §4): from the
   /// headers, or from the API key of its Authorization header. False, with
   /// `refusal` (401, 403 or 503) filled in, when the call may not go on.
