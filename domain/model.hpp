@@ -30,7 +30,14 @@ inline bool operator==(const tenant& a, const tenant& b) {
 
 /// Life of a batch: pending -> queued -> processing -> completed | failed |
 /// cancelled; retry takes failed/cancelled back to pending.
-enum class batch_status { pending, queued, processing, completed, failed, cancelled };
+enum class batch_status {
+  pending,
+  queued,
+  processing,
+  completed,
+  failed,
+  cancelled
+};
 
 /// Per-activity state inside a batch.
 enum class item_status { pending, succeeded, failed };
@@ -79,8 +86,8 @@ struct batch_progress {
   std::int64_t succeeded = 0;
   std::int64_t failed = 0;
   std::string emissions_kg_co2e = "0";
-  double throughput_per_second = 0;   ///< items/s over a moving window
-  std::optional<double> eta_seconds;  ///< null when unknown
+  double throughput_per_second = 0;  ///< items/s over a moving window
+  std::optional<double> eta_seconds; ///< null when unknown
   std::optional<timestamp_us> started_at;
   timestamp_us updated_at = 0;
 };
