@@ -134,7 +134,7 @@ function renderBatch(b) {
   row('Created', absTime(b.created_at));
   row('Started', absTime(b.started_at));
   row('Finished', absTime(b.completed_at));
-  if (b.started_at) row('Took', duration(((b.completed_at ? new Date(b.completed_at) : new Date()) - new Date(b.started_at)) / 1000));
+  if (b.started_at && b.completed_at) row('Took', duration((new Date(b.completed_at) - new Date(b.started_at)) / 1000));
   if (b.idempotency_key) row('Idempotency key', b.idempotency_key);
   setButtons(b);
 }
