@@ -12,11 +12,15 @@ export function svgEl(name, attrs = {}, text) {
 
 export function clear(el) { while (el.firstChild) el.firstChild.remove(); }
 
+// Draw in the element's own pixel size, so text keeps its CSS size at any width.
+const widthOf = (svg, fallback) => Math.round(svg.getBoundingClientRect().width) || fallback;
+
 /**
  * Labelled vertical bars, one rect per bar, e.g. emissions by scope.
  * bars: [{label, value, valueLabel, attrs}] — attrs go on the rect (data-scope, class).
  */
-export function labelledBars(svg, bars, { width = 420, height = 220 } = {}) {
+export function labelledBars(svg, bars, { height = 220 } = {}) {
+  const width = widthOf(svg, 420);
   clear(svg);
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
   const top = 28, bottom = 30, gap = 24;
@@ -25,7 +29,7 @@ export function labelledBars(svg, bars, { width = 420, height = 220 } = {}) {
   const plot = height - top - bottom;
   svg.append(svgEl('line', { x1: 0, x2: width, y1: top + plot, y2: top + plot, class: 'axis' }));
   bars.forEach((b, i) => {
-    const h = Math.max(0, (b.value / max) * plot);
+    const h = b.value > 0 ? Math.max(2, (b.value / max) * plot) : 0; // a tiny value stays visible
     const x = gap + i * slot, w = slot - gap, y = top + plot - h;
     const rect = svgEl('rect', { x, y, width: w, height: h, rx: 3, ...b.attrs });
     rect.append(svgEl('title', {}, `${b.label}: ${b.valueLabel}`));
@@ -39,7 +43,8 @@ export function labelledBars(svg, bars, { width = 420, height = 220 } = {}) {
  * A compact series of bars (e.g. 60 throughput buckets), oldest left; exactly one rect per value.
  * titles(i, v) gives each bar's tooltip.
  */
-export function seriesBars(svg, values, { width = 600, height = 160, titles, lastClass = 'current' } = {}) {
+export function seriesBars(svg, values, { height = 180, titles, lastClass = 'current' } = {}) {
+  const width = widthOf(svg, 600);
   clear(svg);
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
   const top = 18, bottom = 4, left = 4;

@@ -80,7 +80,7 @@ function renderList({ batches = [], next_page_token: next }) {
   for (const b of batches) {
     const pct = percentInt(b.progress_percent);
     const bar = el('div', { className: 'progress small', role: 'progressbar', 'aria-valuemin': '0',
-      'aria-valuemax': '100', 'aria-valuenow': String(pct), 'aria-label': `${pct}%` }, el('div', { className: 'bar' }));
+      'aria-valuemax': '100', 'aria-valuenow': String(pct), 'aria-label': `${pct}%`, dataset: { status: b.status } }, el('div', { className: 'bar' }));
     bar.firstChild.style.width = `${pct}%`;
     body.append(el('tr', { dataset: { batchId: b.id } },
       el('td', { className: 'id' }, Object.assign(batchLink(b.id), { title: b.id })),
