@@ -1,6 +1,6 @@
 // Entry point: sign-in, navigation and the hash router (#/batches, #/batch/<id>, …).
 import { ApiError, clearCredentials, describeError, get, loadCredentials, onUnauthorized, saveCredentials } from './api.js';
-import { $, say, takeFlash } from './dom.js';
+import { $, flash, say, takeFlash } from './dom.js';
 import * as batches from './view_batches.js';
 import * as batch from './view_batch.js';
 import * as upload from './view_upload.js';
@@ -110,8 +110,8 @@ async function signIn(event) {
     await get('/batches?limit=1', { creds }); // prove the credentials before keeping them
     saveCredentials(creds);
     $('signin-key').value = '';
-    if (!location.hash.startsWith('#/')) location.hash = '#/batches';
-    route();
+    if (location.hash.startsWith('#/')) route();
+    else location.hash = '#/batches'; // hashchange routes
   } catch (err) {
     say(error, err.status === 401 || err.status === 403
       ? `Not accepted (${err.status}): ${err.message}. Check and try again.`
@@ -123,7 +123,7 @@ async function signIn(event) {
 
 function signOut() {
   clearCredentials();
-  signinMessage = 'Signed out.';
+  flash('Signed out. Your credentials were removed from this tab.');
   route();
 }
 

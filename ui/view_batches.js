@@ -46,8 +46,10 @@ async function load() {
   const gen = generation;
   const [list, counts] = await Promise.allSettled([get(`/batches?${query()}`), get('/batch-counts')]);
   if (gen !== generation) return;
-  if (counts.status === 'fulfilled') { renderCounts(counts.value); say($('counts-error'), ''); }
-  else say($('counts-error'), `Counts unavailable: ${describeError(counts.reason, { retrying: true })}`);
+  if (counts.status === 'fulfilled') renderCounts(counts.value);
+  // One message when the server is down; a separate one when only the counts fail.
+  say($('counts-error'), counts.status === 'rejected' && list.status === 'fulfilled'
+    ? `Counts unavailable: ${describeError(counts.reason, { retrying: true })}` : '');
   if (list.status === 'rejected') {
     say($('batches-error'), `Could not load batches. ${describeError(list.reason, { retrying: true })}`);
     return;
