@@ -12,7 +12,7 @@ let stopProgressPoll = null;
 let stopEmissionsPoll = null;
 let failedToken = null;   // next page of failed items
 let failedPaged = false;  // the user asked for more pages: stop refreshing the first one
-let alive = false;        // false once we left the view: late answers are dropped
+let visit = 0;            // bumped on every show/hide: answers of an earlier visit are dropped
 
 $('batch-cancel').addEventListener('click', () => act('cancel'));
 $('batch-retry').addEventListener('click', () => act('retry'));
@@ -23,7 +23,7 @@ const path = () => `/batches/${encodeURIComponent(id)}`;
 
 export function show(params) {
   id = params.id;
-  alive = true;
+  visit++;
   batch = null;
   failedPaged = false;
   $('batch-id').textContent = id;
@@ -41,7 +41,7 @@ export function show(params) {
 }
 
 export function hide() {
-  alive = false;
+  visit++;
   stopLive();
 }
 
@@ -55,13 +55,14 @@ function stopLive() {
 }
 
 async function load() {
+  const v = visit;
   try {
     const b = await get(path());
-    if (!alive) return;
+    if (v !== visit) return;
     renderBatch(b);
     if (TERMINAL.has(b.status)) { loadEmissions(); loadFailed(true); } else follow();
   } catch (err) {
-    if (!alive) return;
+    if (v !== visit) return;
     say($('batch-error'), err.status === 404
       ? 'No such batch in this workspace — it may have been deleted. Go back to the batch list.'
       : `Could not load the batch. ${describeError(err)} Reload the page to retry.`);
@@ -71,6 +72,7 @@ async function load() {
 /** Live updates: the event stream first; /progress once a second while it is down. */
 function follow() {
   stopLive();
+  const v = visit;
   // Scope totals and new failures every 5 s while it runs.
   stopEmissionsPoll = poll(() => Promise.all([loadEmissions(), failedPaged || loadFailed(true)]), 5000);
   stream = openEventStream(`${path()}/events`, {
@@ -80,12 +82,12 @@ function follow() {
       stopProgressPoll = null;
     },
     onEvent(type, data) {
-      if (!alive) return;
+      if (v !== visit) return;
       if (type === 'progress') renderProgress(data);
       else if (type === 'done') finished(data);
     },
     onError(err, willRetry) {
-      if (!alive) return;
+      if (v !== visit) return;
       if (err.status === 404) { say($('batch-error'), 'This batch no longer exists (deleted).'); stopLive(); return; }
       say($('batch-live'), willRetry
         ? (err.status === 503 ? 'The server is unavailable, retrying — polling meanwhile' : 'live stream interrupted — polling, reconnecting')
@@ -96,18 +98,20 @@ function follow() {
 }
 
 async function pollProgress() {
+  const v = visit;
   try {
     const p = await get(`${path()}/progress`);
-    if (!alive) return;
+    if (v !== visit) return;
     renderProgress(p);
-    if (TERMINAL.has(p.status)) finished(await get(path()));
+    if (!TERMINAL.has(p.status)) return;
+    const final = await get(path());
+    if (v === visit) finished(final);
   } catch (err) {
-    if (alive) say($('batch-live'), describeError(err, { retrying: true }));
+    if (v === visit) say($('batch-live'), describeError(err, { retrying: true }));
   }
 }
 
 function finished(final) {
-  if (!alive) return;
   stopLive();
   say($('batch-live'), '');
   renderBatch(final);
@@ -167,9 +171,10 @@ function setButtons(b) {
 }
 
 async function loadEmissions() {
+  const v = visit;
   try {
     const e = await get(`${path()}/emissions`);
-    if (!alive) return;
+    if (v !== visit) return;
     const scopes = [1, 2, 3].map((n) => (e.scopes || []).find((s) => s.scope === n) || { scope: n, items: 0, emissions_kg_co2e: 0 });
     if (!scopes.some((s) => s.items > 0 || s.emissions_kg_co2e > 0)) {
       clear($('scope-chart'));
@@ -184,17 +189,18 @@ async function loadEmissions() {
     })));
     $('scope-note').textContent = `Total ${co2e(e.total_emissions_kg_co2e)} from ${scopes.map((s) => `${num(s.items)} in scope ${s.scope}`).join(', ')}.`;
   } catch (err) {
-    if (alive) $('scope-note').textContent = `Emissions by scope unavailable: ${describeError(err, { retrying: !!stream })}`;
+    if (v === visit) $('scope-note').textContent = `Emissions by scope unavailable: ${describeError(err, { retrying: !!stream })}`;
   }
 }
 
 /** Failed items, 100 at a time; `first` starts over, else appends the next page. */
 async function loadFailed(first) {
+  const v = visit;
   const q = new URLSearchParams({ status: 'failed', limit: '100' });
   if (!first && failedToken) q.set('page_token', failedToken);
   try {
     const { items = [], next_page_token: next } = await get(`${path()}/items?${q}`);
-    if (!alive) return;
+    if (v !== visit) return;
     const body = $('failed-items').querySelector('tbody');
     if (first) clearChildren(body);
     for (const it of items) {
@@ -211,7 +217,7 @@ async function loadFailed(first) {
     $('failed-note').textContent = shown === 0 ? 'No failed activities.'
       : `${count(shown, 'failed activity', 'failed activities')} shown${failedToken ? ' — more below' : ''}. Errors: activity_not_found (upload it first), no_emission_factor, unit_mismatch.`;
   } catch (err) {
-    if (alive) $('failed-note').textContent = `Could not load failed activities. ${describeError(err)}`;
+    if (v === visit) $('failed-note').textContent = `Could not load failed activities. ${describeError(err)}`;
   }
 }
 
@@ -224,29 +230,31 @@ const QUESTIONS = {
 };
 
 async function act(action) {
+  const v = visit;
   const [question, yes] = QUESTIONS[action];
-  if (!(await confirmDialog(question, yes)) || !alive) return;
+  if (!(await confirmDialog(question, yes)) || v !== visit) return;
   const msg = $('action-message');
   msg.className = '';
   say(msg, 'Working…');
+  setButtons(null); // no second action while this one runs
   try {
     const res = action === 'delete' ? await request('DELETE', path()) : await request('POST', `${path()}/${action}`);
+    if (v !== visit) return;
     if (action === 'delete') {
       flash(`Batch ${id} deleted.`);
       location.hash = '#/batches';
       return;
     }
-    if (!alive) return;
     renderBatch(res.data);
     say(msg, action === 'retry' ? `Retry ${res.data.retry_count} started: the batch is ${res.data.status} again.`
       : res.status === 202 ? 'Cancel requested: the batch stops within a few seconds.' : 'Batch cancelled.');
     if (!TERMINAL.has(res.data.status)) follow();
   } catch (err) {
-    if (!alive) return;
+    if (v !== visit) return;
     msg.className = 'error';
     say(msg, err.code === 'invalid_state'
       ? `Not possible while the batch is ${err.details.status || 'in this state'}.`
       : `${action[0].toUpperCase()}${action.slice(1)} failed. ${describeError(err)}`);
-    get(path()).then((b) => alive && renderBatch(b), () => {});
+    get(path()).then((b) => v === visit && renderBatch(b), () => setButtons(batch));
   }
 }
