@@ -7,7 +7,7 @@ export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
     if (k === 'dataset') Object.assign(node.dataset, v);
-    else if (k.startsWith('aria-')) node.setAttribute(k, v);
+    else if (k.startsWith('aria-') || k === 'role') node.setAttribute(k, v);
     else node[k] = v;
   }
   for (const c of children) {
@@ -44,7 +44,7 @@ export const badge = (status) => setBadge(el('span'), status);
 
 /** Link to a batch; the id is encoded so it can only ever be a hash route. */
 export function batchLink(id, text = id) {
-  return el('a', { href: `#/batch/${encodeURIComponent(id)}`, dataset: { batchId: id } }, text);
+  return el('a', { href: `#/batch/${encodeURIComponent(id)}` }, text);
 }
 
 /** Asks in the confirmation <dialog>; resolves true only for "yes". */

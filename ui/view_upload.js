@@ -125,7 +125,9 @@ async function submit(event) {
     const { status, data } = await request('POST', '/batches', { body, headers: { 'Idempotency-Key': idempotencyKey } });
     const result = $('submit-result');
     clearChildren(result);
-    result.append(status === 201 ? 'Batch submitted: ' : 'Already submitted (same form; change it to submit another): ', batchLink(data.id),
+    const link = batchLink(data.id);
+    link.dataset.batchId = data.id;
+    result.append(status === 201 ? 'Batch submitted: ' : 'Already submitted (same form; change it to submit another): ', link,
       ` — ${count(data.total_activities, 'activity', 'activities')}, status ${data.status}.`);
     result.hidden = false;
   } catch (err) {
