@@ -27,6 +27,7 @@ export function show(params) {
   batch = null;
   failedPaged = false;
   $('batch-id').textContent = id;
+  $('batch-body').hidden = true; // until the batch is loaded: a bad id shows only its error
   for (const n of ['batch-error', 'action-message', 'batch-live']) say($(n), '');
   setBadge($('batch-status'), '…');
   renderProgress({});
@@ -60,6 +61,7 @@ async function load() {
     const b = await get(path());
     if (v !== visit) return;
     renderBatch(b);
+    $('batch-body').hidden = false;
     if (TERMINAL.has(b.status)) { loadEmissions(); loadFailed(true); } else follow();
   } catch (err) {
     if (v !== visit) return;
