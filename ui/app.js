@@ -67,7 +67,8 @@ async function showSignin() {
     try {
       authMode = await probeMode();
     } catch (err) {
-      say($('signin-error'), `${describeError(err)} Reload the page to retry.`);
+      say($('signin-error'), describeError(err, { retrying: true }));
+      setTimeout(() => { if (!loadCredentials() && !$('view-signin').hidden) showSignin(); }, 3000);
       return;
     }
   }

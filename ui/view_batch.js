@@ -181,7 +181,9 @@ async function loadEmissions() {
     if (!scopes.some((s) => s.items > 0 || s.emissions_kg_co2e > 0)) {
       clear($('scope-chart'));
       $('scope-chart').toggleAttribute('hidden', true);
-      $('scope-note').textContent = 'No emissions yet — the chart appears once activities succeed.';
+      $('scope-note').textContent = batch && TERMINAL.has(batch.status)
+        ? 'No emissions: no activity of this batch succeeded.'
+        : 'No emissions yet — the chart appears once activities succeed.';
       return;
     }
     $('scope-chart').toggleAttribute('hidden', false);
