@@ -314,6 +314,14 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
           const domain::item_filter& f) -> caf::result<persistence::item_page> {
         return self->delegate(self->state.store(), items_atom_v, t, id, f);
       },
+      [self](counts_atom c,
+             const domain::tenant& t) -> caf::result<domain::batch_counts> {
+        return self->delegate(self->state.store(), c, t);
+      },
+      [self](emissions_atom e, const domain::tenant& t,
+             const std::string& id) -> caf::result<domain::batch_emissions> {
+        return self->delegate(self->state.store(), e, t, id);
+      },
       [self](progress_atom, const domain::tenant& t,
              const std::string& id) -> caf::result<domain::batch_progress> {
         return self->delegate(self->state.aggregator, progress_atom_v, t, id);
@@ -423,6 +431,7 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
                                       s.activities_succeeded =
                                           a.activities_succeeded;
                                       s.activities_failed = a.activities_failed;
+                                      s.recent_activities = a.recent_activities;
                                       rp.deliver(s);
                                     },
                                     [rp, s](caf::error&) mutable {

@@ -73,6 +73,10 @@ struct engine_stats {
   std::int64_t submit_transactions = 0; ///< the group commits they took
   std::int64_t worker_restarts = 0;
   std::int32_t subscribers = 0;
+  /// Activities recorded by this node per 10 s over the last 10 minutes,
+  /// oldest first, the last bucket still filling
+  /// (domain::throughput_window).
+  std::vector<std::int64_t> recent_activities;
 };
 
 } // namespace ogf
@@ -81,6 +85,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::tenant)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::api_key)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::batch_progress)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::batch_counts)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::batch_emissions)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::batch_filter)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::item_filter)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::domain::activity)
@@ -114,6 +120,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::engine_stats)
 CAF_ADD_ATOM(ogf, ogf, submit_atom, "submit")
 CAF_ADD_ATOM(ogf, ogf, list_atom, "list")
 CAF_ADD_ATOM(ogf, ogf, items_atom, "items")
+CAF_ADD_ATOM(ogf, ogf, counts_atom, "counts")
+CAF_ADD_ATOM(ogf, ogf, emissions_atom, "emissions")
 CAF_ADD_ATOM(ogf, ogf, progress_atom, "progress")
 CAF_ADD_ATOM(ogf, ogf, cancel_atom, "cancel")
 CAF_ADD_ATOM(ogf, ogf, retry_atom, "retry")

@@ -8,12 +8,20 @@
 #include <caf/all.hpp>
 
 #include "domain/calculator.hpp"
+#include "domain/throughput_window.hpp"
 
 namespace ogf {
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+/// Milliseconds of the monotonic clock, for the throughput window.
+std::int64_t monotonic_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             clock_type::now().time_since_epoch())
+      .count();
+}
 
 /// A subscriber of one batch.
 struct subscriber {
@@ -64,6 +72,8 @@ struct aggregator_state {
   std::multimap<std::string, subscriber> subscribers;
   /// This node's finished batches by status and recorded activities.
   engine_stats counters;
+  /// Activities recorded here per 10 s, for the dashboard's node view.
+  domain::throughput_window recent;
   static inline const char* name = "ogf.aggregator";
 
   /// Items per second over the window; 0 without two samples.
@@ -207,6 +217,7 @@ aggregator_actor::behavior_type aggregator(self_ptr self, store_actor store,
       [self](delta_atom, const progress_delta& d) {
         self->state.counters.activities_succeeded += d.succeeded;
         self->state.counters.activities_failed += d.failed;
+        self->state.recent.add(monotonic_ms(), d.succeeded + d.failed);
         auto& st = self->state;
         auto& b = st.live[d.batch_id];
         b.succeeded += d.succeeded;
@@ -324,6 +335,7 @@ aggregator_actor::behavior_type aggregator(self_ptr self, store_actor store,
       },
       [self](stats_atom) {
         auto s = self->state.counters;
+        s.recent_activities = self->state.recent.snapshot(monotonic_ms());
         s.subscribers =
             static_cast<std::int32_t>(self->state.subscribers.size());
         return s;

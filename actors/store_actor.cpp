@@ -124,6 +124,12 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
             const domain::item_filter& f) {
         return st.guarded([&](batch_store& s) { return s.items(t, id, f); });
       },
+      [&st](counts_atom, const domain::tenant& t) {
+        return st.guarded([&](batch_store& s) { return s.counts(t); });
+      },
+      [&st](emissions_atom, const domain::tenant& t, const std::string& id) {
+        return st.guarded([&](batch_store& s) { return s.emissions(t, id); });
+      },
       [&st](cancel_atom, const domain::tenant& t, const std::string& id,
             const deadline& until) {
         return st.guarded(

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <string>
 
+#include "domain/decimal.hpp"
+
 namespace ogf::domain {
 
 namespace {
@@ -92,6 +94,48 @@ json to_json(const batch_item& item) {
       {"attempts", item.attempts},
       {"processed_at", time_or_null(item.processed_at)},
   };
+}
+
+json to_json(const batch_counts& c) {
+  json counts = json::object();
+  std::int64_t total = 0;
+  for (auto s : {batch_status::pending, batch_status::queued,
+                 batch_status::processing, batch_status::completed,
+                 batch_status::failed, batch_status::cancelled}) {
+    std::int64_t n = 0;
+    for (const auto& [status, count] : c.by_status)
+      if (status == s)
+        n += count;
+    counts[to_string(s)] = n;
+    total += n;
+  }
+  return {{"counts", std::move(counts)}, {"total", total}};
+}
+
+json to_json(const batch_emissions& e) {
+  json scopes = json::array();
+  auto total = decimal::parse("0");
+  for (int scope = 1; scope <= 3; ++scope) {
+    std::int64_t items = 0;
+    std::string kg = "0";
+    for (const auto& s : e.scopes)
+      if (s.scope == scope) {
+        items = s.items;
+        kg = s.emissions_kg_co2e;
+      }
+    auto value = decimal::parse(kg);
+    if (total && value)
+      total = *total + *value;
+    else
+      total.reset();
+    scopes.push_back({{"scope", scope},
+                      {"items", items},
+                      {"emissions_kg_co2e", decimal_to_json(kg)}});
+  }
+  return {{"batch_id", e.batch_id},
+          {"scopes", std::move(scopes)},
+          {"total_emissions_kg_co2e",
+           total ? decimal_to_json(total->to_string()) : json(nullptr)}};
 }
 
 json to_json(const batch_progress& p) {

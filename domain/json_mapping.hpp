@@ -33,6 +33,14 @@ nlohmann::json to_json(const batch_item& item);
 /// decimals; started_at is null until a worker first starts the batch.
 nlohmann::json to_json(const batch_progress& p);
 
+/// GET /batch-counts: {"counts": {each of the six statuses: n}, "total"}.
+nlohmann::json to_json(const batch_counts& c);
+
+/// GET /batches/{id}/emissions: {"batch_id", "scopes": [{"scope",
+/// "items", "emissions_kg_co2e"} for scopes 1, 2 and 3],
+/// "total_emissions_kg_co2e"}; exact decimals, a scope without items 0.
+nlohmann::json to_json(const batch_emissions& e);
+
 /// An activity and its latest result: id, activity_type, quantity, unit,
 /// region, period_start, period_end, metadata, emissions_kg_co2e, scope,
 /// factor_id, calculated_at (the last four null until calculated).

@@ -77,6 +77,26 @@ struct batch_item {
   std::optional<timestamp_us> processed_at;
 };
 
+/// A tenant's batches by status (GET /api/v1/batch-counts); a status
+/// without batches has no entry.
+struct batch_counts {
+  std::vector<std::pair<batch_status, std::int64_t>> by_status;
+};
+
+/// A batch's succeeded items of one scope and their emissions.
+struct scope_emissions {
+  int scope = 1; ///< 1..3
+  std::int64_t items = 0;
+  std::string emissions_kg_co2e = "0"; ///< exact decimal text
+};
+
+/// A batch's emissions by scope (GET /api/v1/batches/{id}/emissions); a
+/// scope without succeeded items has no entry.
+struct batch_emissions {
+  std::string batch_id;
+  std::vector<scope_emissions> scopes;
+};
+
 /// Live progress of a batch (CONTRACT §2 progress object).
 struct batch_progress {
   std::string batch_id;

@@ -7,6 +7,7 @@
 #include "domain/exact_json.hpp"
 #include "domain/json_mapping.hpp"
 #include "domain/page_token.hpp"
+#include "domain/throughput_window.hpp"
 #include "domain/validation.hpp"
 #include "http/server_impl.hpp"
 
@@ -105,6 +106,12 @@ void http_server::impl::handle(api_call& call, httplib::Response& res) {
   switch (call.route.target) {
   case endpoint::health:
     return get_health(call, res);
+  case endpoint::node:
+    return get_node(call, res);
+  case endpoint::batch_counts:
+    return get_batch_counts(call, res);
+  case endpoint::batch_emissions:
+    return get_batch_emissions(call, res);
   case endpoint::metrics:
     return get_metrics(call, res);
   case endpoint::submit_batch:
@@ -146,25 +153,22 @@ http_server::impl::batch_id_of(const api_call& call, httplib::Response& res) {
 
 // -- health and metrics -------------------------------------------------------
 
-void http_server::impl::get_health(api_call&, httplib::Response& res) {
-  // The engine bounds the ping (5 s: past it the database counts as
-  // unreachable); this only guards against an engine that does not answer.
-  auto [report, err] =
-      ask_within<health_report>(std::chrono::milliseconds(7000), health_atom_v);
+json http_server::impl::health_body(const std::optional<health_report>& report,
+                                    bool& ok) {
   auto uptime =
       std::chrono::duration<double>(clock_type::now() - started).count();
   // 503 only for an unreachable database, a stopping node or a node whose
   // core actors died: a slow database is "degraded" with 200, so that a
   // load balancer does not pull healthy nodes when load is highest.
-  bool ok = report && report->database_ok && !stopping.load() &&
-            !report->stopping && !report->degraded;
+  ok = report && report->database_ok && !stopping.load() && !report->stopping &&
+       !report->degraded;
   std::string database = "unavailable";
   if (report && report->database_ok)
     database = std::chrono::microseconds(report->database_latency_us) <
                        degraded_latency
                    ? "ok"
                    : "degraded";
-  json body = {
+  return {
       {"status", ok ? "ok" : "unavailable"},
       {"version", cfg.version},
       {"uptime_seconds", uptime},
@@ -181,6 +185,40 @@ void http_server::impl::get_health(api_call&, httplib::Response& res) {
         {"in_flight_batches", report ? report->in_flight_batches : 0},
         {"queue_depth", report ? report->queue_depth : 0}}},
   };
+}
+
+void http_server::impl::get_health(api_call&, httplib::Response& res) {
+  // The engine bounds the ping (5 s: past it the database counts as
+  // unreachable); this only guards against an engine that does not answer.
+  auto [report, err] =
+      ask_within<health_report>(std::chrono::milliseconds(7000), health_atom_v);
+  bool ok = false;
+  auto body = health_body(report, ok);
+  if (!ok)
+    res.set_header("Retry-After", std::to_string(retry_after_seconds));
+  send_json(res, ok ? 200 : 503, body);
+}
+
+void http_server::impl::get_node(api_call&, httplib::Response& res) {
+  // Health plus this node's recent work, for the dashboard: figures of the
+  // node, never of a tenant (like /metrics, it needs no credentials).
+  auto timeout = std::chrono::milliseconds(7000);
+  auto [report, health_err] = ask_within<health_report>(timeout, health_atom_v);
+  auto [stats, stats_err] = ask_within<engine_stats>(timeout, stats_atom_v);
+  bool ok = false;
+  auto body = health_body(report, ok);
+  auto buckets = stats ? stats->recent_activities : std::vector<std::int64_t>{};
+  buckets.resize(domain::throughput_window::bucket_count, 0);
+  body["throughput"] = {
+      {"bucket_seconds", domain::throughput_window::bucket_seconds},
+      {"buckets", buckets},
+      {"per_second_last_minute",
+       domain::throughput_window::per_second_last_minute(buckets)}};
+  body["activities"] = {{"succeeded", stats ? stats->activities_succeeded : 0},
+                        {"failed", stats ? stats->activities_failed : 0}};
+  // How a client proves its tenant (docs/security.md), so that the
+  // dashboard asks for the right credentials without a probe that fails.
+  body["auth"] = cfg.auth == auth_mode::keys ? "keys" : "headers";
   if (!ok)
     res.set_header("Retry-After", std::to_string(retry_after_seconds));
   send_json(res, ok ? 200 : 503, body);
@@ -316,6 +354,28 @@ void http_server::impl::list_items(api_call& call, httplib::Response& res) {
   send_json(
       res, 200,
       {{"items", std::move(items)}, {"next_page_token", std::move(next)}});
+}
+
+void http_server::impl::get_batch_counts(api_call& call,
+                                         httplib::Response& res) {
+  if (auto bad = check_query(call.req.params, {}))
+    return send_error(res, *bad);
+  auto [counts, err] = ask<domain::batch_counts>(counts_atom_v, call.tenant);
+  if (!counts)
+    return reply_engine_error(res, err, "batch", "count batches");
+  send_json(res, 200, domain::to_json(*counts));
+}
+
+void http_server::impl::get_batch_emissions(api_call& call,
+                                            httplib::Response& res) {
+  auto id = batch_id_of(call, res);
+  if (!id)
+    return;
+  auto [emissions, err] =
+      ask<domain::batch_emissions>(emissions_atom_v, call.tenant, *id);
+  if (!emissions)
+    return reply_engine_error(res, err, "batch", "read emissions");
+  send_json(res, 200, domain::to_json(*emissions));
 }
 
 void http_server::impl::get_progress(api_call& call, httplib::Response& res) {

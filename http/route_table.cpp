@@ -51,12 +51,16 @@ const std::vector<route_entry>& route_table() {
   using b = body_rule;
   static const std::vector<route_entry> table = {
       {"GET", "/api/v1/health", e::health, false, b::none},
+      {"GET", "/api/v1/node", e::node, false, b::none},
       {"GET", "/metrics", e::metrics, false, b::none},
       {"POST", "/api/v1/batches", e::submit_batch, true, b::json},
       {"GET", "/api/v1/batches", e::list_batches, true, b::none},
       {"GET", "/api/v1/batches/{id}", e::get_batch, true, b::none},
       {"DELETE", "/api/v1/batches/{id}", e::delete_batch, true, b::none},
       {"GET", "/api/v1/batches/{id}/items", e::list_items, true, b::none},
+      {"GET", "/api/v1/batches/{id}/emissions", e::batch_emissions, true,
+       b::none},
+      {"GET", "/api/v1/batch-counts", e::batch_counts, true, b::none},
       {"GET", "/api/v1/batches/{id}/progress", e::get_progress, true, b::none},
       {"GET", "/api/v1/batches/{id}/events", e::stream_events, true, b::none},
       {"POST", "/api/v1/batches/{id}/cancel", e::cancel_batch, true, b::none},

@@ -12,12 +12,15 @@ namespace ogf::http {
 /// What a handler is for; dispatch switches on it.
 enum class endpoint {
   health,
+  node,
   metrics,
   submit_batch,
   list_batches,
   get_batch,
   delete_batch,
   list_items,
+  batch_emissions,
+  batch_counts,
   get_progress,
   stream_events,
   cancel_batch,

@@ -171,6 +171,13 @@ struct http_server::impl {
                           std::string_view subject, std::string_view action);
 
   void get_health(api_call& call, httplib::Response& res);
+  void get_node(api_call& call, httplib::Response& res);
+  void get_batch_counts(api_call& call, httplib::Response& res);
+  void get_batch_emissions(api_call& call, httplib::Response& res);
+  /// The health object of GET /api/v1/health (and /node); `ok` says
+  /// whether it is 200 or 503.
+  nlohmann::json health_body(const std::optional<health_report>& report,
+                             bool& ok);
   void get_metrics(api_call& call, httplib::Response& res);
   void submit_batch(api_call& call, httplib::Response& res);
   void list_batches(api_call& call, httplib::Response& res);

@@ -578,6 +578,32 @@ item_page batch_store::items(const tenant& t, const std::string& id,
   return page;
 }
 
+domain::batch_counts batch_store::counts(const tenant& t) {
+  single_read tx{*conn_};
+  auto rows = exec_checked(tx, "batch_counts", t.org_id, t.workspace_id);
+  domain::batch_counts out;
+  for (const auto& r : rows)
+    if (auto s = domain::parse_batch_status(r[0].as<std::string>()))
+      out.by_status.emplace_back(*s, r[1].as<std::int64_t>());
+  return out;
+}
+
+domain::batch_emissions batch_store::emissions(const tenant& t,
+                                               const std::string& id) {
+  require_uuid(id);
+  single_read tx{*conn_};
+  auto rows = exec_checked(tx, "batch_emissions", id, t.org_id, t.workspace_id);
+  if (rows.empty())
+    throw store_exception(engine_errc::not_found, "batch not found");
+  domain::batch_emissions out;
+  out.batch_id = id;
+  for (const auto& r : rows)
+    if (!r[0].is_null())
+      out.scopes.push_back(
+          {r[0].as<int>(), r[1].as<std::int64_t>(), r[2].as<std::string>()});
+  return out;
+}
+
 cancel_outcome batch_store::cancel(const tenant& t, const std::string& id,
                                    const deadline& until) {
   require_uuid(id);

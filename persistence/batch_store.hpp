@@ -247,6 +247,12 @@ public:
   batch_page list(const domain::tenant& t, const domain::batch_filter& f);
   item_page items(const domain::tenant& t, const std::string& id,
                   const domain::item_filter& f);
+  /// The tenant's batches by status.
+  domain::batch_counts counts(const domain::tenant& t);
+  /// Batch `id`'s succeeded items and emissions by scope; not_found when
+  /// it is not the tenant's.
+  domain::batch_emissions emissions(const domain::tenant& t,
+                                    const std::string& id);
   cancel_outcome cancel(const domain::tenant& t, const std::string& id,
                         const deadline& until = {});
   domain::batch retry(const domain::tenant& t, const std::string& id,

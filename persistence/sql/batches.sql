@@ -178,3 +178,23 @@ results AS (
   DELETE FROM batch_results
   WHERE batch_id = $1::uuid AND batch_id IN (SELECT id FROM gone))
 SELECT id FROM gone;
+
+-- name: batch_counts
+-- A tenant's batches by status, for the dashboard: the tenant's rows
+-- through batch_jobs_tenant_created_idx.
+SELECT b.status, count(*) FROM batch_jobs b
+WHERE b.org_id = $1 AND b.workspace_id = $2
+GROUP BY b.status;
+
+-- name: batch_emissions
+-- A batch's succeeded items by scope: one row with a null scope while it
+-- has none, no row when the batch is not the tenant's.
+SELECT s.scope, coalesce(s.items, 0), s.kg::text
+FROM batch_jobs b
+LEFT JOIN LATERAL (
+  SELECT i.scope, count(*) AS items, sum(i.emissions_kg_co2e) AS kg
+  FROM batch_items i
+  WHERE i.batch_id = b.id AND i.status = 'succeeded' AND i.scope IS NOT NULL
+  GROUP BY i.scope) s ON true
+WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3
+ORDER BY s.scope;

@@ -36,6 +36,10 @@ ogf::engine_actor::behavior_type failing_engine(ogf::engine_actor::pointer,
             const domain::item_filter&) -> caf::result<persistence::item_page> {
         return err;
       },
+      [err](counts_atom, const domain::tenant&)
+          -> caf::result<domain::batch_counts> { return err; },
+      [err](emissions_atom, const domain::tenant&, const std::string&)
+          -> caf::result<domain::batch_emissions> { return err; },
       [err](progress_atom, const domain::tenant&, const std::string&)
           -> caf::result<domain::batch_progress> { return err; },
       [err](cancel_atom, const domain::tenant&, const std::string&)
@@ -252,6 +256,8 @@ TEST_CASE("every engine failure maps to its status and code and never leaks "
           to_reply(cli.Get(id.c_str(), h)),
           to_reply(cli.Get((id + "/items").c_str(), h)),
           to_reply(cli.Get((id + "/progress").c_str(), h)),
+          to_reply(cli.Get((id + "/emissions").c_str(), h)),
+          to_reply(cli.Get("/api/v1/batch-counts", h)),
           to_reply(cli.Get((id + "/events").c_str(), h)),
           to_reply(
               cli.Post((id + "/cancel").c_str(), h, "", "application/json")),
