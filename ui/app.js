@@ -48,10 +48,19 @@ function route() {
 let signinMessage = '';
 
 async function probeMode() {
-  // A 401 with WWW-Authenticate means API keys; without it, tenant headers.
+  // The node route says how the server decides tenants, without a request
+  // that fails (a 401 would be a console error on every sign-in). Older
+  // servers without `auth`: a 401 with WWW-Authenticate means API keys.
+  try {
+    const data = await get('/node', { creds: null });
+    if (data && (data.auth === 'keys' || data.auth === 'headers')) return data.auth;
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status === 0) throw err;
+    if (err.body && err.body.auth) return err.body.auth === 'keys' ? 'keys' : 'headers';
+  }
   try {
     await get('/batches?limit=1', { creds: null });
-    return 'headers'; // no auth at all would be odd; headers are harmless then
+    return 'headers';
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return err.headers.has('WWW-Authenticate') ? 'keys' : 'headers';
     throw err;
