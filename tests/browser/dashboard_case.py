@@ -86,6 +86,12 @@ class DashboardCase(unittest.TestCase):
         # (url regex, status) of failed loads this test provokes on purpose;
         # Chromium logs each as a SEVERE console entry.
         self.expected_load_failures = [(r"/api/v1/batches\?limit=1$", 401)]
+        self._first_request, self._first_console = len(self.browser.requests), len(self.browser.console)
+
+    def requests_so_far(self):
+        """The browser's requests since this test began (drains the log)."""
+        self.browser.drain_logs()
+        return self.browser.requests[self._first_request:]
 
     def tearDown(self):
         failed = not getattr(self._outcome, "success", True)
@@ -97,7 +103,12 @@ class DashboardCase(unittest.TestCase):
             with _quiet():
                 log("page text at failure:\n" + self.driver.find_element(By.TAG_NAME, "main").text[:3000])
             log(f"serve log tail:\n{self.server.log_tail()}")
-        requests, console = self.browser.drain_logs()
+        self.browser.drain_logs()
+        requests = self.browser.requests[self._first_request:]
+        console = self.browser.console[self._first_console:]
+        if failed:
+            for entry in console:
+                log(f"console {entry.get('level')}: {entry.get('message')}")
         log(f"timing: {self._testMethodName}: {time.monotonic() - self._started:.2f} s, "
             f"{len(requests)} requests")
         if not failed:
@@ -213,7 +224,14 @@ class DashboardCase(unittest.TestCase):
             self.q(css), value)
 
     def select(self, css, value):
-        Select(self.q(css)).select_by_value(value)
+        """Picks the option whose value (its text when it has no value
+        attribute) is `value`, as a user would."""
+        for option in Select(self.q(css)).options:
+            if option.get_property("value") == value:
+                if not option.is_selected():
+                    option.click()
+                return
+        raise AssertionError(f"{css} has no option {value!r}")
 
     def go(self, route):
         """Client-side navigation to a hash route (no reload)."""
@@ -296,11 +314,11 @@ class DashboardCase(unittest.TestCase):
 
     def page_rows(self):
         """{batch id: status text} of the rows #batches-table shows."""
+        # Pairs, not an object: chromedriver returns objects with sorted keys.
         rows = self.driver.execute_script(
-            "const o = {}; for (const tr of document.querySelectorAll('#batches-table tr[data-batch-id]')) {"
-            " const s = tr.querySelector('.status'); o[tr.dataset.batchId] = s ? s.textContent : null; }"
-            " return o;")
-        return {k: status_word(v) for k, v in rows.items()}
+            "return Array.from(document.querySelectorAll('#batches-table tr[data-batch-id]'), tr => {"
+            " const s = tr.querySelector('.status'); return [tr.dataset.batchId, s ? s.textContent : null]; });")
+        return {k: status_word(v) for k, v in rows}
 
     def page_counts(self):
         """{status: count} read from #status-counts [data-status]."""
