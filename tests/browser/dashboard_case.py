@@ -94,7 +94,10 @@ class DashboardCase(unittest.TestCase):
         return self.browser.requests[self._first_request:]
 
     def tearDown(self):
-        failed = not getattr(self._outcome, "success", True)
+        # The test's failure is already recorded in the result (the outcome's
+        # success flag is reset for each part of a test, tearDown included).
+        result = self._outcome.result
+        failed = any(test is self for test, _ in result.failures + result.errors)
         if failed:
             type(self).failure_count += 1
             with _quiet():
