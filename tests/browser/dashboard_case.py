@@ -106,6 +106,8 @@ class DashboardCase(unittest.TestCase):
             with _quiet():
                 log("page text at failure:\n" + self.driver.find_element(By.TAG_NAME, "main").text[:3000])
             log(f"serve log tail:\n{self.server.log_tail()}")
+            with _quiet():
+                self.after_failure()
         self.browser.drain_logs()
         requests = self.browser.requests[self._first_request:]
         console = self.browser.console[self._first_console:]
@@ -118,6 +120,14 @@ class DashboardCase(unittest.TestCase):
             self.check_requests(requests)
             self.check_console(console)
             self.assert_no_xss()
+
+    def after_failure(self):
+        """Subclasses: leave nothing running that would hold up the next test."""
+
+    def cancel_unfinished(self, api):
+        for b in api.all_batches(status="pending,queued,processing"):
+            log(f"cancelling {b['id']} ({b['status']}) left by the failed test")
+            api.raw("POST", f"/api/v1/batches/{b['id']}/cancel")
 
     def check_requests(self, requests):
         """Every request went to the server's own origin (or data:/blob:)."""

@@ -375,6 +375,7 @@ class Browser:
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--disable-extensions", "--disable-features=Translate,MediaRouter,OptimizationHints",
                     "--disable-domain-reliability", "--metrics-recording-only",
+                    "--disable-breakpad", "--disable-crash-reporter",
                     f"--user-data-dir={profile_dir}"):
             opts.add_argument(arg)
         opts.add_experimental_option("prefs", {"intl.accept_languages": "en-US"})

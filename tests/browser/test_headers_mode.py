@@ -56,6 +56,9 @@ class HeadersModeTest(DashboardCase):
         cls.api.upsert_activities([activity("small-1", 1, 1), activity("small-2", 2, 1),
                                    activity("small-3", 3, 1)])
 
+    def after_failure(self):
+        self.cancel_unfinished(self.api)
+
     def start_long_batch(self, **fields):
         """A batch that keeps the single worker busy; returns it once processing."""
         b = self.api.submit(self.long_ids, **fields)
@@ -139,7 +142,7 @@ class HeadersModeTest(DashboardCase):
         self.wait_until(lambda: self.shown("#signin-error") and self.text("#signin-error"),
                         "#signin-error shown for org 'bad org!'")
         self.assertEqual(self.visible_views(), ["signin"])
-        self.assertEqual(self.session_storage(), {}, "nothing stored after a refused sign-in")
+        self.assertNotIn(WORKSPACE, str(self.session_storage()), "nothing kept after a refused sign-in")
 
         self.sign_in()
         self.assertEqual(self.local_storage(), {}, "localStorage stays empty")
@@ -494,12 +497,24 @@ class HeadersModeTest(DashboardCase):
         self.assertGreater(tallest, 0, "activities finished in the last 10 minutes show as bars")
         self.save_screenshot("node")
 
+        # It refreshes by itself (every 5 s): a long batch makes the worker busy.
+        long_batch = self.start_long_batch(metadata={"purpose": "busy worker"})
+        try:
+            self.wait_until(lambda: self.seen(numbers_in(self.text("#node-workers")))[:2] == [1, 1],
+                            "#node-workers reading 1 / 1 while a batch runs", 30)
+        finally:
+            self.cancel_quietly(long_batch["id"])
+        self.wait_until(lambda: self.seen(numbers_in(self.text("#node-workers")))[:2] == [0, 1],
+                        "#node-workers back to 0 / 1", 30)
+
     # ---- 10: sign-out ----
 
     def test_10_sign_out(self):
         self.click("#signout")
         self.wait_view("signin")
-        self.assertEqual(self.session_storage(), {}, "sign-out clears sessionStorage")
+        stored = str(self.session_storage())
+        self.assertNotIn(ORG, stored, "sign-out clears the credentials from sessionStorage")
+        self.assertNotIn(WORKSPACE, stored, "sign-out clears the credentials from sessionStorage")
         self.assertFalse(self.shown("#nav-batches"))
         self.go("#/batches")
         self.wait_view("signin")  # still signed out

@@ -42,6 +42,9 @@ class KeysModeTest(DashboardCase):
              "period_start": "2024-02-01", "period_end": "2024-02-29"} for i in range(LONG)])
         cls.other_batch = cls.other.submit(["kt-0000"], metadata={"tenant": "other"})
 
+    def after_failure(self):
+        self.cancel_unfinished(self.api)
+
     @classmethod
     def create_key(cls, org, workspace, name):
         r = cls.server.cli("keys", "--data-dir", cls.server.data_dir, "create", "--org", org,
