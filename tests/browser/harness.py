@@ -28,6 +28,7 @@ import urllib.request
 class Config:
     """Filled in by run_dashboard_tests.py from its flags and environment."""
 
+    run_dir = None  # every temporary folder of this run is inside it
     server_binary = None
     ui_dir = None  # None: the UI compiled into the binary
     screenshot_dir = None
@@ -193,7 +194,7 @@ class Server:
         return os.path.join(self.tmp, "data")
 
     def start(self):
-        self.tmp = tempfile.mkdtemp(prefix=f"ogf-browser-{self.name}-")
+        self.tmp = tempfile.mkdtemp(prefix=f"{self.name}-", dir=Config.run_dir)
         # The embedded PostgreSQL runs as the postgres user when we are root:
         # it must be able to traverse this folder.
         os.chmod(self.tmp, 0o755)
@@ -258,7 +259,7 @@ class Server:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=timeout(30))
+            return self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             log(f"serve ({self.name}) ignored SIGTERM; killing it")
             self.proc.kill()
@@ -291,6 +292,40 @@ class Server:
             deadline = time.monotonic() + 10
             while pids_naming(self.tmp) and time.monotonic() < deadline:
                 time.sleep(0.1)
+
+
+def start_reaper(run_dir, remove=True):
+    """A detached process that outlives this one only to clean up after it:
+    when this process is gone (even by SIGKILL, as on a ctest timeout) it
+    kills, by pid, whatever still runs out of run_dir (Chromium, postgres)
+    and removes the folder. After a normal end it finds nothing to do."""
+    r, w = os.pipe()  # this process holds w; its children do not inherit it
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            os.close(w)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):  # ctest must not wait for this process's output
+                os.dup2(null, fd)
+            while os.read(r, 1):
+                pass
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                pids = pids_naming(run_dir)
+                if not pids:
+                    break
+                kill_pids(pids)
+                time.sleep(0.2)
+            if remove:
+                shutil.rmtree(run_dir, ignore_errors=True)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(r)
+    return w
 
 
 def png_size(path):

@@ -17,7 +17,9 @@ or Python's selenium is not installed (scripts/setup installs them).
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 import unittest
 
@@ -36,7 +38,7 @@ def main():
     p.add_argument("--mode", choices=("headers", "keys", "all"), default="all")
     p.add_argument("--timeout-scale", type=float,
                    default=float(env("OGF_BROWSER_TIMEOUT_SCALE") or 1.0))
-    p.add_argument("--budget", type=int, default=280,
+    p.add_argument("--budget", type=int, default=260,
                    help="seconds before the run stops itself (ctest's TIMEOUT is 300)")
     p.add_argument("-k", dest="pattern", action="append",
                    help="only tests whose name contains this (repeatable)")
@@ -63,6 +65,9 @@ def main():
         print(f"error: --ui-dir {args.ui_dir!r} has no index.html", file=sys.stderr)
         return 2
 
+    harness.Config.run_dir = tempfile.mkdtemp(prefix="ogf-browser-")
+    os.chmod(harness.Config.run_dir, 0o755)  # the embedded postgres runs as its own user
+    harness.start_reaper(harness.Config.run_dir, remove=not args.keep_temp)
     harness.Config.server_binary = os.path.abspath(args.server_binary)
     harness.Config.ui_dir = os.path.abspath(args.ui_dir) if args.ui_dir else None
     harness.Config.screenshot_dir = os.path.abspath(args.screenshots or "dashboard-screenshots")
@@ -85,6 +90,8 @@ def main():
         result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
     finally:
         harness.stop_everything()
+        if not args.keep_temp:
+            shutil.rmtree(harness.Config.run_dir, ignore_errors=True)
     took = time.monotonic() - started
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     passed = max(0, result.testsRun - failed - len(result.skipped))
