@@ -202,6 +202,13 @@ class HeadersModeTest(DashboardCase):
         self.assertEqual(prefilled, {r["id"] for r in rows}, "#submit-ids prefilled with the uploaded ids")
         self.save_screenshot("upload")
 
+        # Metadata that is not a JSON object is refused on the page.
+        self.set_value("#submit-metadata", "[1, 2")
+        self.click("#submit-batch")
+        self.wait_until(lambda: self.shown("#submit-error") and self.seen(self.text("#submit-error")),
+                        "#submit-error shown for metadata that is not JSON")
+        self.assertEqual(self.api.get("/api/v1/batches")["batches"], [], "no batch submitted")
+
         # Submit with hostile metadata, while a long batch holds the only
         # worker: the page is following the new batch before it starts.
         blocker = self.start_long_batch(metadata={"purpose": "blocker"})
@@ -295,6 +302,7 @@ class HeadersModeTest(DashboardCase):
                         "#batch-progress between 0 and 100 while processing", 60)
         self.wait_buttons(self.buttons_for("processing"), "processing")
         self.wait_until(lambda: numbers_in(self.seen(self.text("#batch-rate"))), "#batch-rate while processing")
+        self.wait_until(lambda: numbers_in(self.seen(self.text("#batch-eta"))), "#batch-eta while processing")
 
         # "No" keeps it running.
         self.click("#batch-cancel")
