@@ -17,7 +17,6 @@ from selenium.common.exceptions import (JavascriptException, NoSuchElementExcept
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-VIEWS = ("signin", "batches", "batch", "upload", "factors", "node")
 TERMINAL = ("completed", "failed", "cancelled")
 STATUSES = ("pending", "queued", "processing", "completed", "failed", "cancelled")
 
@@ -28,6 +27,7 @@ def status_word(text):
     found = [s for s in STATUSES if re.search(rf"\b{s}\b", t)]
     return found[0] if len(found) == 1 else t
 
+
 # Put into the page through batch metadata and a factor's source: each must
 # show as text, and none may run (window.__xss stays undefined).
 XSS_NOTE = "<img src=x onerror=window.__xss=1><script>window.__xss=1</script>"
@@ -37,7 +37,6 @@ XSS_SOURCE = '<img src=x onerror="window.__xss=1"> <script>window.__xss=1</scrip
 class DashboardCase(unittest.TestCase):
     mode = None  # "headers" | "keys"
     server_args = ()
-    failure_count = 0
 
     # ---- class set-up: a server, then a browser ----
 
@@ -46,14 +45,15 @@ class DashboardCase(unittest.TestCase):
         cls.server = Server(cls.mode, cls.server_args)
         cls.browser = None
         try:
-            with phase(f"{cls.mode} mode: start serve on a fresh embedded database"):
-                cls.server.start()
+            # Chromium starts while the server creates its database.
+            with phase(f"{cls.mode} mode: start serve and headless chromium"):
+                cls.server.launch()
+                cls.browser = Browser(os.path.join(cls.server.tmp, "chromium-profile"))
+                cls.driver = cls.browser.driver
+                cls.server.wait_ready()
             cls.origin = cls.server.origin
             with phase(f"{cls.mode} mode: prepare data through the API"):
                 cls.prepare()
-            with phase(f"{cls.mode} mode: start headless chromium"):
-                cls.browser = Browser(cls.origin, os.path.join(cls.server.tmp, "chromium-profile"))
-            cls.driver = cls.browser.driver
         except BaseException:
             cls.cleanup()
             raise
@@ -71,9 +71,10 @@ class DashboardCase(unittest.TestCase):
 
     @classmethod
     def cleanup(cls):
-        with phase(f"{cls.mode} mode: stop chromium and serve"):
-            if cls.browser:
+        if cls.browser:
+            with phase(f"{cls.mode} mode: stop chromium"):
                 cls.browser.quit()
+        with phase(f"{cls.mode} mode: stop serve (SIGTERM)"):
             return cls.server.stop()
 
     # ---- per test: allowed failed loads, log checks, failure evidence ----
@@ -99,7 +100,6 @@ class DashboardCase(unittest.TestCase):
         result = self._outcome.result
         failed = any(test is self for test, _ in result.failures + result.errors)
         if failed:
-            type(self).failure_count += 1
             with _quiet():
                 path = self.save_screenshot(f"failure-{self.mode}-{self._testMethodName}")
                 log(f"failure screenshot: {path}")

@@ -188,51 +188,66 @@ class Server:
         self.proc = None
         self.tmp = None
         self.origin = None
+        self.attempts = 0
 
     @property
     def data_dir(self):
         return os.path.join(self.tmp, "data")
 
     def start(self):
-        self.tmp = tempfile.mkdtemp(prefix=f"{self.name}-", dir=Config.run_dir)
-        # The embedded PostgreSQL runs as the postgres user when we are root:
-        # it must be able to traverse this folder.
-        os.chmod(self.tmp, 0o755)
-        for attempt in range(3):
-            port = free_port()
-            self.origin = f"http://127.0.0.1:{port}"
-            argv = [Config.server_binary, "serve", "--data-dir", self.data_dir,
-                    "--listen", f"127.0.0.1:{port}", "--shutdown-timeout", "15s",
-                    *self.extra_args]
-            if Config.ui_dir:
-                argv += ["--ui-dir", Config.ui_dir]
-            # OGF_* variables of the caller (a CI's database URL, say) must not
-            # change this server: it is configured by its flags only.
-            env = {k: v for k, v in os.environ.items() if not k.startswith("OGF_")}
-            self.log_path = os.path.join(self.tmp, f"serve-{attempt}.log")
-            with open(self.log_path, "wb") as logf:
-                self.proc = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                    env=env, start_new_session=True,
-                    preexec_fn=_die_with_parent(signal.SIGTERM))
-            if self not in LIVE:
-                LIVE.append(self)
-            log(f"serve ({self.name}) pid {self.proc.pid}: {' '.join(argv[1:])}")
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self):
+        """Starts the process (without waiting for it: see wait_ready)."""
+        if self.tmp is None:
+            self.tmp = tempfile.mkdtemp(prefix=f"{self.name}-", dir=Config.run_dir)
+            # The embedded PostgreSQL runs as the postgres user when we are
+            # root: it must be able to traverse this folder.
+            os.chmod(self.tmp, 0o755)
+        self.attempts += 1
+        port = free_port()
+        self.origin = f"http://127.0.0.1:{port}"
+        # A node id of our own: health must come from this process, not from
+        # another server that took the port first.
+        self.node_id = f"browser-{self.name}-{os.getpid()}-{self.attempts}"
+        argv = [Config.server_binary, "serve", "--data-dir", self.data_dir,
+                "--listen", f"127.0.0.1:{port}", "--shutdown-timeout", "15s",
+                "--node-id", self.node_id, *self.extra_args]
+        if Config.ui_dir:
+            argv += ["--ui-dir", Config.ui_dir]
+        # OGF_* variables of the caller (a CI's database URL, say) must not
+        # change this server: it is configured by its flags only.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OGF_")}
+        self.log_path = os.path.join(self.tmp, f"serve-{self.attempts}.log")
+        with open(self.log_path, "wb") as logf:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                env=env, start_new_session=True,
+                preexec_fn=_die_with_parent(signal.SIGTERM))
+        if self not in LIVE:
+            LIVE.append(self)
+        log(f"serve ({self.name}) pid {self.proc.pid}: {' '.join(argv[1:])}")
+
+    def wait_ready(self):
+        """Waits for GET /api/v1/health 200 from this process (another port
+        if the one picked was taken meanwhile)."""
+        while True:
             if self._wait_healthy():
                 return self
-            if "address already in use" not in self.log_tail().lower():
-                break
+            if self.attempts >= 3 or "address already in use" not in self.log_tail().lower():
+                raise AssertionError(f"serve ({self.name}) did not become healthy:\n{self.log_tail()}")
             self._stop_process()
-        raise AssertionError(f"serve ({self.name}) did not become healthy:\n{self.log_tail()}")
+            self.launch()
 
     def _wait_healthy(self):
         deadline = time.monotonic() + timeout(60)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ValueError):
                 with urllib.request.urlopen(self.origin + "/api/v1/health", timeout=2) as r:
-                    if r.status == 200:
+                    if r.status == 200 and json.loads(r.read()).get("node_id") == self.node_id:
                         return True
             time.sleep(0.1)  # polling interval, not a correctness wait
         return False
@@ -397,11 +412,10 @@ def reexec_with_system_python():
 class Browser:
     """Headless Chromium with the performance (network) and console logs on."""
 
-    def __init__(self, origin, profile_dir):
+    def __init__(self, profile_dir):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
-        self.origin = origin
         opts = webdriver.ChromeOptions()
         opts.binary_location = Config.chromium
         for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
