@@ -78,7 +78,10 @@ class KeysModeTest(DashboardCase):
     def test_01_asks_for_a_key(self):
         status, headers, _ = self.api.raw("GET", "/api/v1/batches?limit=1", auth=False)
         self.assertEqual(status, 401)
-        self.assertIn("Bearer", headers.get("WWW-Authenticate") or "", "the probe's WWW-Authenticate")
+        self.assertIn("Bearer", headers.get("WWW-Authenticate") or "", "a 401's WWW-Authenticate")
+        status, _, body = self.api.raw("GET", "/api/v1/node", auth=False)
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["auth"], "keys", "/api/v1/node names the auth mode")
         self.driver.get(self.origin + "/ui/")
         self.wait_view("signin")
         self.wait_until(lambda: self.shown("#signin-key"), "#signin-key shown in keys mode")
