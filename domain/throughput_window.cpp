@@ -1,5 +1,7 @@
 #include "domain/throughput_window.hpp"
 
+#include <algorithm>
+
 namespace ogf::domain {
 
 namespace {
@@ -52,14 +54,19 @@ throughput_window::snapshot(std::int64_t now_ms) const {
 }
 
 double
-throughput_window::per_second_last_minute(const std::vector<std::int64_t>& s) {
+throughput_window::per_second_last_minute(const std::vector<std::int64_t>& s,
+                                          double into_current_s,
+                                          double uptime_s) {
   constexpr std::size_t minute = 60 / bucket_seconds;
-  if (s.size() < minute + 1)
+  if (s.size() < minute)
     return 0.0;
   std::int64_t sum = 0;
-  for (std::size_t i = s.size() - 1 - minute; i < s.size() - 1; ++i)
+  for (std::size_t i = s.size() - minute; i < s.size(); ++i)
     sum += s[i];
-  return static_cast<double>(sum) / 60.0;
+  auto current = std::clamp(into_current_s, 0.0, double(bucket_seconds));
+  auto seconds =
+      std::min(double(bucket_seconds) * (minute - 1) + current, uptime_s);
+  return sum > 0 ? static_cast<double>(sum) / std::max(seconds, 1.0) : 0.0;
 }
 
 } // namespace ogf::domain

@@ -25,9 +25,11 @@ public:
   /// bucket `now_ms` falls in (still filling). Always bucket_count long.
   std::vector<std::int64_t> snapshot(std::int64_t now_ms) const;
 
-  /// Activities a second over the last complete minute (the six buckets
-  /// before the current one).
-  static double per_second_last_minute(const std::vector<std::int64_t>& snap);
+  /// Activities a second over the last minute: the bucket in progress
+  /// (`into_current_s` seconds of it gone) and the five before it, or over
+  /// `uptime_s` when the node has run for less than that.
+  static double per_second_last_minute(const std::vector<std::int64_t>& snap,
+                                       double into_current_s, double uptime_s);
 
 private:
   std::array<std::int64_t, bucket_count> counts_{};

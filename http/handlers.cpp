@@ -209,11 +209,20 @@ void http_server::impl::get_node(api_call&, httplib::Response& res) {
   auto body = health_body(report, ok);
   auto buckets = stats ? stats->recent_activities : std::vector<std::int64_t>{};
   buckets.resize(domain::throughput_window::bucket_count, 0);
+  // The aggregator buckets by the same steady clock.
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+  double into_bucket_s =
+      static_cast<double>(now_ms %
+                          (domain::throughput_window::bucket_seconds * 1000)) /
+      1000.0;
   body["throughput"] = {
       {"bucket_seconds", domain::throughput_window::bucket_seconds},
       {"buckets", buckets},
       {"per_second_last_minute",
-       domain::throughput_window::per_second_last_minute(buckets)}};
+       domain::throughput_window::per_second_last_minute(
+           buckets, into_bucket_s, body["uptime_seconds"].get<double>())}};
   body["activities"] = {{"succeeded", stats ? stats->activities_succeeded : 0},
                         {"failed", stats ? stats->activities_failed : 0}};
   // How a client proves its tenant (docs/security.md), so that the

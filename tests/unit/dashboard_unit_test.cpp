@@ -50,14 +50,28 @@ TEST_CASE("throughput window: counts land in 10-second buckets, oldest "
   CHECK(after_gap[59] == 3);
 }
 
-TEST_CASE("throughput window: per second over the last complete minute") {
+TEST_CASE("throughput window: per second over the last minute, the bucket "
+          "in progress included") {
   std::vector<std::int64_t> s(60, 0);
-  s[59] = 1000; // the bucket still filling does not count
-  for (std::size_t i = 53; i < 59; ++i)
+  s[59] = 500; // in progress, 5 s of it gone
+  for (std::size_t i = 54; i < 59; ++i)
     s[i] = 100;
-  s[52] = 5000; // older than a minute
-  CHECK(throughput_window::per_second_last_minute(s) == Approx(10.0));
-  CHECK(throughput_window::per_second_last_minute({}) == 0.0);
+  s[53] = 5000; // older than a minute
+  // 1000 activities over 50 s + 5 s.
+  CHECK(throughput_window::per_second_last_minute(s, 5.0, 3600.0) ==
+        Approx(1000.0 / 55.0));
+  // A node up for 20 s divides by 20 s.
+  CHECK(throughput_window::per_second_last_minute(s, 5.0, 20.0) ==
+        Approx(1000.0 / 20.0));
+  // Nothing done: 0, whatever the times.
+  CHECK(throughput_window::per_second_last_minute(
+            std::vector<std::int64_t>(60, 0), 0.0, 0.0) == 0.0);
+  CHECK(throughput_window::per_second_last_minute({}, 5.0, 100.0) == 0.0);
+  // Just after a boundary, on a fresh node: no division by ~0.
+  std::vector<std::int64_t> fresh(60, 0);
+  fresh[59] = 7;
+  CHECK(throughput_window::per_second_last_minute(fresh, 0.0, 0.2) ==
+        Approx(7.0));
 }
 
 TEST_CASE("dashboard paths: redirects, files, and what is not the "
