@@ -1,9 +1,10 @@
 #include "http/dashboard.hpp"
 
-#include <fstream>
 #include <functional>
-#include <iterator>
+
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace ogf::http {
 
@@ -66,7 +67,6 @@ std::string_view ui_content_type(std::string_view name) {
       {".png", "image/png"},
       {".json", "application/json; charset=utf-8"},
       {".ico", "image/x-icon"},
-      {".txt", "text/plain; charset=utf-8"},
   };
   for (const auto& [ext, type] : types)
     if (name.size() > ext.size() &&
@@ -85,16 +85,33 @@ std::optional<ui_asset> find_ui_asset(std::string_view name,
         return ui_asset{ui_content_type(name), f.etag, std::string(f.body)};
     return std::nullopt;
   }
+  // Only the dashboard's kinds of file, only regular files, and no
+  // symbolic link followed: `--ui-dir .` must not publish a checkout's
+  // other files, nor a link to /etc.
+  if (ui_content_type(name) == "application/octet-stream")
+    return std::nullopt;
   auto file = ui_dir + "/" + std::string(name);
+  int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return std::nullopt;
   struct stat st {};
-  if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
-      static_cast<std::size_t>(st.st_size) > max_dev_file_bytes)
+  std::string body;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+      static_cast<std::size_t>(st.st_size) <= max_dev_file_bytes) {
+    body.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t got = 0;
+    while (got < body.size()) {
+      auto n = ::read(fd, body.data() + got, body.size() - got);
+      if (n <= 0)
+        break;
+      got += static_cast<std::size_t>(n);
+    }
+    body.resize(got);
+  } else {
+    ::close(fd);
     return std::nullopt;
-  std::ifstream in(file, std::ios::binary);
-  if (!in)
-    return std::nullopt;
-  std::string body{std::istreambuf_iterator<char>(in),
-                   std::istreambuf_iterator<char>()};
+  }
+  ::close(fd);
   // Read at every request, so the tag follows the content (not a
   // security measure: any stable digest does).
   auto digest = std::hash<std::string>{}(body);

@@ -53,8 +53,10 @@ struct ui_asset {
 };
 
 /// The file `name`: from the folder `ui_dir`, read now, when it is not
-/// empty (development: `serve --ui-dir`); else the compiled-in copy.
-/// Empty when there is no such file or the name is not valid_asset_name().
+/// empty (development: `serve --ui-dir`; only regular files of a type
+/// ui_content_type() knows, never through a symbolic link); else the
+/// compiled-in copy. Empty when there is no such file or the name is not
+/// valid_asset_name().
 std::optional<ui_asset> find_ui_asset(std::string_view name,
                                       const std::string& ui_dir);
 

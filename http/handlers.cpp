@@ -201,7 +201,8 @@ void http_server::impl::get_health(api_call&, httplib::Response& res) {
 
 void http_server::impl::get_node(api_call&, httplib::Response& res) {
   // Health plus this node's recent work, for the dashboard: figures of the
-  // node, never of a tenant (like /metrics, it needs no credentials).
+  // node, never of a tenant. Any tenant may read them (CONTRACT §2 leaves
+  // only health without credentials).
   auto timeout = std::chrono::milliseconds(7000);
   auto [report, health_err] = ask_within<health_report>(timeout, health_atom_v);
   auto [stats, stats_err] = ask_within<engine_stats>(timeout, stats_atom_v);
@@ -225,9 +226,6 @@ void http_server::impl::get_node(api_call&, httplib::Response& res) {
            buckets, into_bucket_s, body["uptime_seconds"].get<double>())}};
   body["activities"] = {{"succeeded", stats ? stats->activities_succeeded : 0},
                         {"failed", stats ? stats->activities_failed : 0}};
-  // How a client proves its tenant (docs/security.md), so that the
-  // dashboard asks for the right credentials without a probe that fails.
-  body["auth"] = cfg.auth == auth_mode::keys ? "keys" : "headers";
   if (!ok)
     res.set_header("Retry-After", std::to_string(retry_after_seconds));
   send_json(res, ok ? 200 : 503, body);

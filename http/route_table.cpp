@@ -51,7 +51,7 @@ const std::vector<route_entry>& route_table() {
   using b = body_rule;
   static const std::vector<route_entry> table = {
       {"GET", "/api/v1/health", e::health, false, b::none},
-      {"GET", "/api/v1/node", e::node, false, b::none},
+      {"GET", "/api/v1/node", e::node, true, b::none},
       {"GET", "/metrics", e::metrics, false, b::none},
       {"POST", "/api/v1/batches", e::submit_batch, true, b::json},
       {"GET", "/api/v1/batches", e::list_batches, true, b::none},

@@ -344,6 +344,10 @@ void http_server::impl::dispatch(const httplib::Request& req,
         return;
       }
       ctx.tenant = call.tenant;
+      // A tenant's data is for that tenant: no shared cache may keep it
+      // (headers mode behind a gateway carries no Authorization header,
+      // which would otherwise keep caches away).
+      res.set_header("Cache-Control", "no-store");
       if (auto wait = limiter.take(call.tenant, clock_type::now()); wait > 0) {
         res.set_header("Retry-After", std::to_string(wait));
         send_error(res, {429,
@@ -398,6 +402,15 @@ void http_server::impl::serve_dashboard(const httplib::Request& req,
   if (ui.what == ui_path::kind::redirect) {
     res.status = 302;
     res.set_header("Location", "/ui/");
+    return;
+  }
+  if (ui.asset == "config.json") {
+    // How the server decides tenants, so that the sign-in page asks for
+    // the right credentials without a request that fails.
+    res.status = 200;
+    res.set_content(
+        json{{"auth", cfg.auth == auth_mode::keys ? "keys" : "headers"}}.dump(),
+        "application/json; charset=utf-8");
     return;
   }
   auto asset = find_ui_asset(ui.asset, cfg.ui_dir);

@@ -136,8 +136,11 @@ TEST_CASE("dashboard: with a ui_dir the files are read from it at each "
   {
     std::ofstream(dir / "app.js") << "export const v = 1;\n";
     std::ofstream(dir / "sub" / "x.js") << "nested\n";
-    std::ofstream(dir / "outside.txt") << "x\n";
+    std::ofstream(dir / "notes.md") << "x\n";
+    std::ofstream(dir / "CMakeLists.txt") << "x\n";
   }
+  // A link to a file elsewhere is not followed, whatever its name.
+  std::filesystem::create_symlink(OGF_SOURCE_DIR "/README.md", dir / "leak.js");
   api_options o;
   o.tune = [&](ogf::http::http_config& c) { c.ui_dir = dir.string(); };
   {
@@ -153,6 +156,10 @@ TEST_CASE("dashboard: with a ui_dir the files are read from it at each "
     check_error(get_plain(api, "/ui/sub"), 404, "not_found");
     check_error(get_plain(api, "/ui/sub%2fx.js"), 404, "not_found");
     check_error(get_plain(api, "/ui/index.html"), 404, "not_found");
+    // Only the dashboard's kinds of file, never through a link.
+    check_error(get_plain(api, "/ui/notes.md"), 404, "not_found");
+    check_error(get_plain(api, "/ui/CMakeLists.txt"), 404, "not_found");
+    check_error(get_plain(api, "/ui/leak.js"), 404, "not_found");
   }
   std::filesystem::remove_all(dir);
 }
@@ -164,18 +171,25 @@ TEST_CASE("dashboard: the files are public in keys mode, the data is not") {
   };
   api_fixture api{o};
   CHECK(get_plain(api, "/ui/").status == 200);
-  auto node = get_plain(api, "/api/v1/node");
-  CHECK(node.status == 200);
-  CHECK(node.json()["auth"] == "keys");
-  auto counts = get_plain(api, "/api/v1/batch-counts");
-  check_error(counts, 401, "unauthenticated");
-  CHECK(counts.header("WWW-Authenticate") == "Bearer");
+  auto config = get_plain(api, "/ui/config.json");
+  REQUIRE(config.status == 200);
+  CHECK(config.json() == json{{"auth", "keys"}});
+  CHECK(config.header("Content-Type") == "application/json; charset=utf-8");
+  CHECK(config.header("Content-Security-Policy").find("default-src 'self'") !=
+        std::string::npos);
+  for (const char* path : {"/api/v1/batch-counts", "/api/v1/node"}) {
+    INFO(path);
+    auto r = get_plain(api, path);
+    check_error(r, 401, "unauthenticated");
+    CHECK(r.header("WWW-Authenticate") == "Bearer");
+  }
 }
 
 TEST_CASE("batch counts: a tenant's batches by status, nobody else's") {
   api_fixture api;
   auto empty = api.get("/api/v1/batch-counts");
   REQUIRE(empty.status == 200);
+  CHECK(empty.header("Cache-Control") == "no-store");
   CHECK(empty.json() == json{{"counts",
                               {{"pending", 0},
                                {"queued", 0},
@@ -298,13 +312,15 @@ TEST_CASE("batch emissions: succeeded items summed exactly by scope, 404 "
 }
 
 TEST_CASE("node: health figures and this node's activities per 10 s, "
-          "without credentials or tenant data") {
+          "to any tenant and without tenant data") {
   api_fixture api;
-  auto before = get_plain(api, "/api/v1/node");
+  CHECK(get_plain(api, "/ui/config.json").json() == json{{"auth", "headers"}});
+  check_error(get_plain(api, "/api/v1/node"), 401, "unauthenticated");
+  auto before = api.get("/api/v1/node");
   REQUIRE(before.status == 200);
+  CHECK(before.header("Cache-Control") == "no-store");
   auto b = before.json();
   CHECK(b["status"] == "ok");
-  CHECK(b["auth"] == "headers");
   CHECK(b["scheduler"]["workers"] == 2);
   CHECK(b["throughput"]["bucket_seconds"] == 10);
   REQUIRE(b["throughput"]["buckets"].size() == 60);
@@ -321,7 +337,8 @@ TEST_CASE("node: health figures and this node's activities per 10 s, "
       api.submit({"missing-1", "missing-2"})["id"].get<std::string>();
   api.wait_for_status(missing, "failed");
 
-  auto after = get_plain(api, "/api/v1/node").json();
+  // Figures of the node: another tenant sees the same counts.
+  auto after = api.get("/api/v1/node", globex).json();
   std::int64_t total = 0;
   for (const auto& n : after["throughput"]["buckets"])
     total += n.get<std::int64_t>();
