@@ -188,13 +188,17 @@ GROUP BY b.status;
 
 -- name: batch_emissions
 -- A batch's succeeded items by scope: one row with a null scope while it
--- has none, no row when the batch is not the tenant's.
+-- has none, no row when the batch is not the tenant's. Read from
+-- batch_results through its key's batch_id prefix, not through the
+-- batch_items view (a lookup per item): an item succeeds at most once
+-- (record_results inserts a result only while none succeeded before), so
+-- its succeeded rows are the batch's succeeded items.
 SELECT s.scope, coalesce(s.items, 0), s.kg::text
 FROM batch_jobs b
 LEFT JOIN LATERAL (
-  SELECT i.scope, count(*) AS items, sum(i.emissions_kg_co2e) AS kg
-  FROM batch_items i
-  WHERE i.batch_id = b.id AND i.status = 'succeeded' AND i.scope IS NOT NULL
-  GROUP BY i.scope) s ON true
+  SELECT r.scope, count(*) AS items, sum(r.emissions_kg_co2e) AS kg
+  FROM batch_results r
+  WHERE r.batch_id = b.id AND r.status = 'succeeded' AND r.scope IS NOT NULL
+  GROUP BY r.scope) s ON true
 WHERE b.id = $1::uuid AND b.org_id = $2 AND b.workspace_id = $3
 ORDER BY s.scope;

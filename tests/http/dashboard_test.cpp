@@ -300,8 +300,36 @@ TEST_CASE("batch emissions: succeeded items summed exactly by scope, 404 "
       404, "not_found");
   check_error(api.get("/api/v1/batches/nope/emissions"), 404, "not_found");
 
+  // After a retry the item that failed succeeds on its second attempt: it
+  // counts once, with the ones that succeeded the first time.
+  row("missing", "natural_gas", "MMBtu", "2");
+  REQUIRE(api.post_json("/api/v1/activities",
+                        {{"activities", json::array({rows.back()})}})
+              .status == 200);
+  REQUIRE(api.post_json("/api/v1/batches/" + id + "/retry", json::object())
+              .status == 200);
+  auto retried = api.wait_for_status(id);
+  REQUIRE(retried["status"] == "completed");
+  auto after_retry = api.get("/api/v1/batches/" + id + "/emissions").json();
+  auto items_after =
+      api.get("/api/v1/batches/" + id + "/items?limit=1000").json();
+  std::vector<std::string> scope1, everything;
+  for (const auto& it : items_after["items"]) {
+    REQUIRE(it["status"] == "succeeded");
+    everything.push_back(it["emissions_kg_co2e"].dump());
+    if (it["scope"] == 1)
+      scope1.push_back(it["emissions_kg_co2e"].dump());
+  }
+  CHECK(after_retry["scopes"][0]["items"] == 3);
+  CHECK(same_decimal(after_retry["scopes"][0]["emissions_kg_co2e"],
+                     sum_decimals(scope1)));
+  CHECK(same_decimal(after_retry["total_emissions_kg_co2e"],
+                     sum_decimals(everything)));
+  CHECK(same_decimal(after_retry["total_emissions_kg_co2e"],
+                     retried["total_emissions_kg_co2e"].dump()));
+
   // A batch with nothing succeeded yet has three zero scopes.
-  auto none = api.submit({"missing"})["id"].get<std::string>();
+  auto none = api.submit({"missing-too"})["id"].get<std::string>();
   api.wait_for_status(none);
   auto z = api.get("/api/v1/batches/" + none + "/emissions").json();
   for (const auto& s : z["scopes"]) {
