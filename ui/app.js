@@ -10,7 +10,7 @@ import * as node from './view_node.js';
 const VIEWS = { batches, batch, upload, factors, node };
 const TENANT_RE = /^[A-Za-z0-9_-]{1,64}$/;
 let current = null; // the view module on screen, so its timers stop when we leave
-let authMode = null; // 'keys' | 'headers', found by probing the server
+let authMode = null; // 'keys' | 'headers', as /ui/config.json says
 
 function parseRoute() {
   const parts = location.hash.replace(/^#\/?/, '').split('/');
@@ -25,7 +25,8 @@ function showSection(id) {
   for (const s of document.querySelectorAll('main > section')) s.hidden = s.id !== id;
 }
 
-function route() {
+/** Shows the view the hash names; `moved` (a navigation, not the first load) moves focus to its heading. */
+function route(moved = false) {
   if (current) { current.hide(); current = null; }
   say($('flash'), takeFlash());
   const creds = loadCredentials();
@@ -40,7 +41,10 @@ function route() {
   showSection(`view-${name}`);
   current = VIEWS[name];
   current.show(params);
-  document.title = `${$(`view-${name}`).querySelector('h1').textContent} · OffGridFlow`;
+  const heading = $(`view-${name}`).querySelector('h1');
+  document.title = `${heading.textContent} · OffGridFlow`;
+  // Screen readers and keyboard users start at the new view, not on the link left behind.
+  if (moved) heading.focus();
 }
 
 // ---- sign-in ----
@@ -48,23 +52,18 @@ function route() {
 let signinMessage = '';
 
 async function probeMode() {
-  // The node route says how the server decides tenants, without a request
-  // that fails (a 401 would be a console error on every sign-in). Older
-  // servers without `auth`: a 401 with WWW-Authenticate means API keys.
+  // The server says how it decides tenants in /ui/config.json, beside this
+  // script, so sign-in needs no request that fails (a 401 is a console error).
+  let res;
   try {
-    const data = await get('/node', { creds: null });
-    if (data && (data.auth === 'keys' || data.auth === 'headers')) return data.auth;
-  } catch (err) {
-    if (!(err instanceof ApiError) || err.status === 0) throw err;
-    if (err.body && err.body.auth) return err.body.auth === 'keys' ? 'keys' : 'headers';
+    res = await fetch('config.json', { cache: 'no-store', credentials: 'omit' });
+  } catch {
+    throw new ApiError(0, 'network', 'The server could not be reached (network error).');
   }
-  try {
-    await get('/batches?limit=1', { creds: null });
-    return 'headers';
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return err.headers.has('WWW-Authenticate') ? 'keys' : 'headers';
-    throw err;
-  }
+  if (!res.ok) throw new ApiError(res.status, `http_${res.status}`, `${res.status} ${res.statusText}`.trim());
+  const config = await res.json().catch(() => ({}));
+  if (config.auth === 'keys' || config.auth === 'headers') return config.auth;
+  throw new ApiError(res.status, 'bad_config', 'The server sent a dashboard configuration this page does not understand.');
 }
 
 async function showSignin() {
@@ -146,5 +145,5 @@ onUnauthorized((err) => {
 
 $('signin-form').addEventListener('submit', signIn);
 $('signout').addEventListener('click', signOut);
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => route(true));
 route();

@@ -86,7 +86,7 @@ class DashboardCase(unittest.TestCase):
         self._started = time.monotonic()
         # (url regex, status) of failed loads this test provokes on purpose;
         # Chromium logs each as a SEVERE console entry. None by default: the
-        # sign-in page learns the auth mode from /api/v1/node, not from a 401.
+        # sign-in page learns the auth mode from /ui/config.json, not from a 401.
         self.expected_load_failures = []
         self._first_request, self._first_console = len(self.browser.requests), len(self.browser.console)
 
