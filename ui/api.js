@@ -100,8 +100,10 @@ export function poll(fn, ms) {
 
 /**
  * Follows a text/event-stream with fetch (EventSource cannot send our headers).
- * handlers: onOpen(), onEvent(type, data), onError(err, willRetry). Reconnects with backoff
- * until close() is called or a client error (4xx other than 429) ends it.
+ * handlers: onOpen(), onEvent(type, data), onError(err, willRetry). Reconnects after 1, 2, 4,
+ * 8, then every 15 s until close() is called or a client error (4xx other than 429) ends it.
+ * The wait starts over only once an event arrived: a server that accepts the stream and
+ * drops it at once is not hammered every second.
  */
 export function openEventStream(path, { onOpen, onEvent, onError }) {
   let ctrl = null, closed = false, delay = 1000, timer = null;
@@ -117,9 +119,8 @@ export function openEventStream(path, { onOpen, onEvent, onError }) {
         if (res.status === 401 && creds) unauthorizedHandler(err);
         throw err;
       }
-      delay = 1000;
       onOpen && onOpen();
-      await readEvents(res.body, onEvent, () => closed);
+      await readEvents(res.body, (type, data) => { delay = 1000; onEvent && onEvent(type, data); }, () => closed);
       if (!closed) throw new ApiError(0, 'stream_ended', 'The event stream ended.');
     } catch (err) {
       if (closed) return;
@@ -128,7 +129,7 @@ export function openEventStream(path, { onOpen, onEvent, onError }) {
       onError && onError(e, !fatal);
       if (fatal) return;
       timer = setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 10000);
+      delay = Math.min(delay * 2, 15000);
     }
   }
   connect();
@@ -145,7 +146,7 @@ async function readEvents(body, onEvent, isClosed) {
       if (data.length) {
         let parsed = data.join('\n');
         try { parsed = JSON.parse(parsed); } catch { /* keep the text */ }
-        onEvent && onEvent(type || 'message', parsed);
+        onEvent(type || 'message', parsed);
       }
       type = ''; data = [];
       return;

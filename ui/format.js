@@ -24,6 +24,16 @@ export function co2e(kg) {
   return `${nf(0, Math.abs(kg) < 1 && kg !== 0 ? 4 : 2).format(kg)} kg CO2e`;
 }
 
+/**
+ * kg CO2e in a unit chosen for the largest of a set (t from 1,000 kg), so
+ * bars drawn side by side are labelled in the same unit.
+ */
+export function co2eAs(kg, largestKg) {
+  if (!isNum(kg)) return '–';
+  if (isNum(largestKg) && Math.abs(largestKg) >= 1000) return `${nf(0, Math.abs(kg) < 1000 ? 4 : 2).format(kg / 1000)} t CO2e`;
+  return `${nf(0, Math.abs(kg) < 1 && kg !== 0 ? 4 : 2).format(kg)} kg CO2e`;
+}
+
 /** Seconds → "45s", "1m 05s", "2h 03m", "3d 4h". */
 export function duration(seconds) {
   if (!isNum(seconds) || seconds < 0) return '–';

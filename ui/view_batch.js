@@ -3,7 +3,7 @@
 import { describeError, get, openEventStream, poll, request } from './api.js';
 import { labelledBars, clear } from './chart.js';
 import { $, TERMINAL, clearChildren, confirmDialog, el, flash, say, setBadge } from './dom.js';
-import { absTime, co2e, count, duration, num, percentInt, rate, timeElement } from './format.js';
+import { absTime, co2e, co2eAs, count, duration, num, percentInt, rate, timeElement } from './format.js';
 
 let id = null;
 let batch = null;         // last batch object seen
@@ -13,6 +13,8 @@ let stopEmissionsPoll = null;
 let failedToken = null;   // next page of failed items
 let failedPaged = false;  // the user asked for more pages: stop refreshing the first one
 let visit = 0;            // bumped on every show/hide: answers of an earlier visit are dropped
+let processed = null;     // processed count last shown
+let emissionsAt = null;   // processed count when the scope totals were last read
 
 $('batch-cancel').addEventListener('click', () => act('cancel'));
 $('batch-retry').addEventListener('click', () => act('retry'));
@@ -26,6 +28,8 @@ export function show(params) {
   visit++;
   batch = null;
   failedPaged = false;
+  processed = null;
+  emissionsAt = null;
   $('batch-id').textContent = id;
   $('batch-body').hidden = true; // until the batch is loaded: a bad id shows only its error
   for (const n of ['batch-error', 'action-message', 'batch-live']) say($(n), '');
@@ -75,8 +79,12 @@ async function load() {
 function follow() {
   stopLive();
   const v = visit;
-  // Scope totals and new failures every 5 s while it runs.
-  stopEmissionsPoll = poll(() => Promise.all([loadEmissions(), failedPaged || loadFailed(true)]), 5000);
+  // Scope totals and new failures every 5 s while it runs, read again only
+  // when more activities were processed since (a queued batch costs nothing).
+  stopEmissionsPoll = poll(async () => {
+    if (processed === emissionsAt) return;
+    await Promise.all([loadEmissions(), failedPaged || loadFailed(true)]);
+  }, 5000);
   stream = openEventStream(`${path()}/events`, {
     onOpen() {
       say($('batch-live'), 'live');
@@ -156,6 +164,7 @@ function renderProgress(p) {
     bar.dataset.status = p.status;
     if (batch && batch.status !== p.status) { batch = { ...batch, status: p.status }; setButtons(batch); }
   }
+  if (p.processed !== undefined) processed = p.processed;
   $('batch-counts').textContent = p.total === undefined ? '–'
     : `${num(p.processed)} of ${num(p.total)} (${num(p.succeeded)} succeeded, ${num(p.failed)} failed)`;
   const running = p.status === 'processing';
@@ -174,9 +183,11 @@ function setButtons(b) {
 
 async function loadEmissions() {
   const v = visit;
+  const at = processed;
   try {
     const e = await get(`${path()}/emissions`);
     if (v !== visit) return;
+    emissionsAt = at;
     const scopes = [1, 2, 3].map((n) => (e.scopes || []).find((s) => s.scope === n) || { scope: n, items: 0, emissions_kg_co2e: 0 });
     if (!scopes.some((s) => s.items > 0 || s.emissions_kg_co2e > 0)) {
       clear($('scope-chart'));
@@ -187,8 +198,9 @@ async function loadEmissions() {
       return;
     }
     $('scope-chart').toggleAttribute('hidden', false);
+    const largest = Math.max(...scopes.map((s) => Math.abs(s.emissions_kg_co2e)));
     labelledBars($('scope-chart'), scopes.map((s) => ({
-      label: `Scope ${s.scope}`, value: s.emissions_kg_co2e, valueLabel: co2e(s.emissions_kg_co2e),
+      label: `Scope ${s.scope}`, value: s.emissions_kg_co2e, valueLabel: co2eAs(s.emissions_kg_co2e, largest),
       attrs: { 'data-scope': s.scope, class: `scope-${s.scope}` },
     })));
     $('scope-note').textContent = `Total ${co2e(e.total_emissions_kg_co2e)} from ${scopes.map((s) => `${num(s.items)} in scope ${s.scope}`).join(', ')}.`;
@@ -252,6 +264,7 @@ async function act(action) {
     renderBatch(res.data);
     say(msg, action === 'retry' ? `Retry ${res.data.retry_count} started: the batch is ${res.data.status} again.`
       : res.status === 202 ? 'Cancel requested: the batch stops within a few seconds.' : 'Batch cancelled.');
+    msg.focus(); // the button that was pressed is disabled now: keep keyboard users near the outcome
     if (!TERMINAL.has(res.data.status)) follow();
   } catch (err) {
     if (v !== visit) return;
@@ -259,6 +272,7 @@ async function act(action) {
     say(msg, err.code === 'invalid_state'
       ? `Not possible while the batch is ${err.details.status || 'in this state'}.`
       : `${action[0].toUpperCase()}${action.slice(1)} failed. ${describeError(err)}`);
+    msg.focus();
     get(path()).then((b) => v === visit && renderBatch(b), () => setButtons(batch));
   }
 }
