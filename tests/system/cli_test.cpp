@@ -27,8 +27,10 @@
 #include <catch2/catch.hpp>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include "domain/exact_json.hpp"
+#include "persistence/embedded_postgres.hpp"
 #include "support/engine_fixture.hpp"
 #include "support/process.hpp"
 #include "support/system_helpers.hpp"
@@ -964,14 +966,20 @@ TEST_CASE("watch polls while its event stream is refused and gives up only "
           "after the server has stopped answering",
           "[cli]") {
   // Two HTTP threads: one event stream in all, and the test holds it.
-  const int activities = 20000;
-  server s({"--workers", "1", "--chunk-size", "100", "--http-threads", "2",
-            "--max-batch-activities", "20000"});
+  const int activities = 2000;
+  server s({"--workers", "1", "--chunk-size", "100", "--http-threads", "2"});
   auto dir = s.dir.path;
   cli run{dir, {"--server", s.url(), "--org", "acme", "--workspace", "main"}};
   api a(s.port, "acme", "main");
   auto ids = upload_numbered(run, dir, activities);
-  auto long_one = run({"submit", "--ids-file", ids, "--batch-size", "20000"});
+  // The running batch stays running until the test lets it go, however
+  // fast the machine: no result can be written while the test holds a
+  // SHARE lock on batch_results (its first chunk waits for it).
+  pqxx::connection db{persistence::embedded_postgres::connection_string_for(
+      s.data, "offgridflow")};
+  auto results_lock = std::make_unique<pqxx::work>(db);
+  results_lock->exec("LOCK TABLE batch_results IN SHARE MODE");
+  auto long_one = run({"submit", "--ids-file", ids, "--batch-size", "2000"});
   REQUIRE(long_one.exit_code == 0);
   auto running = long_one.out.substr(0, long_one.out.find('\n'));
   REQUIRE(a.wait_for(running, {"processing"}));
@@ -995,7 +1003,13 @@ TEST_CASE("watch polls while its event stream is refused and gives up only "
   auto small = run({"submit", "--ids", "act-00001,act-00002"});
   REQUIRE(small.exit_code == 0);
   auto waiting = small.out.substr(0, small.out.find('\n'));
+  // The running batch goes on 2.5 s after the watch starts.
+  std::thread release([&] {
+    std::this_thread::sleep_for(2500ms);
+    results_lock->commit();
+  });
   auto watched = run({"watch", waiting, "--give-up-after", "1s"});
+  release.join();
   holder.join();
   CHECK(watched.exit_code == 0);
   CHECK(watched.took > 1500ms);
