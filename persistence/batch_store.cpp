@@ -224,6 +224,11 @@ void batch_store::connect() {
     // of 10-item batches 4x slower until autovacuum's next ANALYZE, up to a
     // minute later. Seq scans stay possible where no index applies.
     tx.exec("SET enable_seqscan = off");
+    // JIT compiles a statement whose estimate passes jit_above_cost: 100 to
+    // 300 ms of compiling for statements that run in a millisecond. The
+    // claim's estimate passes it when its small tables (batch_claim_queues)
+    // have no statistics yet; no statement here is worth compiling.
+    tx.exec("SET jit = off");
     tx.exec("SET DateStyle = 'ISO, YMD'");
     tx.exec("SET default_transaction_isolation = 'read committed'");
     // Read by the quota trigger of batch_jobs (migration 006) on every
