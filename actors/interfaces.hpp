@@ -54,6 +54,8 @@ using store_actor = caf::typed_actor<
     // their activities add up to at most the budget (bundles)
     replies_to<claim_atom, std::int32_t, caf::timespan, std::int32_t,
                std::int64_t>::with<std::vector<persistence::claimed_batch>>,
+    // milliseconds until the earliest batch not due yet is due; -1: none
+    replies_to<next_due_atom>::with<std::int64_t>,
     replies_to<renew_atom, std::vector<persistence::lease_ref>,
                caf::timespan>::with<persistence::renew_outcome>,
     replies_to<release_atom, std::vector<persistence::lease_ref>>::with<

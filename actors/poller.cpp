@@ -38,6 +38,12 @@ struct poller_state {
   std::unordered_map<caf::actor_addr, worker_actor> all;
   bool claim_in_flight = false;
   bool follow_up = false;
+  /// When the wake-up for the earliest batch not due yet fires (a
+  /// scheduled batch, or one waiting out a retry backoff); in the past
+  /// when none is pending. At most one such timer is kept: a later answer
+  /// replaces it only when it is earlier.
+  std::chrono::steady_clock::time_point due_wake_at{};
+  bool next_due_in_flight = false;
   bool draining = false;
   /// Release requests not yet answered; a drain is over only when none is
   /// left (the engine may be killed right after).
@@ -182,6 +188,38 @@ pack(poller_state& st, std::vector<persistence::claimed_batch>& claimed,
   return out;
 }
 
+/// After a claim that found less than it asked for: asks when the
+/// earliest batch not due yet becomes due, and wakes up then rather than
+/// at the next tick (the poll interval may be 30 s). A LISTEN wake-up or a
+/// tick meanwhile claims as usual; the claim after this wake-up asks again.
+void schedule_due_wake(self_ptr self) {
+  auto& st = self->state;
+  if (st.draining || st.next_due_in_flight)
+    return;
+  st.next_due_in_flight = true;
+  self->request(st.claim_store, std::chrono::seconds(10), next_due_atom_v)
+      .then(
+          [self](std::int64_t ms) {
+            auto& st = self->state;
+            st.next_due_in_flight = false;
+            if (ms < 0 || st.draining)
+              return;
+            // +1 ms: the claim compares with its own now(), a little later.
+            auto delay = std::chrono::milliseconds{ms + 1};
+            auto now = std::chrono::steady_clock::now();
+            auto at = now + delay;
+            if (st.due_wake_at > now && st.due_wake_at <= at)
+              return; // an earlier or equal wake-up is already set
+            st.due_wake_at = at;
+            self->delayed_send(self, delay, wake_atom_v);
+          },
+          [self](caf::error&) {
+            // The next tick or claim asks again.
+            self->state.next_due_in_flight = false;
+            ++self->state.stats.store_errors;
+          });
+}
+
 void try_claim(self_ptr self) {
   auto& st = self->state;
   if (st.draining)
@@ -256,6 +294,8 @@ void try_claim(self_ptr self) {
             if (got == n || st.follow_up ||
                 (got >= guaranteed && !st.idle.empty()))
               try_claim(self);
+            else
+              schedule_due_wake(self);
           },
           [self](caf::error&) {
             auto& st = self->state;

@@ -168,6 +168,12 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
           return s.renew(leases, duration_cast<milliseconds>(lease));
         });
       },
+      [&st](next_due_atom) {
+        return st.guarded([&](batch_store& s) -> std::int64_t {
+          auto due = s.next_due();
+          return due ? std::max<std::int64_t>(due->count(), 0) : -1;
+        });
+      },
       [&st](release_atom, const std::vector<lease_ref>& leases) {
         return st.guarded([&](batch_store& s) { return s.release(leases); });
       },

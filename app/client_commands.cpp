@@ -382,6 +382,8 @@ int run_submit(client_options& o, client::connection& conn) {
       body["max_retries"] = o.max_retries;
     if (!metadata.is_null())
       body["metadata"] = metadata;
+    if (!o.run_after.empty())
+      body["run_after"] = o.run_after;
     auto part_key = parts == 1 ? key : key + "-" + std::to_string(i + 1);
     try {
       auto r = conn.post_json("/api/v1/batches", body, client::repeat::always,
@@ -716,6 +718,8 @@ std::vector<client_command> add_client_commands(CLI::App& app) {
     s->add_option("--idempotency-key", o.idempotency_key,
                   "repeat-safe key; split batches get K-1, K-2, ...");
     s->add_option("--metadata", o.metadata, "a JSON object");
+    s->add_option("--run-after", o.run_after,
+                  "not before this RFC 3339 time, e.g. 2026-11-28T22:00:00Z");
     s->add_option("--batch-size", o.batch_size,
                   "most ids per batch (1..100000; the server's "
                   "--max-batch-activities)")

@@ -33,7 +33,8 @@ struct client_options {
   int priority = 0;     ///< --priority (0 = the server's default)
   int max_retries = -1; ///< --max-retries (-1 = the server's default)
   std::string idempotency_key;
-  std::string metadata; ///< a JSON object's text
+  std::string metadata;  ///< a JSON object's text
+  std::string run_after; ///< submit: RFC 3339 time, sent as given
   bool wait = false;
   int batch_size = 10000; ///< --batch-size: ids per batch
 

@@ -80,6 +80,7 @@ json to_json(const batch& b) {
       {"updated_at", format_rfc3339_ms(b.updated_at)},
       {"started_at", time_or_null(b.started_at)},
       {"completed_at", time_or_null(b.completed_at)},
+      {"run_after", format_rfc3339_ms(b.run_after)},
   };
 }
 

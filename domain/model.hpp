@@ -63,6 +63,10 @@ struct batch {
   timestamp_us updated_at = 0;
   std::optional<timestamp_us> started_at;
   std::optional<timestamp_us> completed_at;
+  /// Earliest time the batch may be claimed: its submit time, the time it
+  /// was scheduled for (`run_after` on submit), or the end of a retry
+  /// backoff.
+  timestamp_us run_after = 0;
 };
 
 /// One activity's result inside a batch.

@@ -768,12 +768,14 @@ std::optional<std::string> parse_non_negative_decimal(const json& v) {
 
 result<submit_request> parse_submit_request(const json& body,
                                             int default_max_retries,
-                                            int max_activities) {
+                                            int max_activities,
+                                            timestamp_us now) {
   if (!body.is_object())
     return not_an_object("the request body");
   if (auto err = first_unknown_field(
-          body, {"activity_ids", "priority", "max_retries", "metadata"}, "",
-          nullptr))
+          body,
+          {"activity_ids", "priority", "max_retries", "metadata", "run_after"},
+          "", nullptr))
     return *err;
 
   submit_request req;
@@ -840,6 +842,17 @@ result<submit_request> parse_submit_request(const json& body,
     if (holds_nul(*m))
       return invalid("metadata", metadata_nul_message("metadata"));
     req.metadata = *m;
+  }
+  if (const auto* r = member(body, "run_after")) {
+    auto t = r->is_string() ? parse_rfc3339(r->get_ref<const std::string&>())
+                            : std::nullopt;
+    if (!t)
+      return invalid("run_after",
+                     "run_after must be an RFC 3339 date-time with a time "
+                     "zone, e.g. 2026-11-28T22:00:00Z");
+    if (*t > now + max_run_after_ahead_us)
+      return invalid("run_after", "run_after must be at most 365 days ahead");
+    req.run_after = *t;
   }
   return req;
 }

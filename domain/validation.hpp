@@ -19,6 +19,7 @@
 
 #include "domain/model.hpp"
 #include "domain/page_token.hpp"
+#include "domain/time.hpp"
 
 namespace ogf::domain {
 
@@ -174,21 +175,34 @@ struct submit_request {
   int priority = 5;                      ///< 1..10, higher runs first
   int max_retries = 3;                   ///< 0..10
   nlohmann::json metadata = nlohmann::json::object(); ///< <= 16 KiB
+  /// Not claimed before this time (CONTRACT §7 scheduled batches); none:
+  /// at once. A time already past is kept as given (the store makes it
+  /// now), so that the request's idempotency fingerprint is the body's.
+  std::optional<timestamp_us> run_after;
 };
+
+/// How far ahead `run_after` may lie: 365 days. Farther is almost
+/// certainly a mistake (a year typed wrong, milliseconds sent as seconds),
+/// and a batch parked that long holds its tenant's quota.
+inline constexpr timestamp_us max_run_after_ahead_us =
+    timestamp_us{365} * 24 * 3600 * 1000000;
 
 /// Validates a submit body (CONTRACT §2 POST /api/v1/batches). Fields:
 /// activity_ids (required; 1..max_activities distinct activity ids; up to 10
 /// repeated ids are listed in details.duplicates), priority (integer 1-10,
 /// default 5), max_retries (integer 0-10, default `default_max_retries`),
 /// metadata (object <= 16 KiB, no U+0000 in any key or string: PostgreSQL
-/// cannot store it). Integers must be JSON integers: 5.0, 5.5,
+/// cannot store it), run_after (an RFC 3339 date-time with "Z" or an
+/// offset, at most max_run_after_ahead_us after `now`; earlier than now
+/// means now). Integers must be JSON integers: 5.0, 5.5,
 /// "5" and true are refused. An optional field given as null takes its
 /// default. Fields are checked in a fixed order (unknown fields first, then
-/// activity_ids, priority, max_retries, metadata) and the first problem is
-/// reported.
+/// activity_ids, priority, max_retries, metadata, run_after) and the first
+/// problem is reported.
 result<submit_request>
 parse_submit_request(const nlohmann::json& body, int default_max_retries,
-                     int max_activities = default_max_batch_activities);
+                     int max_activities = default_max_batch_activities,
+                     timestamp_us now = now_us());
 
 /// Validates a POST /api/v1/activities JSON body:
 /// {"activities": [{"id", "activity_type", "quantity", "unit", "region",

@@ -32,12 +32,17 @@ std::string fnv1a_hex(std::string_view text) {
 /// The idempotency fingerprint of a submit: a hash of the canonical JSON of
 /// the validated request (defaults filled in, object keys sorted, no
 /// spaces), so that spelling, key order and explicit defaults do not make
-/// two requests differ.
+/// two requests differ. run_after counts as the instant it names (UTC,
+/// microseconds), so "+02:00" and "Z" spellings of one time agree; it is
+/// left out when not given, so fingerprints stored before it existed
+/// still match.
 std::string request_hash(const domain::submit_request& r) {
   json canonical = {{"activity_ids", r.activity_ids},
                     {"priority", r.priority},
                     {"max_retries", r.max_retries},
                     {"metadata", r.metadata}};
+  if (r.run_after)
+    canonical["run_after_us"] = *r.run_after;
   auto text = domain::dump_exact(canonical);
   return "fnv1a64:" + fnv1a_hex(text) + ":" + std::to_string(text.size());
 }
@@ -276,6 +281,7 @@ void http_server::impl::submit_batch(api_call& call, httplib::Response& res) {
   req.priority = parsed->priority;
   req.max_retries = parsed->max_retries;
   req.metadata_json = domain::dump_exact(parsed->metadata);
+  req.run_after = parsed->run_after;
   req.until = write_deadline();
   auto [out, err] =
       ask_write<persistence::submit_outcome>(submit_atom_v, std::move(req));

@@ -83,6 +83,7 @@ batch read_batch(const pqxx::row& r) {
   b.updated_at = r[17].as<std::int64_t>();
   b.started_at = opt<std::int64_t>(r[18]);
   b.completed_at = opt<std::int64_t>(r[19]);
+  b.run_after = r[20].as<std::int64_t>();
   return b;
 }
 
@@ -223,6 +224,11 @@ void batch_store::connect() {
     // of 10-item batches 4x slower until autovacuum's next ANALYZE, up to a
     // minute later. Seq scans stay possible where no index applies.
     tx.exec("SET enable_seqscan = off");
+    // JIT compiles a statement whose estimate passes jit_above_cost: 100 to
+    // 300 ms of compiling for statements that run in a millisecond. The
+    // claim's estimate passes it when its small tables (batch_claim_queues)
+    // have no statistics yet; no statement here is worth compiling.
+    tx.exec("SET jit = off");
     tx.exec("SET DateStyle = 'ISO, YMD'");
     tx.exec("SET default_transaction_isolation = 'read committed'");
     // Read by the quota trigger of batch_jobs (migration 006) on every
@@ -299,7 +305,8 @@ submit_outcome batch_store::submit(const submit_request& req) {
       req.max_retries, static_cast<std::int64_t>(req.activity_ids.size()),
       req.metadata_json, req.idempotency_key,
       req.idempotency_key ? std::optional<std::string>(req.request_hash)
-                          : std::nullopt);
+                          : std::nullopt,
+      req.run_after);
   if (inserted.empty()) {
     // Same key seen before (or by a concurrent submit that just committed).
     auto existing = exec_checked(tx, "find_by_key", t.org_id, t.workspace_id,
@@ -307,7 +314,7 @@ submit_outcome batch_store::submit(const submit_request& req) {
     if (existing.empty())
       throw store_exception(engine_errc::unavailable,
                             "idempotency key race, retry");
-    if (existing[0][20].as<std::string>("") != req.request_hash)
+    if (existing[0][21].as<std::string>("") != req.request_hash)
       throw store_exception(engine_errc::conflict,
                             "idempotency key reused with a different request");
     auto b = read_batch(existing[0]);
@@ -407,6 +414,7 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
   while (!live.empty() && !refused) {
     std::vector<std::string> ids, orgs, wss, prios, maxrs, totals, metas,
         item_batches, item_ids, left;
+    std::vector<std::optional<std::string>> run_afters;
     auto now = std::chrono::steady_clock::now();
     for (auto i : live) {
       const auto& r = reqs[i];
@@ -417,6 +425,9 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
       maxrs.push_back(std::to_string(r.max_retries));
       totals.push_back(std::to_string(r.activity_ids.size()));
       metas.push_back(r.metadata_json);
+      run_afters.push_back(
+          r.run_after ? std::optional<std::string>(std::to_string(*r.run_after))
+                      : std::nullopt);
       const auto& at = r.until.at;
       auto ms =
           at == std::chrono::steady_clock::time_point::max()
@@ -436,7 +447,7 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
           to_pg_array(wss), to_pg_array(prios), to_pg_array(maxrs),
           to_pg_array(totals), to_pg_array(metas), to_pg_array(item_batches),
           to_pg_array(item_ids), to_pg_array(left), std::string(notify_channel),
-          wake);
+          wake, to_pg_array(run_afters));
       std::unordered_map<std::string, std::size_t> index;
       for (std::size_t k = 0; k < ids.size(); ++k)
         index.emplace(ids[k], live[k]);
@@ -721,6 +732,15 @@ batch_store::release(const std::vector<lease_ref>& leases) {
   for (const auto& r : rows)
     out.push_back(r[0].as<std::string>());
   return out;
+}
+
+std::optional<milliseconds> batch_store::next_due() {
+  pqxx::work tx{*conn_};
+  auto rows = exec_checked(tx, "next_due");
+  tx.commit();
+  if (rows.empty() || rows[0][0].is_null())
+    return std::nullopt;
+  return milliseconds{rows[0][0].as<std::int64_t>()};
 }
 
 bool batch_store::start(const lease_ref& lease) {

@@ -54,6 +54,9 @@ struct submit_request {
   int priority = 5;
   int max_retries = 3;
   std::string metadata_json = "{}";
+  /// Not claimed before this time (microseconds since the epoch); none or
+  /// a time already past: now.
+  std::optional<domain::timestamp_us> run_after;
   std::optional<std::string> idempotency_key;
   std::string request_hash; ///< hash of the canonical request body
   deadline until;           ///< not committed after this; default none
@@ -276,6 +279,10 @@ public:
                                    claim_mode mode = claim_mode::queue,
                                    int guaranteed = -1,
                                    std::int64_t item_budget = 0);
+  /// Time until the earliest pending batch that is not due yet becomes
+  /// due (scheduled with run_after, or waiting out a retry backoff), by
+  /// the database's clock; none when there is no such batch.
+  std::optional<std::chrono::milliseconds> next_due();
   renew_outcome renew(const std::vector<lease_ref>& leases,
                       std::chrono::milliseconds lease);
   /// Gives leases back without counting an attempt; returns released ids.

@@ -12,7 +12,8 @@ b.metadata::text, b.idempotency_key,
 (extract(epoch FROM b.created_at) * 1000000)::bigint,
 (extract(epoch FROM b.updated_at) * 1000000)::bigint,
 (extract(epoch FROM b.started_at) * 1000000)::bigint,
-(extract(epoch FROM b.completed_at) * 1000000)::bigint
+(extract(epoch FROM b.completed_at) * 1000000)::bigint,
+(extract(epoch FROM b.run_after) * 1000000)::bigint
 
 -- name: expire_idempotency_key
 -- Frees an idempotency key older than 24 h, so it can be used again.
@@ -25,10 +26,15 @@ WHERE org_id = $1 AND workspace_id = $2 AND idempotency_key = $3
 
 -- name: insert_batch
 -- The batch row; on a concurrent or earlier insert with the same key,
--- nothing (the caller then reads the existing row).
+-- nothing (the caller then reads the existing row). $9: run_after in
+-- microseconds since the epoch, or null; a time already past means now
+-- (greatest ignores a null), so that no submit can date itself ahead of
+-- the batches already waiting.
 INSERT INTO batch_jobs AS b (org_id, workspace_id, priority, max_retries,
-  total_activities, metadata, idempotency_key, request_hash)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)
+  total_activities, metadata, idempotency_key, request_hash, run_after)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8,
+  greatest(timestamptz 'epoch' + $9::bigint * interval '1 microsecond',
+           now()))
 ON CONFLICT (org_id, workspace_id, idempotency_key)
   WHERE idempotency_key IS NOT NULL AND NOT idempotency_expired
   DO NOTHING
@@ -54,11 +60,13 @@ RETURNING {{batch_columns}};
 -- over its tenant's quota fails the statement too (SQLSTATE OGF01, the
 -- store keeps the members that fit and sends the group again).
 -- $11/$12: the wake-up NOTIFY of pollers, sent at commit only when $12
--- (at most once per interval).
+-- (at most once per interval). $13: each member's run_after in
+-- microseconds since the epoch, or null (as insert_batch's $9).
 WITH u AS MATERIALIZED (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[],
-    $5::smallint[], $6::int[], $7::jsonb[], $10::bigint[]) WITH ORDINALITY
-    AS u(id, org, ws, prio, maxr, total, meta, left_ms, ord)),
+    $5::smallint[], $6::int[], $7::jsonb[], $10::bigint[], $13::bigint[])
+    WITH ORDINALITY
+    AS u(id, org, ws, prio, maxr, total, meta, left_ms, run_after_us, ord)),
 commit_by AS MATERIALIZED (
   SELECT set_config('ogf.commit_before',
     (extract(epoch FROM transaction_timestamp()) * 1000
@@ -66,9 +74,12 @@ commit_by AS MATERIALIZED (
   FROM u),
 ins AS (
   INSERT INTO batch_jobs AS b (id, org_id, workspace_id, priority,
-    max_retries, total_activities, metadata, created_at, updated_at)
+    max_retries, total_activities, metadata, created_at, updated_at,
+    run_after)
   SELECT u.id, u.org, u.ws, u.prio, u.maxr, u.total, u.meta,
-    clock_timestamp(), clock_timestamp()
+    clock_timestamp(), clock_timestamp(),
+    greatest(timestamptz 'epoch' + u.run_after_us * interval '1 microsecond',
+             now())
   FROM u CROSS JOIN commit_by
   ORDER BY u.ord
   RETURNING {{batch_columns}}, b.id AS inserted_id),

@@ -6,14 +6,32 @@
 -- name: claim
 -- The claim: expired leases first (counted; over max_retries -> failed;
 -- a user asked to cancel -> cancelled, never run again), then pending
--- batches in priority order. SKIP LOCKED lets concurrent
--- claimers take disjoint rows; MATERIALIZED keeps the LIMIT applied once
--- (see Oban's basic engine for why).
+-- batches that are due (run_after <= now()) in claim order: priority
+-- first; within a priority the tenants take turns, one batch each per
+-- round, the tenant served longest ago first (CONTRACT §7 fairness); within
+-- a tenant and priority FIFO by run_after (the submit time, the time it
+-- was scheduled for, or the end of its retry backoff), created_at, id.
+-- SKIP LOCKED lets concurrent claimers take disjoint rows; MATERIALIZED
+-- keeps each step's LIMIT applied once (see Oban's basic engine for why).
 -- Of what is found, the first $5 in claim order are taken whatever their
 -- size, the ones after them only while the running sum of their
 -- activities stays within $6: a claimer packing small batches into bundles
 -- asks for many, but never takes more work than its free workers can
 -- start now ($5 = $2 and $6 = 0: simply the first $2).
+--
+-- Plan (migration 007): a queue is a (tenant, priority) of
+-- batch_claim_queues. `heads` keeps the queues with a due batch (one
+-- descent of batch_jobs_queue_idx each: the range org, workspace,
+-- priority equal and run_after <= now(), so batches scheduled for later
+-- are never read); `due` reads the first few due batches of each, enough
+-- for the claim order's first $5 exactly (a batch k-th in its queue has
+-- k - 1 batches of its own queue before it) plus an even share of the
+-- rest of $2; `candidates` locks the first $2 of those in claim order by
+-- primary key, SKIP LOCKED, from twice as many as asked (a concurrent
+-- claimer holds the first ones). Reading a few rows from each of the
+-- queues instead of walking one index in claim order costs the claim one
+-- or two descents per queue; a loose index scan over the tenants would
+-- cost as many and could not skip the batches scheduled for later.
 WITH expired AS MATERIALIZED (
   SELECT id, lease_expiries + 1 > max_retries AS exhausted,
     cancel_requested AS cancelling, total_activities AS total, priority,
@@ -32,22 +50,77 @@ ended AS (
     completed_at = now(), updated_at = now()
   FROM expired e WHERE b.id = e.id AND (e.exhausted OR e.cancelling)
   RETURNING b.id),
+-- LATERAL ... LIMIT 1, not EXISTS: with few queues the planner turned
+-- EXISTS into a merge join that read every due batch (30 ms with 100,000
+-- pending of one tenant). ORDER BY the primary key: the store's sessions
+-- run with enable_seqscan off, and without an order to serve the planner
+-- has no index path for reading the whole table, so it took the seq scan
+-- at its 1e10 penalty, which put the statement over jit_above_cost: 300 ms
+-- of JIT compilation per claim.
+heads AS MATERIALIZED (
+  SELECT q.org_id, q.workspace_id, q.priority, q.last_claimed_at AS turn
+  FROM batch_claim_queues q
+  CROSS JOIN LATERAL (
+    SELECT 1 FROM batch_jobs b
+    WHERE b.org_id = q.org_id AND b.workspace_id = q.workspace_id
+      AND b.priority = q.priority AND b.status = 'pending'
+      AND b.run_after <= now()
+    LIMIT 1) x
+  ORDER BY q.org_id, q.workspace_id, q.priority),
+due AS MATERIALIZED (
+  SELECT x.id, h.priority, x.k, h.turn, h.org_id, h.workspace_id
+  FROM heads h
+  CROSS JOIN LATERAL (
+    SELECT b.id, row_number() OVER (
+        ORDER BY b.run_after, b.created_at, b.id) AS k
+    FROM batch_jobs b
+    WHERE b.org_id = h.org_id AND b.workspace_id = h.workspace_id
+      AND b.priority = h.priority AND b.status = 'pending'
+      AND b.run_after <= now()
+    ORDER BY b.run_after, b.created_at, b.id
+    LIMIT $5::bigint + ($2::bigint - $5::bigint
+      + (SELECT greatest(count(*), 1) FROM heads) - 1)
+      / (SELECT greatest(count(*), 1) FROM heads)) x
+  ORDER BY h.priority DESC, x.k, h.turn, h.org_id, h.workspace_id
+  LIMIT 2 * $2::bigint + 16),
 candidates AS MATERIALIZED (
-  SELECT id, total_activities AS total, priority, created_at FROM batch_jobs
-  WHERE status = 'pending' AND run_after <= now()
-  ORDER BY priority DESC, created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED),
+  SELECT b.id, b.total_activities AS total, b.priority, b.created_at, d.k,
+    d.turn, b.org_id, b.workspace_id
+  FROM due d JOIN batch_jobs b ON b.id = d.id
+  WHERE b.status = 'pending' AND b.run_after <= now()
+  ORDER BY d.priority DESC, d.k, d.turn, d.org_id, d.workspace_id
+  LIMIT $2 FOR UPDATE OF b SKIP LOCKED),
 picked AS (
-  SELECT id, reclaimed FROM (
-    SELECT id, reclaimed,
+  SELECT id, reclaimed, org_id, workspace_id, priority FROM (
+    SELECT id, reclaimed, org_id, workspace_id, priority,
       row_number() OVER w AS k, sum(total) OVER w AS running
     FROM (
-      SELECT id, true AS reclaimed, 0 AS o, total, priority, created_at
+      SELECT id, true AS reclaimed, 0 AS o, total, priority, 0::bigint AS k,
+        '-infinity'::timestamptz AS turn, ''::text AS org_id,
+        ''::text AS workspace_id, created_at
       FROM expired WHERE NOT exhausted AND NOT cancelling
-      UNION ALL SELECT id, false, 1, total, priority, created_at
+      UNION ALL SELECT id, false, 1, total, priority, k, turn, org_id,
+        workspace_id, created_at
       FROM candidates) u
-    WINDOW w AS (ORDER BY o, priority DESC, created_at, id)) v
+    WINDOW w AS (ORDER BY o, priority DESC, k, turn, org_id, workspace_id,
+      created_at, id)) v
   WHERE k <= $5::bigint OR running <= $6::bigint
-  ORDER BY k LIMIT $2)
+  ORDER BY k LIMIT $2),
+-- The queues served move to the back of their priority's turns. A queue
+-- row another claim is updating right now is left to it (SKIP LOCKED:
+-- its turn becomes about now all the same), so claims never wait for
+-- each other here.
+served AS MATERIALIZED (
+  SELECT q.org_id, q.workspace_id, q.priority FROM batch_claim_queues q
+  WHERE (q.org_id, q.workspace_id, q.priority) IN (
+    SELECT p.org_id, p.workspace_id, p.priority FROM picked p
+    WHERE NOT p.reclaimed)
+  FOR UPDATE SKIP LOCKED),
+turns AS (
+  UPDATE batch_claim_queues q SET last_claimed_at = now()
+  FROM served s
+  WHERE q.org_id = s.org_id AND q.workspace_id = s.workspace_id
+    AND q.priority = s.priority)
 UPDATE batch_jobs b SET
   status = CASE WHEN $4::boolean THEN 'processing' ELSE 'queued' END,
   started_at = CASE WHEN $4::boolean THEN coalesce(b.started_at, now())
@@ -78,9 +151,29 @@ UPDATE batch_jobs b SET
 FROM l WHERE b.id = l.id AND b.id = ANY ($3::uuid[])
 RETURNING b.id::text, b.cancel_requested;
 
+-- name: next_due
+-- Milliseconds until the earliest pending batch that is not due yet
+-- becomes due (scheduled, or waiting out a retry backoff); null when there
+-- is none. The poller sets its wake-up by it after a claim that found less
+-- than it asked for. Relative to the database's clock, as the claim's
+-- run_after <= now() is. One descent of batch_jobs_queue_idx per queue
+-- (the first entry after now() in its range), never a scan. The queues
+-- are read in primary key order for an index path (see claim's heads).
+SELECT ceil(extract(epoch FROM min(x.run_after) - now()) * 1000)::bigint
+FROM (SELECT org_id, workspace_id, priority FROM batch_claim_queues
+      ORDER BY org_id, workspace_id, priority) q
+CROSS JOIN LATERAL (
+  SELECT b.run_after FROM batch_jobs b
+  WHERE b.org_id = q.org_id AND b.workspace_id = q.workspace_id
+    AND b.priority = q.priority AND b.status = 'pending'
+    AND b.run_after > now()
+  ORDER BY b.run_after LIMIT 1) x;
+
 -- name: release
 -- Back to pending for any node, or cancelled when a user asked to cancel
 -- while it ran (it must not run again). Locked in id order like renew.
+-- run_after is kept (it was due when the batch was claimed): the batch
+-- keeps its place in its queue (FIFO by run_after, see claim).
 WITH l AS MATERIALIZED (
   SELECT b.id FROM batch_jobs b
   WHERE b.id = ANY ($2::uuid[])
@@ -92,7 +185,7 @@ UPDATE batch_jobs b SET
   status = CASE WHEN b.cancel_requested THEN 'cancelled' ELSE 'pending' END,
   completed_at = CASE WHEN b.cancel_requested THEN now() END,
   lease_owner = NULL,
-  lease_expires_at = NULL, run_after = now(), updated_at = now()
+  lease_expires_at = NULL, updated_at = now()
 FROM l WHERE b.id = l.id AND b.id = ANY ($2::uuid[])
 RETURNING b.id::text;
 

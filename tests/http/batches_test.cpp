@@ -30,7 +30,8 @@ const char* batch_fields[] = {"id",
                               "created_at",
                               "updated_at",
                               "started_at",
-                              "completed_at"};
+                              "completed_at",
+                              "run_after"};
 
 void check_batch_shape(const json& b) {
   for (const char* f : batch_fields) {

@@ -64,7 +64,8 @@ TEST_CASE("a batch maps to exactly the contract's batch fields") {
                                             "created_at",
                                             "updated_at",
                                             "started_at",
-                                            "completed_at"});
+                                            "completed_at",
+                                            "run_after"});
   CHECK(j["id"] == "0f8b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d");
   CHECK(j["org_id"] == "org-1");
   CHECK(j["workspace_id"] == "ws-1");
