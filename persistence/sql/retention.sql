@@ -17,7 +17,13 @@ SELECT pg_try_advisory_xact_lock(5712889474445268302);
 -- their activities add up to at most $3, so that a slice's row count (ids,
 -- results, chunk log) stays bounded whatever the batch sizes. Read from
 -- batch_jobs_ended_idx in completed_at order (migration 008): LIMIT $2
--- index entries, no scan of the table.
+-- index entries, no scan of the table. The deletes take their ids as
+-- arrays (= ANY (ARRAY(...))), so that every plan - also the generic one a
+-- prepared statement moves to, which cannot know how few ids LIMIT $2
+-- leaves - looks them up by primary key instead of hash-joining them with
+-- every old ended batch (measured on 200,000 batches, 130,000 of them old:
+-- that join read all 130,000 rows; this form deletes a slice of 100
+-- batches with 1,000 items and 1,000 results in 12-30 ms in both plans).
 -- A batch whose idempotency key is still live (submitted less than 24 h
 -- ago, insert_batch) stays until the key lapses, so that a replay of the
 -- key within 24 h still answers with the batch rather than creating a new
@@ -47,15 +53,17 @@ chosen AS (
   WHERE n = 1 OR running <= $3::bigint),
 gone AS (
   DELETE FROM batch_jobs b
-  WHERE b.id IN (SELECT id FROM chosen)
+  WHERE b.id = ANY (ARRAY(SELECT id FROM chosen))
     AND b.status IN ('completed', 'failed', 'cancelled')
     AND b.completed_at < now() - $1::bigint * interval '1 millisecond'
   RETURNING b.id),
 items AS (
-  DELETE FROM batch_item_ids i WHERE i.batch_id IN (SELECT id FROM gone)
+  DELETE FROM batch_item_ids i
+  WHERE i.batch_id = ANY (ARRAY(SELECT id FROM gone))
   RETURNING 1),
 results AS (
-  DELETE FROM batch_results r WHERE r.batch_id IN (SELECT id FROM gone)
+  DELETE FROM batch_results r
+  WHERE r.batch_id = ANY (ARRAY(SELECT id FROM gone))
   RETURNING 1)
 SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM items),
        (SELECT count(*) FROM results);
