@@ -1,5 +1,8 @@
 #include "actors/pruner.hpp"
 
+#include <stdexcept>
+#include <string>
+
 #include <caf/all.hpp>
 
 #include "actors/store_actor.hpp"
@@ -110,7 +113,19 @@ pruner_actor::behavior_type pruner(self_ptr self, pruner_config cfg) {
 
 } // namespace
 
+std::string pruner_config::validate() const {
+  if (retention <= caf::timespan::zero())
+    return "retention must be > 0 (0 = keep forever spawns no pruner)";
+  if (interval <= caf::timespan::zero())
+    return "interval must be > 0";
+  if (slice_batches < 1 || slice_items < 1 || round_batches < 1)
+    return "slice_batches, slice_items and round_batches must be >= 1";
+  return {};
+}
+
 pruner_actor spawn_pruner(caf::actor_system& sys, pruner_config cfg) {
+  if (auto problem = cfg.validate(); !problem.empty())
+    throw std::invalid_argument("invalid pruner config: " + problem);
   return sys.spawn(pruner, std::move(cfg));
 }
 

@@ -31,8 +31,12 @@ struct pruner_config {
   std::int64_t round_batches = 10000;
   /// The pruner's own connection (it spawns and links its store actor).
   persistence::store_config store;
+
+  /// Empty when valid, else what is wrong (one line).
+  std::string validate() const;
 };
 
+/// Throws std::invalid_argument for an invalid config.
 pruner_actor spawn_pruner(caf::actor_system& sys, pruner_config cfg);
 
 } // namespace ogf
