@@ -10,6 +10,7 @@
 #include "actors/poller.hpp"
 #include "actors/processor.hpp"
 #include "actors/progress_aggregator.hpp"
+#include "actors/pruner.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/submit_batcher.hpp"
 #include "common/log.hpp"
@@ -43,6 +44,12 @@ struct engine_state {
   renewer_actor renewer;
   poller_actor poller;
   listener_actor listener;
+  pruner_actor pruner; ///< retention; none while it is off
+  /// The pruner's counters as last read, reported while it does not
+  /// answer (a zero would make the metrics count everything again later).
+  engine_stats pruner_stats;
+  /// What the pruners before the current one counted (restarts).
+  engine_stats pruner_base;
   bool stopping = false;
   bool degraded = false;
   /// Health requests waiting for the round in flight: probes and scrapes
@@ -99,6 +106,20 @@ persistence::store_config health_store_config_of(const engine_config& cfg) {
   hc.lock_timeout = milliseconds(200);
   hc.application_name = "offgridflow-batch-health";
   return hc;
+}
+
+/// The pruner's connection: of its own, so that a round of retention
+/// slices never queues in front of claims, records or user requests. A
+/// delete waits at most 2 s for a row lock (a user's retry or delete of
+/// that batch); the slice then fails and the next round tries again.
+pruner_config pruner_config_of(const engine_config& cfg) {
+  pruner_config pc;
+  pc.retention = duration_cast<caf::timespan>(cfg.retention);
+  pc.interval = duration_cast<caf::timespan>(cfg.retention_interval);
+  pc.store = store_config_of(cfg);
+  pc.store.lock_timeout = milliseconds(2000);
+  pc.store.application_name = "offgridflow-batch-retention";
+  return pc;
 }
 
 void note_restart(self_ptr self) {
@@ -181,6 +202,42 @@ void start_health_round(self_ptr self) {
           });
 }
 
+/// Delivers `s` with the pruner's counters added (as they are when
+/// retention is off or the pruner does not answer: zero or the last seen).
+void add_pruner_stats(self_ptr self,
+                      caf::typed_response_promise<engine_stats> rp,
+                      engine_stats s) {
+  if (!self->state.pruner) {
+    rp.deliver(s);
+    return;
+  }
+  auto deliver = [self, rp, s]() mutable {
+    const auto& p = self->state.pruner_stats;
+    s.pruned_batches = p.pruned_batches;
+    s.pruned_items = p.pruned_items;
+    s.pruned_results = p.pruned_results;
+    s.prune_rounds_skipped = p.prune_rounds_skipped;
+    s.last_prune_us = p.last_prune_us;
+    rp.deliver(s);
+  };
+  self->request(self->state.pruner, seconds(5), stats_atom_v)
+      .then(
+          [self, deliver](const engine_stats& p) mutable {
+            // A restarted pruner counts from zero again: add its counts to
+            // what the ones before it counted (kept in pruner_base).
+            auto& base = self->state.pruner_base;
+            auto& seen = self->state.pruner_stats;
+            seen.pruned_batches = base.pruned_batches + p.pruned_batches;
+            seen.pruned_items = base.pruned_items + p.pruned_items;
+            seen.pruned_results = base.pruned_results + p.pruned_results;
+            seen.prune_rounds_skipped =
+                base.prune_rounds_skipped + p.prune_rounds_skipped;
+            seen.last_prune_us = std::max(base.last_prune_us, p.last_prune_us);
+            deliver();
+          },
+          [deliver](caf::error&) mutable { deliver(); });
+}
+
 /// Error for requests arriving during a graceful stop.
 caf::error stopping_error() {
   return make_engine_error(engine_errc::unavailable, "engine is stopping");
@@ -237,11 +294,16 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   self->link_to(st.poller);
   st.listener = spawn_listener(sys, cfg.database_url, st.poller);
   self->link_to(st.listener);
+  if (cfg.retention > milliseconds(0)) {
+    st.pruner = spawn_pruner(sys, pruner_config_of(cfg));
+    self->link_to(st.pruner);
+  }
   log::info("engine started", {{"node_id", cfg.node_id},
                                {"workers", cfg.workers},
                                {"store_connections", cfg.store_connections},
                                {"api_connections", cfg.api_connections},
-                               {"bulk_connections", cfg.bulk_connections}});
+                               {"bulk_connections", cfg.bulk_connections},
+                               {"retention_ms", cfg.retention.count()}});
 
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
@@ -270,6 +332,16 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
       st.listener =
           spawn_listener(self->system(), st.cfg.database_url, st.poller);
       self->link_to(st.listener);
+      return;
+    }
+    if (st.pruner && msg.source == st.pruner.address()) {
+      // Retention holds no state that matters (a round is small committed
+      // transactions): a new pruner with a new connection goes on.
+      note_restart(self);
+      log::warn("pruner died, restarting", {{"reason", to_string(msg.reason)}});
+      st.pruner_base = st.pruner_stats;
+      st.pruner = spawn_pruner(self->system(), pruner_config_of(st.cfg));
+      self->link_to(st.pruner);
       return;
     }
     if (msg.source == st.poller.address() ||
@@ -423,7 +495,8 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
                             self->request(self->state.aggregator, seconds(5),
                                           stats_atom_v)
                                 .then(
-                                    [rp, s](const engine_stats& a) mutable {
+                                    [self, rp,
+                                     s](const engine_stats& a) mutable {
                                       s.subscribers = a.subscribers;
                                       s.batches_completed = a.batches_completed;
                                       s.batches_failed = a.batches_failed;
@@ -432,10 +505,10 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
                                           a.activities_succeeded;
                                       s.activities_failed = a.activities_failed;
                                       s.recent_activities = a.recent_activities;
-                                      rp.deliver(s);
+                                      add_pruner_stats(self, rp, s);
                                     },
-                                    [rp, s](caf::error&) mutable {
-                                      rp.deliver(s);
+                                    [self, rp, s](caf::error&) mutable {
+                                      add_pruner_stats(self, rp, s);
                                     });
                           },
                           [rp, s](caf::error&) mutable { rp.deliver(s); });
@@ -447,6 +520,8 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
         auto& st = self->state;
         st.stopping = true;
         log::info("engine stopping: releasing leases");
+        if (st.pruner)
+          self->send(st.pruner, stop_atom_v);
         auto rp = self->make_response_promise<bool>();
         self->request(st.poller, st.cfg.shutdown_timeout, drain_atom_v)
             .then([rp](bool drained) mutable { rp.deliver(drained); },
@@ -485,6 +560,11 @@ std::string engine_config::validate() const {
     return "max_retries must be in 0..10";
   if (max_pending_batches < 0 || max_pending_batches > 1000000000)
     return "max_pending_batches must be in 0..1000000000";
+  if (retention != milliseconds(0) &&
+      (retention < hours(1) || retention > hours(24 * 36500)))
+    return "retention must be 0 (keep forever) or in 1h..36500d";
+  if (retention_interval < milliseconds(10) || retention_interval > hours(1))
+    return "retention_interval must be in 10ms..1h";
   return {};
 }
 

@@ -68,6 +68,15 @@ struct engine_config {
   /// answered as before. Applies to the API connections' submits. Default
   /// 100000, range 0..1000000000; 0 = no limit.
   std::int64_t max_pending_batches = 100000;
+  /// Retention: batches that ended (completed, failed, cancelled) longer
+  /// ago than this are deleted with their items and results, a little at a
+  /// time, by one node at a time (actors/pruner.hpp). Default 0 = keep
+  /// forever: batch results are audit evidence, deleting them is opt-in.
+  /// Range 0 or 1 h..36500 days.
+  std::chrono::milliseconds retention{0};
+  /// Time between two retention rounds (the first runs at start). Default
+  /// 1 min, range 10 ms..1 h.
+  std::chrono::milliseconds retention_interval{60000};
   /// Time a graceful stop may take. Default 30 s.
   std::chrono::milliseconds shutdown_timeout{30000};
   /// Replaces the built-in emissions calculator when set.

@@ -93,7 +93,11 @@ using store_actor = caf::typed_actor<
     replies_to<depth_atom>::with<std::int64_t>,
     // The API key with this id, revoked and expired ones included; one
     // with an empty id when there is none.
-    replies_to<key_atom, std::string>::with<domain::api_key>>;
+    replies_to<key_atom, std::string>::with<domain::api_key>,
+    // one retention slice: ended more than this ago, at most n batches,
+    // beyond the first only up to this many activities (prune_slice)
+    replies_to<prune_atom, caf::timespan, std::int32_t,
+               std::int64_t>::with<persistence::prune_outcome>>;
 
 /// Groups concurrent submits into one transaction each (group commit):
 /// while a group commits, the next one gathers.
@@ -143,6 +147,14 @@ using poller_actor = caf::typed_actor<
     reacts_to<cancel_atom, std::string>,
     replies_to<drain_atom>::with<bool>, // graceful stop; true when drained
     replies_to<stats_atom>::with<engine_stats>>;
+
+/// Deletes batches that ended longer ago than the retention window, in
+/// rounds of small transactions on a connection of its own (retention).
+using pruner_actor =
+    caf::typed_actor<reacts_to<tick_atom>,
+                     reacts_to<stop_atom>, // graceful stop: no new slice
+                     // only the pruned_* and prune_* fields are set
+                     replies_to<stats_atom>::with<engine_stats>>;
 
 /// Waits on LISTEN and wakes the poller; only talks to itself otherwise.
 using listener_actor = caf::typed_actor<reacts_to<listen_atom>>;

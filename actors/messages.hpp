@@ -77,6 +77,16 @@ struct engine_stats {
   /// oldest first, the last bucket still filling
   /// (domain::throughput_window).
   std::vector<std::int64_t> recent_activities;
+  /// Retention (the pruner, actors/pruner.hpp): rows this node deleted
+  /// because their batch ended longer ago than --retention.
+  std::int64_t pruned_batches = 0;
+  std::int64_t pruned_items = 0;   ///< their activities (batch_item_ids)
+  std::int64_t pruned_results = 0; ///< their results (batch_results)
+  /// Rounds skipped because another node held the retention lock.
+  std::int64_t prune_rounds_skipped = 0;
+  /// When this node's last round ended having held the lock all through,
+  /// µs since the epoch; 0 while none did.
+  std::int64_t last_prune_us = 0;
 };
 
 } // namespace ogf
@@ -107,6 +117,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ogf::persistence::claimed_batch>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::persistence::lease_ref)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ogf::persistence::lease_ref>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::persistence::renew_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::persistence::prune_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ogf::persistence::record_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ogf::persistence::record_outcome>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<ogf::persistence::batch_write>)
@@ -163,6 +174,7 @@ CAF_ADD_ATOM(ogf, ogf, put_atom, "put")
 CAF_ADD_ATOM(ogf, ogf, ping_atom, "ping")
 CAF_ADD_ATOM(ogf, ogf, free_atom, "free")
 CAF_ADD_ATOM(ogf, ogf, key_atom, "apikey")
+CAF_ADD_ATOM(ogf, ogf, prune_atom, "prune")
 
 // engine_errc travels as a caf::error of category "ogf".
 CAF_ERROR_CODE_ENUM(ogf::engine_errc, "ogf")

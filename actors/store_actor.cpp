@@ -278,6 +278,13 @@ store_behavior(store_actor::stateful_pointer<store_state> self,
           return s.find_api_key(id).value_or(domain::api_key{});
         });
       },
+      [&st](prune_atom, caf::timespan retention, std::int32_t max_batches,
+            std::int64_t max_items) {
+        return st.guarded([&](batch_store& s) {
+          return s.prune_slice(duration_cast<milliseconds>(retention),
+                               max_batches, max_items);
+        });
+      },
   };
 }
 

@@ -66,6 +66,7 @@ struct serve_options {
   std::string auth = "auto";
   double tenant_rate_limit = 0;
   std::int64_t max_pending_batches = 100000;
+  std::string retention = "0";
 };
 
 /// Thrown for bad option values: exit code 2 with a one-line message.
@@ -78,6 +79,16 @@ milliseconds duration_option(const std::string& name, const std::string& v) {
   if (!d)
     throw usage_error("--" + name + ": '" + v +
                       "' is not a duration (e.g. 500ms, 30s, 2m)");
+  return *d;
+}
+
+/// --retention: 0 or a duration with a unit, up to days.
+milliseconds retention_option(const std::string& v) {
+  auto d = domain::parse_retention(v);
+  if (!d)
+    throw usage_error("--retention: '" + v +
+                      "' is not a retention window (0 = keep forever, or a "
+                      "number with a unit: 30d, 12h, 90m)");
   return *d;
 }
 
@@ -236,6 +247,7 @@ int run_serve(const database_options& db, const serve_options& o) {
   ec.lease_timeout = duration_option("lease-timeout", o.lease_timeout);
   ec.default_max_retries = o.max_retries;
   ec.max_pending_batches = o.max_pending_batches;
+  ec.retention = retention_option(o.retention);
   ec.shutdown_timeout = duration_option("shutdown-timeout", o.shutdown_timeout);
   ec.database_url = "unset"; // validated below with the real URL
   if (auto problem = ec.validate(); !problem.empty())
@@ -563,6 +575,13 @@ int main(int argc, char** argv) {
       ->envname("OGF_MAX_PENDING_BATCHES")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1000000000}));
+  serve
+      ->add_option("--retention", so.retention,
+                   "delete batches that ended longer ago than this, with "
+                   "their items and results (0 = keep forever, or 1h..36500d "
+                   "with a unit: 30d, 12h)")
+      ->envname("OGF_RETENTION")
+      ->capture_default_str();
   serve->add_option("--log-level", so.log_level, "debug, info, warn or error")
       ->envname("OGF_LOG_LEVEL")
       ->capture_default_str()

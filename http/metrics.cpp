@@ -123,6 +123,30 @@ struct http_metrics::impl {
            .Help("Failed database requests of this node's engine")
            .Register(registry)
            .Add({})};
+  prometheus::Family<prometheus::Counter>& pruned_family =
+      BuildCounter()
+          .Name("ogf_retention_pruned_total")
+          .Help("Rows this node deleted because their batch ended longer ago "
+                "than --retention, by kind: batches, items (their "
+                "activities), results")
+          .Register(registry);
+  mirrored_counter pruned_batches{&pruned_family.Add({{"kind", "batches"}})};
+  mirrored_counter pruned_items{&pruned_family.Add({{"kind", "items"}})};
+  mirrored_counter pruned_results{&pruned_family.Add({{"kind", "results"}})};
+  mirrored_counter prune_rounds_skipped{
+      &BuildCounter()
+           .Name("ogf_retention_rounds_skipped_total")
+           .Help("Retention rounds this node skipped because another node "
+                 "held the retention lock")
+           .Register(registry)
+           .Add({})};
+  prometheus::Gauge& last_prune =
+      BuildGauge()
+          .Name("ogf_retention_last_prune_timestamp_seconds")
+          .Help("When this node last finished a retention round holding the "
+                "lock (Unix time; 0 = never, or retention off)")
+          .Register(registry)
+          .Add({});
   prometheus::Family<prometheus::Counter>& refused =
       BuildCounter()
           .Name("ogf_http_connections_refused_total")
@@ -196,6 +220,11 @@ std::string http_metrics::render(const std::optional<engine_stats>& stats,
       impl_->store_errors.update(stats->store_errors);
       impl_->submit_transactions.update(stats->submit_transactions);
       impl_->submits_committed.update(stats->submits_committed);
+      impl_->pruned_batches.update(stats->pruned_batches);
+      impl_->pruned_items.update(stats->pruned_items);
+      impl_->pruned_results.update(stats->pruned_results);
+      impl_->prune_rounds_skipped.update(stats->prune_rounds_skipped);
+      impl_->last_prune.Set(static_cast<double>(stats->last_prune_us) / 1e6);
     }
     if (health && health->database_ok)
       impl_->queue_depth.Set(static_cast<double>(health->queue_depth));

@@ -1047,4 +1047,24 @@ std::int64_t batch_store::queue_depth() {
   return exec_checked1(tx, "queue_depth")[0].as<std::int64_t>();
 }
 
+prune_outcome batch_store::prune_slice(milliseconds retention,
+                                       std::int32_t max_batches,
+                                       std::int64_t max_items) {
+  prune_outcome out;
+  if (retention <= milliseconds(0) || max_batches <= 0)
+    return out; // 0 = keep forever: never delete anything
+  pqxx::work tx{*conn_};
+  out.locked = exec_checked1(tx, "prune_lock")[0].as<bool>();
+  if (!out.locked)
+    return out; // another node prunes; the rollback ends the transaction
+  auto row = exec_checked1(tx, "prune_slice",
+                           static_cast<std::int64_t>(retention.count()),
+                           max_batches, max_items);
+  out.batches = row[0].as<std::int64_t>();
+  out.items = row[1].as<std::int64_t>();
+  out.results = row[2].as<std::int64_t>();
+  tx.commit();
+  return out;
+}
+
 } // namespace ogf::persistence

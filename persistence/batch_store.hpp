@@ -122,6 +122,15 @@ struct renew_outcome {
   std::vector<std::string> cancel_requested;
 };
 
+/// Outcome of one retention slice (prune_slice): whether this connection
+/// got the retention lock, and the rows it deleted (none without the lock).
+struct prune_outcome {
+  bool locked = false;
+  std::int64_t batches = 0; ///< batch_jobs rows
+  std::int64_t items = 0;   ///< their batch_item_ids rows (the activities)
+  std::int64_t results = 0; ///< their batch_results rows
+};
+
 /// An activity of a chunk with its chosen factor, or why there is none.
 struct resolved_row {
   std::string batch_id; ///< the batch whose item this is
@@ -368,6 +377,18 @@ public:
   std::chrono::microseconds ping();
   /// Pending batches that are due (for metrics / health).
   std::int64_t queue_depth();
+
+  // -- retention ----------------------------------------------------------
+
+  /// One slice of retention in one short transaction, under the retention
+  /// advisory lock (not waited for: without it, nothing is deleted and
+  /// `locked` is false): deletes the oldest batches that ended (completed,
+  /// failed, cancelled) more than `retention` ago, with their items,
+  /// results and chunk log - at most `max_batches`, and beyond the first
+  /// only while their activities add up to at most `max_items`. A batch
+  /// whose idempotency key is still live (< 24 h) stays until it lapses.
+  prune_outcome prune_slice(std::chrono::milliseconds retention,
+                            std::int32_t max_batches, std::int64_t max_items);
 
 private:
   void connect();

@@ -35,3 +35,29 @@ TEST_CASE("durations format to the shortest exact spelling and round-trip") {
   for (auto d : {1ms, 999ms, 1000ms, 61000ms, 7200000ms})
     CHECK(parse_duration(format_duration(d)) == d);
 }
+
+TEST_CASE("retention windows accept 0 and numbers with ms, s, m, h or d") {
+  CHECK(parse_retention("0") == 0ms);
+  CHECK(parse_retention("30d") == 30 * 24h);
+  CHECK(parse_retention("12h") == 12h);
+  CHECK(parse_retention("90m") == 90min);
+  CHECK(parse_retention("3600s") == 1h);
+  CHECK(parse_retention("36500d") == 36500 * 24h);
+  CHECK(parse_retention("2555d") == 2555 * 24h); // seven years of audits
+}
+
+TEST_CASE("retention windows refuse a bare number, signs, spaces, unknown "
+          "units and more than 36500 days") {
+  CHECK_FALSE(parse_retention(""));
+  CHECK_FALSE(parse_retention("30")); // seconds or days? never guessed
+  CHECK_FALSE(parse_retention("-1d"));
+  CHECK_FALSE(parse_retention("1.5d"));
+  CHECK_FALSE(parse_retention(" 30d"));
+  CHECK_FALSE(parse_retention("30d "));
+  CHECK_FALSE(parse_retention("4w"));
+  CHECK_FALSE(parse_retention("d"));
+  CHECK_FALSE(parse_retention("00"));
+  CHECK_FALSE(parse_retention("36501d"));
+  CHECK_FALSE(parse_retention("876001h"));
+  CHECK_FALSE(parse_retention("99999999999999999999d"));
+}

@@ -1,0 +1,2 @@
+-- 008 down: the schema of the migration before it.
+DROP INDEX batch_jobs_ended_idx;
