@@ -57,7 +57,7 @@ json decimal_to_json(std::string_view text) {
 }
 
 json to_json(const batch& b) {
-  return {
+  json out = {
       {"id", b.id},
       {"org_id", b.owner.org_id},
       {"workspace_id", b.owner.workspace_id},
@@ -81,6 +81,13 @@ json to_json(const batch& b) {
       {"started_at", time_or_null(b.started_at)},
       {"completed_at", time_or_null(b.completed_at)},
   };
+  // Completion callback (CONTRACT §7): absent when none was asked for.
+  if (b.callback)
+    out["callback"] = {{"url", b.callback->url},
+                       {"status", b.callback->status},
+                       {"attempts", b.callback->attempts},
+                       {"last_error", or_null(b.callback->last_error)}};
+  return out;
 }
 
 json to_json(const batch_item& item) {

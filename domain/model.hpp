@@ -42,6 +42,16 @@ enum class batch_status {
 /// Per-activity state inside a batch.
 enum class item_status { pending, succeeded, failed };
 
+/// Where a batch's completion callback stands (CONTRACT §7): the
+/// delivery of the batch's latest end. Before the batch ends: pending, 0
+/// attempts, no error.
+struct batch_callback {
+  std::string url;
+  std::string status = "pending"; ///< pending, delivered or failed
+  int attempts = 0;               ///< attempts made so far
+  std::optional<std::string> last_error;
+};
+
 /// A batch as stored (the CONTRACT §2 batch object).
 struct batch {
   std::string id; ///< UUID, lower case with dashes
@@ -63,6 +73,8 @@ struct batch {
   timestamp_us updated_at = 0;
   std::optional<timestamp_us> started_at;
   std::optional<timestamp_us> completed_at;
+  /// Set when the batch was submitted with a callback_url (CONTRACT §7).
+  std::optional<batch_callback> callback;
 };
 
 /// One activity's result inside a batch.

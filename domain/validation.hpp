@@ -174,6 +174,9 @@ struct submit_request {
   int priority = 5;                      ///< 1..10, higher runs first
   int max_retries = 3;                   ///< 0..10
   nlohmann::json metadata = nlohmann::json::object(); ///< <= 16 KiB
+  /// Where to POST the batch when it ends (CONTRACT §7): an absolute http
+  /// or https URL of at most 2,048 bytes (domain/callback_url.hpp).
+  std::optional<std::string> callback_url;
 };
 
 /// Validates a submit body (CONTRACT §2 POST /api/v1/batches). Fields:
@@ -184,8 +187,9 @@ struct submit_request {
 /// cannot store it). Integers must be JSON integers: 5.0, 5.5,
 /// "5" and true are refused. An optional field given as null takes its
 /// default. Fields are checked in a fixed order (unknown fields first, then
-/// activity_ids, priority, max_retries, metadata) and the first problem is
-/// reported.
+/// activity_ids, priority, max_retries, metadata, callback_url) and the
+/// first problem is reported. callback_url is checked for its form only;
+/// whether its target is allowed is check_callback_url's (callback_url.hpp).
 result<submit_request>
 parse_submit_request(const nlohmann::json& body, int default_max_retries,
                      int max_activities = default_max_batch_activities);

@@ -83,8 +83,29 @@ batch read_batch(const pqxx::row& r) {
   b.updated_at = r[17].as<std::int64_t>();
   b.started_at = opt<std::int64_t>(r[18]);
   b.completed_at = opt<std::int64_t>(r[19]);
+  // By name: the fragment's other columns may grow around these.
+  if (const auto url = r["callback_url"]; !url.is_null()) {
+    domain::batch_callback cb;
+    cb.url = url.as<std::string>();
+    // Until the batch ends, its callback waits for that end; the columns
+    // still describe the previous end's delivery (after a retry).
+    if (domain::is_terminal(b.status)) {
+      cb.status = r["callback_status"].as<std::string>();
+      cb.attempts = r["callback_attempts"].as<int>();
+      cb.last_error = opt<std::string>(r["callback_last_error"]);
+    }
+    b.callback = std::move(cb);
+  }
   return b;
 }
+
+} // namespace
+
+domain::batch read_batch_row(const pqxx::row& r) {
+  return read_batch(r);
+}
+
+namespace {
 
 void append_escaped(std::string& out, const std::string& v) {
   out += '"';
@@ -299,7 +320,8 @@ submit_outcome batch_store::submit(const submit_request& req) {
       req.max_retries, static_cast<std::int64_t>(req.activity_ids.size()),
       req.metadata_json, req.idempotency_key,
       req.idempotency_key ? std::optional<std::string>(req.request_hash)
-                          : std::nullopt);
+                          : std::nullopt,
+      req.callback_url);
   if (inserted.empty()) {
     // Same key seen before (or by a concurrent submit that just committed).
     auto existing = exec_checked(tx, "find_by_key", t.org_id, t.workspace_id,
@@ -307,7 +329,7 @@ submit_outcome batch_store::submit(const submit_request& req) {
     if (existing.empty())
       throw store_exception(engine_errc::unavailable,
                             "idempotency key race, retry");
-    if (existing[0][20].as<std::string>("") != req.request_hash)
+    if (existing[0]["request_hash"].as<std::string>("") != req.request_hash)
       throw store_exception(engine_errc::conflict,
                             "idempotency key reused with a different request");
     auto b = read_batch(existing[0]);
@@ -407,6 +429,7 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
   while (!live.empty() && !refused) {
     std::vector<std::string> ids, orgs, wss, prios, maxrs, totals, metas,
         item_batches, item_ids, left;
+    std::vector<std::optional<std::string>> callback_urls;
     auto now = std::chrono::steady_clock::now();
     for (auto i : live) {
       const auto& r = reqs[i];
@@ -417,6 +440,7 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
       maxrs.push_back(std::to_string(r.max_retries));
       totals.push_back(std::to_string(r.activity_ids.size()));
       metas.push_back(r.metadata_json);
+      callback_urls.push_back(r.callback_url);
       const auto& at = r.until.at;
       auto ms =
           at == std::chrono::steady_clock::time_point::max()
@@ -436,7 +460,7 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
           to_pg_array(wss), to_pg_array(prios), to_pg_array(maxrs),
           to_pg_array(totals), to_pg_array(metas), to_pg_array(item_batches),
           to_pg_array(item_ids), to_pg_array(left), std::string(notify_channel),
-          wake);
+          wake, to_pg_array(callback_urls));
       std::unordered_map<std::string, std::size_t> index;
       for (std::size_t k = 0; k < ids.size(); ++k)
         index.emplace(ids[k], live[k]);

@@ -12,7 +12,9 @@ b.metadata::text, b.idempotency_key,
 (extract(epoch FROM b.created_at) * 1000000)::bigint,
 (extract(epoch FROM b.updated_at) * 1000000)::bigint,
 (extract(epoch FROM b.started_at) * 1000000)::bigint,
-(extract(epoch FROM b.completed_at) * 1000000)::bigint
+(extract(epoch FROM b.completed_at) * 1000000)::bigint,
+-- the callback (migration 009), read by name
+b.callback_url, b.callback_status, b.callback_attempts, b.callback_last_error
 
 -- name: expire_idempotency_key
 -- Frees an idempotency key older than 24 h, so it can be used again.
@@ -27,8 +29,8 @@ WHERE org_id = $1 AND workspace_id = $2 AND idempotency_key = $3
 -- The batch row; on a concurrent or earlier insert with the same key,
 -- nothing (the caller then reads the existing row).
 INSERT INTO batch_jobs AS b (org_id, workspace_id, priority, max_retries,
-  total_activities, metadata, idempotency_key, request_hash)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)
+  total_activities, metadata, idempotency_key, request_hash, callback_url)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)
 ON CONFLICT (org_id, workspace_id, idempotency_key)
   WHERE idempotency_key IS NOT NULL AND NOT idempotency_expired
   DO NOTHING
@@ -54,11 +56,11 @@ RETURNING {{batch_columns}};
 -- over its tenant's quota fails the statement too (SQLSTATE OGF01, the
 -- store keeps the members that fit and sends the group again).
 -- $11/$12: the wake-up NOTIFY of pollers, sent at commit only when $12
--- (at most once per interval).
+-- (at most once per interval). $13: callback URLs (NULL: none).
 WITH u AS MATERIALIZED (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[],
-    $5::smallint[], $6::int[], $7::jsonb[], $10::bigint[]) WITH ORDINALITY
-    AS u(id, org, ws, prio, maxr, total, meta, left_ms, ord)),
+    $5::smallint[], $6::int[], $7::jsonb[], $10::bigint[], $13::text[])
+    WITH ORDINALITY AS u(id, org, ws, prio, maxr, total, meta, left_ms, cb, ord)),
 commit_by AS MATERIALIZED (
   SELECT set_config('ogf.commit_before',
     (extract(epoch FROM transaction_timestamp()) * 1000
@@ -66,9 +68,10 @@ commit_by AS MATERIALIZED (
   FROM u),
 ins AS (
   INSERT INTO batch_jobs AS b (id, org_id, workspace_id, priority,
-    max_retries, total_activities, metadata, created_at, updated_at)
+    max_retries, total_activities, metadata, created_at, updated_at,
+    callback_url)
   SELECT u.id, u.org, u.ws, u.prio, u.maxr, u.total, u.meta,
-    clock_timestamp(), clock_timestamp()
+    clock_timestamp(), clock_timestamp(), u.cb
   FROM u CROSS JOIN commit_by
   ORDER BY u.ord
   RETURNING {{batch_columns}}, b.id AS inserted_id),
