@@ -194,9 +194,11 @@ struct deliverer_state {
     return store.get();
   }
 
-  /// Longest a claim may hold a delivery: one whole attempt plus margin.
+  /// Longest a claim may hold a delivery: one whole attempt (connect,
+  /// write, read) plus a margin for recording it.
   milliseconds lease() const {
-    return cfg.connect_timeout + 2 * cfg.read_timeout + milliseconds(5000);
+    return cfg.connect_timeout + 2 * cfg.read_timeout +
+           std::min(cfg.read_timeout, milliseconds(5000));
   }
 
   /// Delivers what is due, at most deliveries_per_round; true when that

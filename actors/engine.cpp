@@ -545,6 +545,10 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
         auto& st = self->state;
         st.stopping = true;
         log::info("engine stopping: releasing leases");
+        // No more callbacks from this node either: one in flight is cut
+        // short, unrecorded, and goes again from whichever node claims it
+        // after its lease (the same delivery id).
+        st.deliverer_abort->abort_all();
         auto rp = self->make_response_promise<bool>();
         self->request(st.poller, st.cfg.shutdown_timeout, drain_atom_v)
             .then([rp](bool drained) mutable { rp.deliver(drained); },
