@@ -115,6 +115,7 @@ TEST_CASE("a finished batch's callback is delivered once, signed, with the "
   REQUIRE(got.size() == 1);
   const auto& r = got[0];
   CHECK(r.path == "/hook");
+  CHECK(r.host == "127.0.0.1:" + std::to_string(receiver.port()));
   CHECK(r.content_type == "application/json");
   CHECK(r.event == "batch.completed");
   CHECK(r.delivery_id == delivery_ids_of(db, id));
