@@ -18,10 +18,12 @@
 -- last error of the delivery of its latest end, mirrored here by the
 -- deliverer so that GET and list read them from the batch row without a
 -- join. Before the batch ends the API shows them as pending / 0 / null.
+-- Constant defaults and no CHECK: adding them changes only the catalog, no
+-- rewrite or scan of a large batch_jobs (the values are copied from
+-- batch_callbacks, whose CHECKs hold them).
 ALTER TABLE batch_jobs
   ADD COLUMN callback_url text,
-  ADD COLUMN callback_status text NOT NULL DEFAULT 'pending'
-    CHECK (callback_status IN ('pending', 'delivered', 'failed')),
+  ADD COLUMN callback_status text NOT NULL DEFAULT 'pending',
   ADD COLUMN callback_attempts integer NOT NULL DEFAULT 0,
   ADD COLUMN callback_last_error text;
 
