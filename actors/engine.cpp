@@ -1,10 +1,12 @@
 #include "actors/engine.hpp"
 
 #include <deque>
+#include <mutex>
 
 #include <caf/all.hpp>
 #include <unistd.h>
 
+#include "actors/callback_deliverer.hpp"
 #include "actors/lease_renewer.hpp"
 #include "actors/listener.hpp"
 #include "actors/poller.hpp"
@@ -14,6 +16,7 @@
 #include "actors/store_actor.hpp"
 #include "actors/submit_batcher.hpp"
 #include "common/log.hpp"
+#include "domain/callback_url.hpp"
 
 namespace ogf {
 
@@ -50,6 +53,26 @@ struct engine_state {
   engine_stats pruner_stats;
   /// What the pruners before the current one counted (restarts).
   engine_stats pruner_base;
+  /// Completion callbacks (when webhook_secret is set): the deliverer, its
+  /// counters and the handle to cut its HTTP call short at exit. The box
+  /// is how the aggregator's on_done reaches the current deliverer (it is
+  /// respawned after a crash).
+  struct deliverer_box {
+    std::mutex mutex;
+    deliverer_actor handle;
+    void wake() {
+      std::lock_guard<std::mutex> guard{mutex};
+      if (handle)
+        caf::anon_send(handle, wake_atom_v);
+    }
+  };
+  deliverer_actor deliverer;
+  std::shared_ptr<deliverer_box> deliverer_handle =
+      std::make_shared<deliverer_box>();
+  std::shared_ptr<deliverer_counters> deliverer_counts =
+      std::make_shared<deliverer_counters>();
+  std::shared_ptr<delivery_abort> deliverer_abort =
+      std::make_shared<delivery_abort>();
   bool stopping = false;
   bool degraded = false;
   /// Health requests waiting for the round in flight: probes and scrapes
@@ -122,6 +145,50 @@ pruner_config pruner_config_of(const engine_config& cfg) {
   return pc;
 }
 
+deliverer_config deliverer_config_of(const engine_config& cfg,
+                                     const engine_state& st) {
+  deliverer_config dc;
+  dc.database_url = cfg.database_url;
+  dc.node_id = cfg.node_id;
+  dc.secret = cfg.webhook_secret;
+  dc.allow_private = cfg.webhook_allow_private;
+  dc.connect_timeout = cfg.webhook_connect_timeout;
+  dc.read_timeout = cfg.webhook_read_timeout;
+  dc.poll_interval = cfg.webhook_poll_interval;
+  dc.backoff_base = cfg.webhook_backoff_base;
+  dc.backoff_cap = cfg.webhook_backoff_cap;
+  dc.give_up_after = cfg.webhook_give_up_after;
+  dc.version = cfg.version;
+  dc.counters = st.deliverer_counts;
+  dc.abort = st.deliverer_abort;
+  return dc;
+}
+
+/// Spawns (or respawns) the callback deliverer, linked to the engine.
+void spawn_deliverer(self_ptr self) {
+  auto& st = self->state;
+  st.deliverer =
+      spawn_callback_deliverer(self->system(), deliverer_config_of(st.cfg, st));
+  self->link_to(st.deliverer);
+  std::lock_guard<std::mutex> guard{st.deliverer_handle->mutex};
+  st.deliverer_handle->handle = st.deliverer;
+}
+
+/// Why a submit's callback_url cannot be taken (callbacks off, or a
+/// non-public literal address); empty when it can.
+std::string callback_refusal(const engine_config& cfg,
+                             const persistence::submit_request& req) {
+  if (!req.callback_url)
+    return {};
+  if (cfg.webhook_secret.empty())
+    return "callback_url needs the server to have a webhook secret "
+           "(--webhook-secret); callbacks are off on this server";
+  if (auto why = domain::check_callback_url(*req.callback_url,
+                                            cfg.webhook_allow_private))
+    return *why;
+  return {};
+}
+
 void note_restart(self_ptr self) {
   auto& st = self->state;
   auto now = steady_clock::now();
@@ -145,6 +212,8 @@ cancel(self_ptr self, const domain::tenant& t, const std::string& id,
           [self, rp](persistence::cancel_outcome& out) mutable {
             if (!out.immediate)
               self->send(self->state.poller, cancel_atom_v, out.batch.id);
+            else if (out.batch.callback)
+              self->state.deliverer_handle->wake();
             rp.deliver(std::move(out));
           },
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -269,7 +338,15 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   bc.counters = st.batcher_counts;
   st.batcher = spawn_submit_batcher(sys, st.api_stores, bc);
   self->link_to(st.batcher);
-  st.aggregator = spawn_aggregator(sys, st.stores[0]);
+  aggregator_config ac;
+  if (!cfg.webhook_secret.empty()) {
+    spawn_deliverer(self);
+    ac.on_done = [box = st.deliverer_handle](const domain::batch& b) {
+      if (b.callback)
+        box->wake();
+    };
+  }
+  st.aggregator = spawn_aggregator(sys, st.stores[0], ac);
   self->link_to(st.aggregator);
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
@@ -344,6 +421,13 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
       self->link_to(st.pruner);
       return;
     }
+    if (st.deliverer && msg.source == st.deliverer.address()) {
+      note_restart(self);
+      log::warn("callback deliverer died, restarting",
+                {{"reason", to_string(msg.reason)}});
+      spawn_deliverer(self);
+      return;
+    }
     if (msg.source == st.poller.address() ||
         msg.source == st.renewer.address() ||
         msg.source == st.aggregator.address() ||
@@ -361,6 +445,9 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
     // normal exit_msg, as CAF's default exit handler does - and the renewer
     // and listener tick on their own: quitting with `normal` would leave
     // them running and ~actor_system waiting forever.
+    // A callback in flight would hold the exit up for its timeouts: cut it
+    // short. It is not recorded; its lease runs out and it goes again.
+    st.deliverer_abort->abort_all();
     self->quit(msg.reason ? msg.reason
                           : caf::make_error(caf::exit_reason::user_shutdown));
   });
@@ -370,6 +457,8 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
           -> caf::result<persistence::submit_outcome> {
         if (self->state.stopping)
           return stopping_error();
+        if (auto why = callback_refusal(self->state.cfg, req); !why.empty())
+          return make_engine_error(engine_errc::validation, why);
         return self->delegate(self->state.batcher, submit_atom_v,
                               std::move(req));
       },
@@ -486,6 +575,15 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
                   s.submits_committed = self->state.batcher_counts->submits;
                   s.submit_transactions =
                       self->state.batcher_counts->transactions;
+                  if (self->state.deliverer) {
+                    const auto& c = *self->state.deliverer_counts;
+                    s.callbacks_delivered = c.delivered;
+                    s.callback_attempts_failed = c.failed_attempts;
+                    s.callbacks_given_up = c.given_up;
+                    s.callbacks_undelivered = c.undelivered;
+                    s.callback_oldest_age_seconds =
+                        static_cast<double>(c.oldest_undelivered_ms) / 1000.0;
+                  }
                   self->request(self->state.renewer, seconds(5), stats_atom_v)
                       .then(
                           [self, rp, s](std::int64_t renewals,
@@ -522,6 +620,10 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
         log::info("engine stopping: releasing leases");
         if (st.pruner)
           self->send(st.pruner, stop_atom_v);
+        // No more callbacks from this node either: one in flight is cut
+        // short, unrecorded, and goes again from whichever node claims it
+        // after its lease (the same delivery id).
+        st.deliverer_abort->abort_all();
         auto rp = self->make_response_promise<bool>();
         self->request(st.poller, st.cfg.shutdown_timeout, drain_atom_v)
             .then([rp](bool drained) mutable { rp.deliver(drained); },
@@ -565,6 +667,21 @@ std::string engine_config::validate() const {
     return "retention must be 0 (keep forever) or in 1h..36500d";
   if (retention_interval < milliseconds(10) || retention_interval > hours(1))
     return "retention_interval must be in 10ms..1h";
+  auto in = [](milliseconds v, milliseconds lo, milliseconds hi) {
+    return v >= lo && v <= hi;
+  };
+  if (!in(webhook_connect_timeout, milliseconds(10), seconds(60)))
+    return "webhook_connect_timeout must be in 10ms..60s";
+  if (!in(webhook_read_timeout, milliseconds(10), seconds(60)))
+    return "webhook_read_timeout must be in 10ms..60s";
+  if (!in(webhook_poll_interval, milliseconds(10), hours(1)))
+    return "webhook_poll_interval must be in 10ms..1h";
+  if (!in(webhook_backoff_cap, milliseconds(1), hours(24)))
+    return "webhook_backoff_cap must be in 1ms..24h";
+  if (!in(webhook_backoff_base, milliseconds(1), webhook_backoff_cap))
+    return "webhook_backoff_base must be in 1ms..webhook_backoff_cap";
+  if (!in(webhook_give_up_after, seconds(1), hours(24 * 7)))
+    return "webhook_give_up_after must be in 1s..7d";
   return {};
 }
 

@@ -79,6 +79,31 @@ struct engine_config {
   std::chrono::milliseconds retention_interval{60000};
   /// Time a graceful stop may take. Default 30 s.
   std::chrono::milliseconds shutdown_timeout{30000};
+  /// Key of the completion callbacks' X-OGF-Signature (HMAC-SHA256,
+  /// CONTRACT §7). Empty (the default): callbacks are off - a submit with a
+  /// callback_url is refused (validation) and no deliverer runs. Set: one
+  /// callback deliverer with a database connection of its own.
+  std::string webhook_secret;
+  /// Also deliver callbacks to loopback, private, link-local and other
+  /// non-public addresses (checked at submit for literal IPs, and on every
+  /// resolved address at delivery). Default false.
+  bool webhook_allow_private = false;
+  /// Connect timeout of one callback attempt. Default 5 s, range
+  /// 10 ms..60 s.
+  std::chrono::milliseconds webhook_connect_timeout{5000};
+  /// Read and write timeout of one callback attempt. Default 10 s, range
+  /// 10 ms..60 s.
+  std::chrono::milliseconds webhook_read_timeout{10000};
+  /// How often the deliverer polls the outbox (other nodes' ends, retries
+  /// due). Default 2 s, range 10 ms..1 h.
+  std::chrono::milliseconds webhook_poll_interval{2000};
+  /// Backoff after a failed attempt n: random up to min(cap, base *
+  /// 2^(n-1)). Defaults 1 s and 1 h; base 1 ms..cap, cap ..24 h.
+  std::chrono::milliseconds webhook_backoff_base{1000};
+  std::chrono::milliseconds webhook_backoff_cap{3600000};
+  /// A delivery not done this long after its batch ended fails for good.
+  /// Default 24 h (CONTRACT §7), range 1 s..7 days.
+  std::chrono::milliseconds webhook_give_up_after{std::chrono::hours(24)};
   /// Replaces the built-in emissions calculator when set.
   processor_actor processor;
   /// Version reported in heartbeats and health.

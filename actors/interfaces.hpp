@@ -159,6 +159,12 @@ using pruner_actor =
 /// Waits on LISTEN and wakes the poller; only talks to itself otherwise.
 using listener_actor = caf::typed_actor<reacts_to<listen_atom>>;
 
+/// Delivers completion callbacks from the outbox (migration 009): `wake`
+/// when a batch with a callback ended on this node; it polls on its own
+/// (`tick`) for other nodes' ends and retries that are due.
+using deliverer_actor =
+    caf::typed_actor<reacts_to<wake_atom>, reacts_to<tick_atom>>;
+
 /// The engine's public face: everything REST clients and embedders may ask.
 using engine_actor = caf::typed_actor<
     replies_to<submit_atom,

@@ -73,6 +73,15 @@ struct engine_stats {
   std::int64_t submit_transactions = 0; ///< the group commits they took
   std::int64_t worker_restarts = 0;
   std::int32_t subscribers = 0;
+  /// Completion callbacks sent by this node: answered 2xx, attempts that
+  /// failed, deliveries given up (failed for good).
+  std::int64_t callbacks_delivered = 0;
+  std::int64_t callback_attempts_failed = 0;
+  std::int64_t callbacks_given_up = 0;
+  /// Undelivered callbacks in the database and the age of the oldest one's
+  /// batch end, as of the deliverer's last poll (-1: no deliverer).
+  std::int64_t callbacks_undelivered = -1;
+  double callback_oldest_age_seconds = 0;
   /// Activities recorded by this node per 10 s over the last 10 minutes,
   /// oldest first, the last bucket still filling
   /// (domain::throughput_window).

@@ -269,6 +269,8 @@ aggregator_actor::behavior_type aggregator(self_ptr self, store_actor store,
       [self](done_atom, const domain::batch& b) {
         // Sent by this node's workers only (batches finished elsewhere reach
         // announce_done through the watch), so these counts are this node's.
+        if (self->state.cfg.on_done)
+          self->state.cfg.on_done(b);
         auto& c = self->state.counters;
         switch (b.status) {
         case domain::batch_status::completed:

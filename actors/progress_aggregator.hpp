@@ -6,6 +6,8 @@
 // other nodes. Nothing is scheduled for batches without subscribers.
 #pragma once
 
+#include <functional>
+
 #include <caf/actor_system.hpp>
 
 #include "actors/interfaces.hpp"
@@ -23,6 +25,10 @@ struct aggregator_config {
   /// another node processes (no deltas arrive here then). Default 1 s
   /// (CONTRACT §2: progress at most 1 s behind the work done).
   caf::timespan watch_interval = std::chrono::seconds(1);
+  /// Called (on the aggregator's thread) with every batch this node's
+  /// workers ended; the engine wakes the callback deliverer with it.
+  /// Default none.
+  std::function<void(const domain::batch&)> on_done;
 };
 
 aggregator_actor spawn_aggregator(caf::actor_system& sys, store_actor store,

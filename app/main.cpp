@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <malloc.h>
 
@@ -67,6 +68,11 @@ struct serve_options {
   double tenant_rate_limit = 0;
   std::int64_t max_pending_batches = 100000;
   std::string retention = "0";
+  std::string webhook_secret;
+  std::string webhook_secret_file;
+  bool webhook_allow_private = false;
+  std::string webhook_timeout = "10s";
+  std::string webhook_connect_timeout = "5s";
 };
 
 /// Thrown for bad option values: exit code 2 with a one-line message.
@@ -90,6 +96,28 @@ milliseconds retention_option(const std::string& v) {
                       "' is not a retention window (0 = keep forever, or a "
                       "number with a unit: 30d, 12h, 90m)");
   return *d;
+}
+
+/// The completion callbacks' signing key: --webhook-secret, or the first
+/// line of --webhook-secret-file (either also from its OGF_ variable; a
+/// file or the environment keeps the key out of `ps`). Empty: callbacks off.
+std::string webhook_secret_of(const serve_options& o) {
+  if (!o.webhook_secret.empty() && !o.webhook_secret_file.empty())
+    throw usage_error("--webhook-secret and --webhook-secret-file: give one "
+                      "of them");
+  if (o.webhook_secret_file.empty())
+    return o.webhook_secret;
+  std::ifstream in(o.webhook_secret_file);
+  std::string secret;
+  if (!in || !std::getline(in, secret))
+    throw usage_error("--webhook-secret-file: cannot read " +
+                      o.webhook_secret_file);
+  while (!secret.empty() && (secret.back() == '\r' || secret.back() == ' '))
+    secret.pop_back();
+  if (secret.empty())
+    throw usage_error("--webhook-secret-file: " + o.webhook_secret_file +
+                      " starts with an empty line");
+  return secret;
 }
 
 /// Keeps `serve`'s embedded PostgreSQL running: checks every second that its
@@ -249,6 +277,12 @@ int run_serve(const database_options& db, const serve_options& o) {
   ec.max_pending_batches = o.max_pending_batches;
   ec.retention = retention_option(o.retention);
   ec.shutdown_timeout = duration_option("shutdown-timeout", o.shutdown_timeout);
+  ec.webhook_secret = webhook_secret_of(o);
+  ec.webhook_allow_private = o.webhook_allow_private;
+  ec.webhook_read_timeout =
+      duration_option("webhook-timeout", o.webhook_timeout);
+  ec.webhook_connect_timeout =
+      duration_option("webhook-connect-timeout", o.webhook_connect_timeout);
   ec.database_url = "unset"; // validated below with the real URL
   if (auto problem = ec.validate(); !problem.empty())
     throw usage_error(problem);
@@ -317,6 +351,8 @@ int run_serve(const database_options& db, const serve_options& o) {
   hc.max_body_bytes = o.max_body_bytes;
   hc.max_batch_activities = o.max_batch_activities;
   hc.default_max_retries = o.max_retries;
+  hc.webhooks_enabled = !ec.webhook_secret.empty();
+  hc.webhook_allow_private = ec.webhook_allow_private;
   hc.request_timeout = request_timeout;
   // A commit's own round trip is milliseconds; half the timeout is ample
   // with short test timeouts, 5 s with the usual ones.
@@ -581,6 +617,32 @@ int main(int argc, char** argv) {
                    "their items and results (0 = keep forever, or 1h..36500d "
                    "with a unit: 30d, 12h)")
       ->envname("OGF_RETENTION")
+      ->capture_default_str();
+  serve
+      ->add_option("--webhook-secret", so.webhook_secret,
+                   "key of the completion callbacks' HMAC-SHA256 signature; "
+                   "without one (or --webhook-secret-file) callbacks are off "
+                   "and a callback_url is refused. Prefer the environment "
+                   "variable or the file: argv shows in ps")
+      ->envname("OGF_WEBHOOK_SECRET");
+  serve
+      ->add_option("--webhook-secret-file", so.webhook_secret_file,
+                   "read the webhook secret from the first line of FILE")
+      ->envname("OGF_WEBHOOK_SECRET_FILE");
+  serve
+      ->add_flag("--webhook-allow-private", so.webhook_allow_private,
+                 "also deliver callbacks to loopback, private and link-local "
+                 "addresses (refused by default)")
+      ->envname("OGF_WEBHOOK_ALLOW_PRIVATE");
+  serve
+      ->add_option("--webhook-timeout", so.webhook_timeout,
+                   "read/write timeout of one callback attempt (10ms..60s)")
+      ->envname("OGF_WEBHOOK_TIMEOUT")
+      ->capture_default_str();
+  serve
+      ->add_option("--webhook-connect-timeout", so.webhook_connect_timeout,
+                   "connect timeout of one callback attempt (10ms..60s)")
+      ->envname("OGF_WEBHOOK_CONNECT_TIMEOUT")
       ->capture_default_str();
   serve->add_option("--log-level", so.log_level, "debug, info, warn or error")
       ->envname("OGF_LOG_LEVEL")

@@ -57,7 +57,7 @@ json decimal_to_json(std::string_view text) {
 }
 
 json to_json(const batch& b) {
-  return {
+  json out = {
       {"id", b.id},
       {"org_id", b.owner.org_id},
       {"workspace_id", b.owner.workspace_id},
@@ -82,6 +82,13 @@ json to_json(const batch& b) {
       {"completed_at", time_or_null(b.completed_at)},
       {"run_after", format_rfc3339_ms(b.run_after)},
   };
+  // Completion callback (CONTRACT §7): absent when none was asked for.
+  if (b.callback)
+    out["callback"] = {{"url", b.callback->url},
+                       {"status", b.callback->status},
+                       {"attempts", b.callback->attempts},
+                       {"last_error", or_null(b.callback->last_error)}};
+  return out;
 }
 
 json to_json(const batch_item& item) {

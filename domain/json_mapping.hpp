@@ -20,7 +20,8 @@ namespace ogf::domain {
 /// retry_count, total_activities, processed_activities, succeeded_activities,
 /// failed_activities, progress_percent, total_emissions_kg_co2e,
 /// cancel_requested, error, metadata, idempotency_key, created_at,
-/// updated_at, started_at, completed_at.
+/// updated_at, started_at, completed_at; and callback ({url, status,
+/// attempts, last_error}) only when the batch has a callback URL.
 nlohmann::json to_json(const batch& b);
 
 /// An item of GET /batches/{id}/items: activity_id, status, scope,

@@ -42,6 +42,16 @@ enum class batch_status {
 /// Per-activity state inside a batch.
 enum class item_status { pending, succeeded, failed };
 
+/// Where a batch's completion callback stands (CONTRACT §7): the
+/// delivery of the batch's latest end. Before the batch ends: pending, 0
+/// attempts, no error.
+struct batch_callback {
+  std::string url;
+  std::string status = "pending"; ///< pending, delivered or failed
+  int attempts = 0;               ///< attempts made so far
+  std::optional<std::string> last_error;
+};
+
 /// A batch as stored (the CONTRACT §2 batch object).
 struct batch {
   std::string id; ///< UUID, lower case with dashes
@@ -67,6 +77,8 @@ struct batch {
   /// was scheduled for (`run_after` on submit), or the end of a retry
   /// backoff.
   timestamp_us run_after = 0;
+  /// Set when the batch was submitted with a callback_url (CONTRACT §7).
+  std::optional<batch_callback> callback;
 };
 
 /// One activity's result inside a batch.

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "domain/callback_url.hpp"
 #include "domain/decimal.hpp"
 #include "domain/exact_json.hpp"
 #include "domain/time.hpp"
@@ -772,10 +773,10 @@ result<submit_request> parse_submit_request(const json& body,
                                             timestamp_us now) {
   if (!body.is_object())
     return not_an_object("the request body");
-  if (auto err = first_unknown_field(
-          body,
-          {"activity_ids", "priority", "max_retries", "metadata", "run_after"},
-          "", nullptr))
+  if (auto err = first_unknown_field(body,
+                                     {"activity_ids", "priority", "max_retries",
+                                      "metadata", "run_after", "callback_url"},
+                                     "", nullptr))
     return *err;
 
   submit_request req;
@@ -853,6 +854,16 @@ result<submit_request> parse_submit_request(const json& body,
     if (*t > now + max_run_after_ahead_us)
       return invalid("run_after", "run_after must be at most 365 days ahead");
     req.run_after = *t;
+  }
+  if (const auto* c = member(body, "callback_url")) {
+    std::string why = "must be a string";
+    if (!c->is_string() ||
+        !parse_callback_url(c->get_ref<const std::string&>(), why))
+      return invalid("callback_url",
+                     "callback_url " + why +
+                         " (an absolute http or https URL of at most " +
+                         std::to_string(max_callback_url_bytes) + " bytes)");
+    req.callback_url = c->get<std::string>();
   }
   return req;
 }

@@ -179,6 +179,9 @@ struct submit_request {
   /// at once. A time already past is kept as given (the store makes it
   /// now), so that the request's idempotency fingerprint is the body's.
   std::optional<timestamp_us> run_after;
+  /// Where to POST the batch when it ends (CONTRACT §7): an absolute http
+  /// or https URL of at most 2,048 bytes (domain/callback_url.hpp).
+  std::optional<std::string> callback_url;
 };
 
 /// How far ahead `run_after` may lie: 365 days. Farther is almost
@@ -197,8 +200,9 @@ inline constexpr timestamp_us max_run_after_ahead_us =
 /// means now). Integers must be JSON integers: 5.0, 5.5,
 /// "5" and true are refused. An optional field given as null takes its
 /// default. Fields are checked in a fixed order (unknown fields first, then
-/// activity_ids, priority, max_retries, metadata, run_after) and the first
-/// problem is reported.
+/// activity_ids, priority, max_retries, metadata, run_after, callback_url)
+/// and the first problem is reported. callback_url is checked for its form only;
+/// whether its target is allowed is check_callback_url's (callback_url.hpp).
 result<submit_request>
 parse_submit_request(const nlohmann::json& body, int default_max_retries,
                      int max_activities = default_max_batch_activities,

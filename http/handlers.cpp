@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "common/log.hpp"
+#include "domain/callback_url.hpp"
 #include "domain/exact_json.hpp"
 #include "domain/json_mapping.hpp"
 #include "domain/page_token.hpp"
@@ -43,6 +44,9 @@ std::string request_hash(const domain::submit_request& r) {
                     {"metadata", r.metadata}};
   if (r.run_after)
     canonical["run_after_us"] = *r.run_after;
+  // Only when given, so that the hashes of earlier requests stay the same.
+  if (r.callback_url)
+    canonical["callback_url"] = *r.callback_url;
   auto text = domain::dump_exact(canonical);
   return "fnv1a64:" + fnv1a_hex(text) + ":" + std::to_string(text.size());
 }
@@ -263,6 +267,18 @@ void http_server::impl::submit_batch(api_call& call, httplib::Response& res) {
                                              cfg.max_batch_activities);
   if (!parsed)
     return send_error(res, from_input_error(parsed.error()));
+  if (parsed->callback_url) {
+    std::optional<std::string> why;
+    if (!cfg.webhooks_enabled)
+      why = "callback_url needs the server to have a webhook secret "
+            "(--webhook-secret); callbacks are off on this server";
+    else
+      why = domain::check_callback_url(*parsed->callback_url,
+                                       cfg.webhook_allow_private);
+    if (why)
+      return send_error(
+          res, {400, "validation_error", *why, {{"field", "callback_url"}}});
+  }
   persistence::submit_request req;
   if (auto n = call.req.get_header_value_count("Idempotency-Key"); n > 0) {
     auto key = call.req.get_header_value("Idempotency-Key");
@@ -282,6 +298,7 @@ void http_server::impl::submit_batch(api_call& call, httplib::Response& res) {
   req.max_retries = parsed->max_retries;
   req.metadata_json = domain::dump_exact(parsed->metadata);
   req.run_after = parsed->run_after;
+  req.callback_url = std::move(parsed->callback_url);
   req.until = write_deadline();
   auto [out, err] =
       ask_write<persistence::submit_outcome>(submit_atom_v, std::move(req));

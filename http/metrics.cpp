@@ -167,6 +167,33 @@ struct http_metrics::impl {
           .Help("Most open API connections (after RLIMIT_NOFILE)")
           .Register(registry)
           .Add({});
+  prometheus::Family<prometheus::Counter>& callbacks_family =
+      BuildCounter()
+          .Name("ogf_callback_deliveries_total")
+          .Help("Completion callback attempts of this node, by outcome: "
+                "delivered (2xx), failed_attempt (to be retried), given_up "
+                "(the delivery's last attempt failed)")
+          .Register(registry);
+  mirrored_counter callbacks_delivered{
+      &callbacks_family.Add({{"outcome", "delivered"}})};
+  mirrored_counter callbacks_failed{
+      &callbacks_family.Add({{"outcome", "failed_attempt"}})};
+  mirrored_counter callbacks_given_up{
+      &callbacks_family.Add({{"outcome", "given_up"}})};
+  prometheus::Gauge& callback_outbox_depth =
+      BuildGauge()
+          .Name("ogf_callback_outbox_depth")
+          .Help("Completion callbacks not yet delivered (nor given up), in "
+                "the whole database")
+          .Register(registry)
+          .Add({});
+  prometheus::Gauge& callback_oldest_age =
+      BuildGauge()
+          .Name("ogf_callback_oldest_undelivered_age_seconds")
+          .Help("Seconds since the end of the batch of the oldest undelivered "
+                "completion callback (0 when none)")
+          .Register(registry)
+          .Add({});
   std::mutex engine_mutex; ///< guards the mirrored counters' `seen`
 };
 
@@ -225,6 +252,14 @@ std::string http_metrics::render(const std::optional<engine_stats>& stats,
       impl_->pruned_results.update(stats->pruned_results);
       impl_->prune_rounds_skipped.update(stats->prune_rounds_skipped);
       impl_->last_prune.Set(static_cast<double>(stats->last_prune_us) / 1e6);
+      impl_->callbacks_delivered.update(stats->callbacks_delivered);
+      impl_->callbacks_failed.update(stats->callback_attempts_failed);
+      impl_->callbacks_given_up.update(stats->callbacks_given_up);
+      if (stats->callbacks_undelivered >= 0) {
+        impl_->callback_outbox_depth.Set(
+            static_cast<double>(stats->callbacks_undelivered));
+        impl_->callback_oldest_age.Set(stats->callback_oldest_age_seconds);
+      }
     }
     if (health && health->database_ok)
       impl_->queue_depth.Set(static_cast<double>(health->queue_depth));

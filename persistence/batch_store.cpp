@@ -84,8 +84,29 @@ batch read_batch(const pqxx::row& r) {
   b.started_at = opt<std::int64_t>(r[18]);
   b.completed_at = opt<std::int64_t>(r[19]);
   b.run_after = r[20].as<std::int64_t>();
+  // By name: the fragment's other columns may grow around these.
+  if (const auto url = r["callback_url"]; !url.is_null()) {
+    domain::batch_callback cb;
+    cb.url = url.as<std::string>();
+    // Until the batch ends, its callback waits for that end; the columns
+    // still describe the previous end's delivery (after a retry).
+    if (domain::is_terminal(b.status)) {
+      cb.status = r["callback_status"].as<std::string>();
+      cb.attempts = r["callback_attempts"].as<int>();
+      cb.last_error = opt<std::string>(r["callback_last_error"]);
+    }
+    b.callback = std::move(cb);
+  }
   return b;
 }
+
+} // namespace
+
+domain::batch read_batch_row(const pqxx::row& r) {
+  return read_batch(r);
+}
+
+namespace {
 
 void append_escaped(std::string& out, const std::string& v) {
   out += '"';
@@ -306,7 +327,7 @@ submit_outcome batch_store::submit(const submit_request& req) {
       req.metadata_json, req.idempotency_key,
       req.idempotency_key ? std::optional<std::string>(req.request_hash)
                           : std::nullopt,
-      req.run_after);
+      req.run_after, req.callback_url);
   if (inserted.empty()) {
     // Same key seen before (or by a concurrent submit that just committed).
     auto existing = exec_checked(tx, "find_by_key", t.org_id, t.workspace_id,
@@ -314,7 +335,7 @@ submit_outcome batch_store::submit(const submit_request& req) {
     if (existing.empty())
       throw store_exception(engine_errc::unavailable,
                             "idempotency key race, retry");
-    if (existing[0][21].as<std::string>("") != req.request_hash)
+    if (existing[0]["request_hash"].as<std::string>("") != req.request_hash)
       throw store_exception(engine_errc::conflict,
                             "idempotency key reused with a different request");
     auto b = read_batch(existing[0]);
@@ -415,6 +436,7 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
     std::vector<std::string> ids, orgs, wss, prios, maxrs, totals, metas,
         item_batches, item_ids, left;
     std::vector<std::optional<std::string>> run_afters;
+    std::vector<std::optional<std::string>> callback_urls;
     auto now = std::chrono::steady_clock::now();
     for (auto i : live) {
       const auto& r = reqs[i];
@@ -428,6 +450,7 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
       run_afters.push_back(
           r.run_after ? std::optional<std::string>(std::to_string(*r.run_after))
                       : std::nullopt);
+      callback_urls.push_back(r.callback_url);
       const auto& at = r.until.at;
       auto ms =
           at == std::chrono::steady_clock::time_point::max()
@@ -447,7 +470,7 @@ batch_store::submit_many(const std::vector<submit_request>& reqs) {
           to_pg_array(wss), to_pg_array(prios), to_pg_array(maxrs),
           to_pg_array(totals), to_pg_array(metas), to_pg_array(item_batches),
           to_pg_array(item_ids), to_pg_array(left), std::string(notify_channel),
-          wake, to_pg_array(run_afters));
+          wake, to_pg_array(run_afters), to_pg_array(callback_urls));
       std::unordered_map<std::string, std::size_t> index;
       for (std::size_t k = 0; k < ids.size(); ++k)
         index.emplace(ids[k], live[k]);

@@ -60,6 +60,8 @@ struct submit_request {
   std::optional<std::string> idempotency_key;
   std::string request_hash; ///< hash of the canonical request body
   deadline until;           ///< not committed after this; default none
+  /// Completion callback URL (CONTRACT §7); none by default.
+  std::optional<std::string> callback_url;
 };
 
 /// Result of submit: the batch, and whether an earlier identical submit with
@@ -187,6 +189,31 @@ struct batch_write {
   std::vector<item_result_row> results;
   std::optional<finish_kind> finish; ///< end the batch too
   std::string finish_error;          ///< with finish_kind::failed
+};
+
+/// A completion callback delivery claimed by a deliverer (migration 009):
+/// what to send, and the token that fences the record of the attempt.
+struct callback_delivery {
+  std::string id;    ///< the X-OGF-Delivery id, the same on every attempt
+  std::string event; ///< batch.completed, batch.failed or batch.cancelled
+  std::string url;
+  int attempts = 0; ///< attempts made before this one
+  std::int64_t token = 0;
+  domain::batch batch; ///< the batch as it is now: the body
+};
+
+/// How one delivery attempt went.
+enum class callback_outcome {
+  delivered, ///< a 2xx answer
+  retry,     ///< anything else: try again later (or give up past the limit)
+};
+
+/// Undelivered callbacks, for metrics and the deliverer's timer.
+struct callback_outbox_stats {
+  std::int64_t undelivered = 0;
+  double oldest_age_seconds = 0; ///< since the end of the oldest one
+  /// Until the earliest next attempt (or lease expiry); nullopt when none.
+  std::optional<std::chrono::milliseconds> next_due_in;
 };
 
 /// Outcome of a user's cancel.
@@ -370,6 +397,28 @@ public:
   /// can exist, and nothing is sent to the database).
   std::optional<domain::api_key> find_api_key(const std::string& id);
 
+  // -- completion callbacks (persistence/batch_store_callbacks.cpp) --------
+
+  /// Claims one due delivery for this node with a lease of `lease` (its
+  /// next attempt moves to the lease's end, so no other node finds it due
+  /// before); nullopt when none is due. One statement.
+  std::optional<callback_delivery>
+  claim_callback(std::chrono::milliseconds lease);
+  /// Records an attempt under the claim's token: delivered, or a failure
+  /// with `error` and the next attempt after `retry_in` - unless that is
+  /// more than `give_up_after` after the batch's end, then the delivery
+  /// fails for good. The batch row mirrors it while the delivery is that of
+  /// its latest end. Returns the delivery's status after this ("delivered",
+  /// "pending", "failed"), or nullopt when the claim no longer held (taken
+  /// over: nothing written).
+  std::optional<std::string>
+  record_callback_attempt(const callback_delivery& d, callback_outcome outcome,
+                          const std::optional<std::string>& error,
+                          std::chrono::milliseconds retry_in,
+                          std::chrono::milliseconds give_up_after);
+  /// Undelivered callbacks of the whole database.
+  callback_outbox_stats callback_stats();
+
   // -- nodes and health ---------------------------------------------------
 
   void heartbeat(const std::string& host, int pid, const std::string& version);
@@ -401,6 +450,10 @@ private:
   std::unique_ptr<pqxx::connection> conn_;
   std::chrono::steady_clock::time_point last_notify_{};
 };
+
+/// A row that starts with the batch_columns fragment, as a batch (for the
+/// store's own files: batch_store_*.cpp).
+domain::batch read_batch_row(const pqxx::row& r);
 
 /// PostgreSQL array literal of text values ({"a","b"}), escaped.
 std::string to_pg_array(const std::vector<std::string>& values);

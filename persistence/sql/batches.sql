@@ -13,7 +13,9 @@ b.metadata::text, b.idempotency_key,
 (extract(epoch FROM b.updated_at) * 1000000)::bigint,
 (extract(epoch FROM b.started_at) * 1000000)::bigint,
 (extract(epoch FROM b.completed_at) * 1000000)::bigint,
-(extract(epoch FROM b.run_after) * 1000000)::bigint
+(extract(epoch FROM b.run_after) * 1000000)::bigint,
+-- the callback (migration 009), read by name
+b.callback_url, b.callback_status, b.callback_attempts, b.callback_last_error
 
 -- name: expire_idempotency_key
 -- Frees an idempotency key older than 24 h, so it can be used again.
@@ -29,12 +31,13 @@ WHERE org_id = $1 AND workspace_id = $2 AND idempotency_key = $3
 -- nothing (the caller then reads the existing row). $9: run_after in
 -- microseconds since the epoch, or null; a time already past means now
 -- (greatest ignores a null), so that no submit can date itself ahead of
--- the batches already waiting.
+-- the batches already waiting. $10: the callback URL, or null.
 INSERT INTO batch_jobs AS b (org_id, workspace_id, priority, max_retries,
-  total_activities, metadata, idempotency_key, request_hash, run_after)
+  total_activities, metadata, idempotency_key, request_hash, run_after,
+  callback_url)
 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8,
   greatest(timestamptz 'epoch' + $9::bigint * interval '1 microsecond',
-           now()))
+           now()), $10)
 ON CONFLICT (org_id, workspace_id, idempotency_key)
   WHERE idempotency_key IS NOT NULL AND NOT idempotency_expired
   DO NOTHING
@@ -61,12 +64,15 @@ RETURNING {{batch_columns}};
 -- store keeps the members that fit and sends the group again).
 -- $11/$12: the wake-up NOTIFY of pollers, sent at commit only when $12
 -- (at most once per interval). $13: each member's run_after in
--- microseconds since the epoch, or null (as insert_batch's $9).
+-- microseconds since the epoch, or null (as insert_batch's $9). $14:
+-- callback URLs (NULL: none).
 WITH u AS MATERIALIZED (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[],
-    $5::smallint[], $6::int[], $7::jsonb[], $10::bigint[], $13::bigint[])
+    $5::smallint[], $6::int[], $7::jsonb[], $10::bigint[], $13::bigint[],
+    $14::text[])
     WITH ORDINALITY
-    AS u(id, org, ws, prio, maxr, total, meta, left_ms, run_after_us, ord)),
+    AS u(id, org, ws, prio, maxr, total, meta, left_ms, run_after_us, cb,
+         ord)),
 commit_by AS MATERIALIZED (
   SELECT set_config('ogf.commit_before',
     (extract(epoch FROM transaction_timestamp()) * 1000
@@ -75,11 +81,11 @@ commit_by AS MATERIALIZED (
 ins AS (
   INSERT INTO batch_jobs AS b (id, org_id, workspace_id, priority,
     max_retries, total_activities, metadata, created_at, updated_at,
-    run_after)
+    run_after, callback_url)
   SELECT u.id, u.org, u.ws, u.prio, u.maxr, u.total, u.meta,
     clock_timestamp(), clock_timestamp(),
     greatest(timestamptz 'epoch' + u.run_after_us * interval '1 microsecond',
-             now())
+             now()), u.cb
   FROM u CROSS JOIN commit_by
   ORDER BY u.ord
   RETURNING {{batch_columns}}, b.id AS inserted_id),

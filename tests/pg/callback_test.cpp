@@ -1,0 +1,302 @@
+// Completion callbacks (CONTRACT §7) against a real database and a real
+// HTTP receiver in this process: delivery, signature, retries with a
+// stable delivery id, SSRF refusal at delivery, one delivery per end.
+#include "actors/callback_deliverer.hpp"
+
+#include <set>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "domain/exact_json.hpp"
+#include "domain/json_mapping.hpp"
+#include "support/callback_receiver.hpp"
+#include "support/engine_fixture.hpp"
+#include "support/engine_helpers.hpp"
+#include "support/test_database.hpp"
+
+using namespace ogf;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using ogf::testing::acme;
+using ogf::testing::callback_answer;
+using ogf::testing::callback_receiver;
+using ogf::testing::engine_fixture;
+using ogf::testing::expected_signature;
+using ogf::testing::ids_of;
+using ogf::testing::make_activities;
+using ogf::testing::make_submit;
+using ogf::testing::scalar;
+using ogf::testing::sql_literal;
+using ogf::testing::test_database;
+using ogf::testing::text;
+using ogf::testing::wait_until;
+
+namespace {
+
+const std::string secret = "test-webhook-secret";
+
+/// Short timeouts and backoff, so retries happen within the test.
+engine_config callback_config(const test_database& db) {
+  auto cfg = ogf::testing::test_engine_config(db);
+  cfg.webhook_secret = secret;
+  cfg.webhook_allow_private = true; // the receiver is on 127.0.0.1
+  cfg.webhook_connect_timeout = 500ms;
+  cfg.webhook_read_timeout = 300ms;
+  cfg.webhook_poll_interval = 200ms;
+  cfg.webhook_backoff_base = 50ms;
+  cfg.webhook_backoff_cap = 200ms;
+  return cfg;
+}
+
+/// Stores `n` activities "<prefix>_…" and returns a submit of them with
+/// `callback_url`.
+persistence::submit_request with_callback(engine_fixture& f,
+                                          const std::string& prefix, int n,
+                                          std::optional<std::string> url) {
+  auto acts = make_activities(prefix, n);
+  REQUIRE(f.ask<std::int64_t>(activity_atom_v, put_atom_v, acme, acts) == n);
+  auto req = make_submit(ids_of(acts));
+  req.callback_url = std::move(url);
+  return req;
+}
+
+std::string submit(engine_fixture& f, persistence::submit_request req) {
+  return f.ask<persistence::submit_outcome>(submit_atom_v, std::move(req))
+      .batch.id;
+}
+
+domain::batch get(engine_fixture& f, const std::string& id) {
+  return f.ask<domain::batch>(get_atom_v, acme, id);
+}
+
+/// Waits until the batch's callback is no longer pending; returns it.
+domain::batch_callback wait_for_callback(engine_fixture& f,
+                                         const std::string& id,
+                                         const std::string& status) {
+  domain::batch b;
+  bool reached = wait_until(
+      [&] {
+        b = get(f, id);
+        return b.callback && b.callback->status == status;
+      },
+      15s);
+  INFO("batch " << id << " callback "
+                << (b.callback ? b.callback->status : std::string("none")));
+  REQUIRE(reached);
+  return *b.callback;
+}
+
+std::string delivery_ids_of(const test_database& db, const std::string& id) {
+  return text(db, "SELECT string_agg(id::text, ',' ORDER BY end_seq) FROM "
+                  "batch_callbacks WHERE batch_id = " +
+                      sql_literal(id) + "::uuid");
+}
+
+std::string get_status_text(const test_database& db, const std::string& id) {
+  return text(db, "SELECT status FROM batch_jobs WHERE id = " +
+                      sql_literal(id) + "::uuid");
+}
+
+} // namespace
+
+TEST_CASE("a finished batch's callback is delivered once, signed, with the "
+          "batch object as its body, and a batch without one queues none") {
+  test_database db;
+  callback_receiver receiver;
+  engine_fixture f{callback_config(db)};
+  auto id = submit(f, with_callback(f, "cb", 7, receiver.url()));
+  auto plain = submit(f, with_callback(f, "plain", 3, std::nullopt));
+
+  auto cb = wait_for_callback(f, id, "delivered");
+  CHECK(cb.attempts == 1);
+  CHECK(cb.url == receiver.url());
+  auto got = receiver.received();
+  REQUIRE(got.size() == 1);
+  const auto& r = got[0];
+  CHECK(r.path == "/hook");
+  CHECK(r.host == "127.0.0.1:" + std::to_string(receiver.port()));
+  CHECK(r.content_type == "application/json");
+  CHECK(r.event == "batch.completed");
+  CHECK(r.delivery_id == delivery_ids_of(db, id));
+  CHECK(r.signature == expected_signature(secret, r.body));
+  CHECK(r.signature != expected_signature("another secret", r.body));
+
+  // The body is the batch object as GET renders it; its callback object is
+  // as it stood while being delivered.
+  auto body = json::parse(r.body);
+  CHECK(body["id"] == id);
+  CHECK(body["status"] == "completed");
+  CHECK(body["processed_activities"] == 7);
+  CHECK(body["callback"]["url"] == receiver.url());
+  CHECK(body["callback"]["status"] == "pending");
+  CHECK(body["callback"]["attempts"] == 0);
+  auto now = json::parse(domain::dump_exact(domain::to_json(get(f, id))));
+  CHECK(now["callback"]["status"] == "delivered");
+  body.erase("callback");
+  now.erase("callback");
+  CHECK(body == now);
+
+  // The plain batch ends without an outbox row or a callback object.
+  REQUIRE(wait_until([&] { return domain::is_terminal(get(f, plain).status); },
+                     10s));
+  CHECK_FALSE(get(f, plain).callback);
+  CHECK(domain::to_json(get(f, plain)).count("callback") == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_callbacks WHERE batch_id = " +
+                       sql_literal(plain) + "::uuid") == 0);
+  CHECK(scalar(db, "SELECT count(*) FROM batch_callbacks") == 1);
+  CHECK(receiver.received().size() == 1);
+}
+
+TEST_CASE("a receiver answering 500 then 200, and one that times out, get "
+          "the same delivery id on every attempt") {
+  test_database db;
+  callback_receiver receiver;
+  receiver.answer_with([](const std::string& path, std::size_t n) {
+    if (path == "/flaky" && n == 0)
+      return callback_answer{500, 0ms};
+    if (path == "/slow" && n == 0)
+      return callback_answer{200, 1500ms}; // past the 300 ms read timeout
+    return callback_answer{200, 0ms};
+  });
+  engine_fixture f{callback_config(db)};
+  auto flaky = submit(f, with_callback(f, "flaky", 2, receiver.url("/flaky")));
+  auto slow = submit(f, with_callback(f, "slow", 2, receiver.url("/slow")));
+
+  auto flaky_cb = wait_for_callback(f, flaky, "delivered");
+  CHECK(flaky_cb.attempts == 2);
+  CHECK(flaky_cb.last_error == std::optional<std::string>("HTTP 500"));
+  auto slow_cb = wait_for_callback(f, slow, "delivered");
+  CHECK(slow_cb.attempts == 2);
+  REQUIRE(slow_cb.last_error);
+  CHECK(slow_cb.last_error->find("request failed") != std::string::npos);
+
+  for (const auto& [id, path] :
+       {std::pair{flaky, std::string("/flaky")}, {slow, "/slow"}}) {
+    INFO(path);
+    auto got = receiver.received(path);
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].delivery_id == got[1].delivery_id);
+    CHECK(got[0].delivery_id == delivery_ids_of(db, id));
+    for (const auto& r : got)
+      CHECK(r.signature == expected_signature(secret, r.body));
+  }
+  CHECK(scalar(db, "SELECT count(*) FROM batch_callbacks "
+                   "WHERE status = 'delivered'") == 2);
+}
+
+TEST_CASE("a callback host name that resolves to loopback is refused at "
+          "delivery, and literal private addresses at submit") {
+  test_database db;
+  callback_receiver receiver;
+  auto cfg = callback_config(db);
+  cfg.webhook_allow_private = false;
+  cfg.webhook_backoff_base = 1s; // a refusal backs off like any failure
+  cfg.webhook_backoff_cap = 2s;
+  engine_fixture f{cfg};
+
+  for (const char* url :
+       {"http://127.0.0.1/hook", "http://10.1.2.3/", "http://192.168.0.1/",
+        "http://172.16.5.4/", "http://169.254.169.254/latest/meta-data",
+        "http://[::1]:8080/", "http://[fe80::1]/", "http://[fd00::1]/",
+        "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/"}) {
+    INFO(url);
+    auto req = with_callback(f, "lit", 1, std::string(url));
+    CHECK(f.ask_error<persistence::submit_outcome>(submit_atom_v, req) ==
+          engine_errc::validation);
+  }
+
+  auto local = "http://localhost:" + std::to_string(receiver.port()) + "/hook";
+  auto id = submit(f, with_callback(f, "local", 2, local));
+  domain::batch b;
+  REQUIRE(wait_until(
+      [&] {
+        b = get(f, id);
+        return b.callback && b.callback->attempts >= 1;
+      },
+      15s));
+  CHECK(b.callback->status == "pending"); // retried later, with backoff
+  REQUIRE(b.callback->last_error);
+  CHECK(b.callback->last_error->find("refused") != std::string::npos);
+  CHECK(b.callback->last_error->find("loopback") != std::string::npos);
+  CHECK(receiver.received().empty());
+}
+
+TEST_CASE("without a webhook secret a callback_url is refused at submit") {
+  test_database db;
+  auto cfg = callback_config(db);
+  cfg.webhook_secret.clear();
+  engine_fixture f{cfg};
+  auto req = with_callback(f, "nosecret", 1, "https://example.com/hook");
+  CHECK(f.ask_error<persistence::submit_outcome>(submit_atom_v, req) ==
+        engine_errc::validation);
+}
+
+TEST_CASE("a retried batch delivers a new event when it ends again, and a "
+          "cancelled pending batch delivers batch.cancelled") {
+  test_database db;
+  callback_receiver receiver;
+  // A pending batch cancelled before any engine runs: its end is queued in
+  // the cancel's transaction.
+  std::string cancelled;
+  {
+    persistence::batch_store store{{db.url(), "seeder"}};
+    persistence::submit_request req;
+    req.owner = acme;
+    req.activity_ids = {"never_there"};
+    req.callback_url = receiver.url("/cancelled");
+    cancelled = store.submit(req).batch.id;
+    CHECK(store.cancel(acme, cancelled).immediate);
+    CHECK(text(db, "SELECT event FROM batch_callbacks WHERE batch_id = " +
+                       sql_literal(cancelled) + "::uuid") == "batch.cancelled");
+  }
+  engine_fixture f{callback_config(db)};
+  // Activities that do not exist: the batch fails, and fails again.
+  persistence::submit_request req = make_submit({"missing_1", "missing_2"});
+  req.callback_url = receiver.url("/retried");
+  auto id = submit(f, req);
+  wait_for_callback(f, id, "delivered");
+  auto retried = f.ask<domain::batch>(retry_atom_v, acme, id);
+  CHECK(retried.callback->status == "pending");
+  CHECK(retried.callback->attempts == 0);
+  REQUIRE(wait_until([&] { return receiver.received("/retried").size() == 2; },
+                     15s));
+  wait_for_callback(f, id, "delivered");
+  auto got = receiver.received("/retried");
+  CHECK(got[0].event == "batch.failed");
+  CHECK(got[1].event == "batch.failed");
+  CHECK(got[0].delivery_id != got[1].delivery_id);
+  CHECK(got[0].delivery_id + "," + got[1].delivery_id ==
+        delivery_ids_of(db, id));
+  CHECK(json::parse(got[1].body)["retry_count"] == 1);
+
+  wait_for_callback(f, cancelled, "delivered");
+  auto c = receiver.received("/cancelled");
+  REQUIRE(c.size() == 1);
+  CHECK(c[0].event == "batch.cancelled");
+  CHECK(json::parse(c[0].body)["status"] == "cancelled");
+}
+
+TEST_CASE("a graceful stop cuts a delivery in flight short without "
+          "recording it, leaving it to the next claim after its lease") {
+  test_database db;
+  callback_receiver receiver;
+  receiver.answer_with([](const std::string&, std::size_t) {
+    return callback_answer{200, 10000ms};
+  });
+  auto cfg = callback_config(db);
+  cfg.webhook_read_timeout = 5s; // far longer than the stop takes
+  engine_fixture a{cfg};
+  auto id = submit(a, with_callback(a, "held", 2, receiver.url()));
+  REQUIRE(wait_until([&] { return receiver.received().size() == 1; }, 10s));
+  a.stop();
+  // Not recorded: no attempt counted, still leased by this node until the
+  // lease runs out (then any node sends it again, with the same id).
+  CHECK(scalar(db, "SELECT attempts FROM batch_callbacks") == 0);
+  CHECK(text(db, "SELECT status FROM batch_callbacks") == "pending");
+  CHECK(text(db, "SELECT lease_owner FROM batch_callbacks") == "node-a");
+  CHECK(scalar(db,
+               "SELECT count(*) FROM batch_callbacks "
+               "WHERE next_attempt_at > now() + interval '5 seconds'") == 1);
+  CHECK(get_status_text(db, id) == "completed");
+}
