@@ -27,7 +27,10 @@ SELECT pg_try_advisory_xact_lock(5712889474445268302);
 -- A batch whose idempotency key is still live (submitted less than 24 h
 -- ago, insert_batch) stays until the key lapses, so that a replay of the
 -- key within 24 h still answers with the batch rather than creating a new
--- one; only a window under 24 h meets such batches.
+-- one; only a window under 24 h meets such batches. Likewise a batch whose
+-- completion callback (migration 009) is still being delivered stays until
+-- it is delivered or given up (at most 24 h after its end): the receiver
+-- would otherwise be told of a batch the API no longer knows.
 -- No row is read FOR UPDATE: the DELETE re-checks status and end on the
 -- row's newest version (READ COMMITTED), so a batch retried or deleted by
 -- a user meanwhile is left alone, and a batch is deleted at most once
@@ -42,6 +45,7 @@ WITH candidates AS (
     AND b.completed_at < now() - $1::bigint * interval '1 millisecond'
     AND (b.idempotency_key IS NULL OR b.idempotency_expired
          OR b.created_at < now() - interval '24 hours')
+    AND (b.callback_url IS NULL OR b.callback_status <> 'pending')
   ORDER BY b.completed_at, b.id
   LIMIT $2),
 chosen AS (
@@ -56,6 +60,7 @@ gone AS (
   WHERE b.id = ANY (ARRAY(SELECT id FROM chosen))
     AND b.status IN ('completed', 'failed', 'cancelled')
     AND b.completed_at < now() - $1::bigint * interval '1 millisecond'
+    AND (b.callback_url IS NULL OR b.callback_status <> 'pending')
   RETURNING b.id),
 items AS (
   DELETE FROM batch_item_ids i

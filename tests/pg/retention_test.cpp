@@ -243,6 +243,32 @@ TEST_CASE("a batch whose idempotency key is still live stays until the key "
   CHECK(count(q, "batch_jobs") == 0);
 }
 
+TEST_CASE("a batch whose completion callback is still being delivered stays "
+          "until it is delivered or given up") {
+  test_database db;
+  auto store = make_store(db);
+  sql q{db};
+  insert_ended(q, 3, 1, "3 hours");
+  // One without a callback, one delivered, one still being delivered.
+  q.exec("WITH o AS (SELECT id, row_number() OVER (ORDER BY completed_at)"
+         " AS n FROM batch_jobs)"
+         " UPDATE batch_jobs b SET callback_url = 'https://example.com/hook',"
+         " callback_status = CASE o.n WHEN 2 THEN 'delivered' ELSE 'pending'"
+         " END FROM o WHERE b.id = o.id AND o.n >= 2");
+  REQUIRE(q.number("SELECT count(*) FROM batch_jobs WHERE callback_status ="
+                   " 'pending' AND callback_url IS NOT NULL") == 1);
+  auto out = store.prune_slice(std::chrono::hours(1), 100, 10000);
+  CHECK(out.locked);
+  CHECK(out.batches == 2);
+  CHECK(q.number("SELECT count(*) FROM batch_jobs WHERE callback_status ="
+                 " 'pending' AND callback_url IS NOT NULL") == 1);
+  // Given up (or delivered): it may go.
+  q.exec("UPDATE batch_jobs SET callback_status = 'failed'");
+  out = store.prune_slice(std::chrono::hours(1), 100, 10000);
+  CHECK(out.batches == 1);
+  CHECK(count(q, "batch_jobs") == 0);
+}
+
 TEST_CASE("a node that does not get the retention lock prunes nothing and "
           "prunes once the lock is free") {
   test_database db;
