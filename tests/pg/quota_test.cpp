@@ -43,19 +43,6 @@ std::int64_t unfinished(sql& q, const tenant& t) {
       " AND status IN ('pending', 'queued', 'processing')");
 }
 
-/// Tenants whose count differs from their unfinished batches (0: none).
-std::int64_t tenants_miscounted(sql& q) {
-  return q.number(
-      "SELECT count(*) FROM ("
-      " SELECT org_id, workspace_id, sum(open_batches) AS n"
-      " FROM tenant_open_batches GROUP BY 1, 2) c"
-      " FULL JOIN ("
-      " SELECT org_id, workspace_id, count(*) AS n FROM batch_jobs"
-      " WHERE status IN ('pending', 'queued', 'processing') GROUP BY 1, 2) b"
-      " USING (org_id, workspace_id)"
-      " WHERE coalesce(c.n, 0) <> coalesce(b.n, 0)");
-}
-
 /// Waits until every thread of `n` arrived, then lets all go at once.
 class start_line {
 public:

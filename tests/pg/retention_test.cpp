@@ -64,20 +64,6 @@ std::int64_t count(sql& q, const std::string& table) {
   return q.number("SELECT count(*) FROM " + table);
 }
 
-/// Tenants whose unfinished-batch count (migration 006) differs from their
-/// unfinished batches (0: none).
-std::int64_t tenants_miscounted(sql& q) {
-  return q.number(
-      "SELECT count(*) FROM ("
-      " SELECT org_id, workspace_id, sum(open_batches) AS n"
-      " FROM tenant_open_batches GROUP BY 1, 2) c"
-      " FULL JOIN ("
-      " SELECT org_id, workspace_id, count(*) AS n FROM batch_jobs"
-      " WHERE status IN ('pending', 'queued', 'processing') GROUP BY 1, 2) b"
-      " USING (org_id, workspace_id)"
-      " WHERE coalesce(c.n, 0) <> coalesce(b.n, 0)");
-}
-
 /// Prunes with `store` until a slice that held the lock found nothing more;
 /// returns the sum of what it deleted.
 prune_outcome prune_all(batch_store& store, std::chrono::milliseconds window,

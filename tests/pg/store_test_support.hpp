@@ -242,6 +242,20 @@ all_items(batch_store& store, const tenant& t, const std::string& id,
   }
 }
 
+/// Tenants whose unfinished-batch count (migration 006) differs from their
+/// unfinished batches (0: none).
+inline std::int64_t tenants_miscounted(sql& q) {
+  return q.number(
+      "SELECT count(*) FROM ("
+      " SELECT org_id, workspace_id, sum(open_batches) AS n"
+      " FROM tenant_open_batches GROUP BY 1, 2) c"
+      " FULL JOIN ("
+      " SELECT org_id, workspace_id, count(*) AS n FROM batch_jobs"
+      " WHERE status IN ('pending', 'queued', 'processing') GROUP BY 1, 2) b"
+      " USING (org_id, workspace_id)"
+      " WHERE coalesce(c.n, 0) <> coalesce(b.n, 0)");
+}
+
 /// Waits for `pred` with a deadline instead of sleeping a fixed time.
 template <class Pred>
 bool eventually(Pred&& pred, std::chrono::milliseconds deadline = 5s) {

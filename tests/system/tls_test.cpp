@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const httplib::Headers acme{{"X-Org-ID", "acme"}, {"X-Workspace-ID", "main"}};
+const httplib::Headers acme_tenant{{"X-Org-ID", "acme"},
+                                   {"X-Workspace-ID", "main"}};
 
 /// An HTTPS client of 127.0.0.1:port that trusts only `ca`.
 std::unique_ptr<httplib::SSLClient> https_client(int port, const fs::path& ca) {
@@ -116,7 +117,7 @@ TEST_CASE("serve with --tls-cert and --tls-key answers HTTPS that verifies "
   CHECK(health->status == 200);
   CHECK(json::parse(health->body)["status"] == "ok");
 
-  auto submitted = cli->Post("/api/v1/batches", acme,
+  auto submitted = cli->Post("/api/v1/batches", acme_tenant,
                              R"({"activity_ids": ["a1", "a2"], "priority": 7,
                                  "metadata": {"via": "tls"}})",
                              "application/json");
@@ -126,7 +127,7 @@ TEST_CASE("serve with --tls-cert and --tls-key answers HTTPS that verifies "
   auto id = batch["id"].get<std::string>();
   CHECK(submitted->get_header_value("Location") == "/api/v1/batches/" + id);
   // Read back on the same (kept-alive) TLS connection.
-  auto read = cli->Get(("/api/v1/batches/" + id).c_str(), acme);
+  auto read = cli->Get(("/api/v1/batches/" + id).c_str(), acme_tenant);
   REQUIRE(read);
   CHECK(read->status == 200);
   auto got = json::parse(read->body);
@@ -140,11 +141,12 @@ TEST_CASE("serve with --tls-cert and --tls-key answers HTTPS that verifies "
   std::string events;
   auto stream = https_client(port, mine.cert);
   stream->set_read_timeout(30, 0);
-  auto streamed = stream->Get(("/api/v1/batches/" + id + "/events").c_str(),
-                              acme, [&](const char* data, std::size_t size) {
-                                events.append(data, size);
-                                return true;
-                              });
+  auto streamed =
+      stream->Get(("/api/v1/batches/" + id + "/events").c_str(), acme_tenant,
+                  [&](const char* data, std::size_t size) {
+                    events.append(data, size);
+                    return true;
+                  });
   REQUIRE(streamed);
   CHECK(streamed->status == 200);
   CHECK(streamed->get_header_value("Content-Type")
@@ -198,7 +200,7 @@ TEST_CASE("on the TLS port, plain HTTP fails its handshake and silent "
   }
   CHECK(https_health(port, cert.cert) == 200);
   auto cli = https_client(port, cert.cert);
-  auto listed = cli->Get("/api/v1/batches", acme);
+  auto listed = cli->Get("/api/v1/batches", acme_tenant);
   REQUIRE(listed);
   CHECK(listed->status == 200);
 
@@ -288,8 +290,8 @@ TEST_CASE("SIGTERM with a TLS event stream open and a TLS keep-alive "
   for (int i = 0; i < 20000; ++i)
     ids.push_back("busy" + std::to_string(i));
   auto submitted =
-      cli->Post("/api/v1/batches", acme, json{{"activity_ids", ids}}.dump(),
-                "application/json");
+      cli->Post("/api/v1/batches", acme_tenant,
+                json{{"activity_ids", ids}}.dump(), "application/json");
   REQUIRE(submitted);
   REQUIRE(submitted->status == 201);
   auto id = json::parse(submitted->body)["id"].get<std::string>();
@@ -300,7 +302,7 @@ TEST_CASE("SIGTERM with a TLS event stream open and a TLS keep-alive "
   std::thread stream_thread([&] {
     auto stream = https_client(port, cert.cert);
     stream->set_read_timeout(60, 0);
-    stream->Get(("/api/v1/batches/" + id + "/events").c_str(), acme,
+    stream->Get(("/api/v1/batches/" + id + "/events").c_str(), acme_tenant,
                 [&](const char* data, std::size_t size) {
                   events.append(data, size);
                   received += size;
