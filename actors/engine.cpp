@@ -663,8 +663,8 @@ std::string engine_config::validate() const {
   if (max_pending_batches < 0 || max_pending_batches > 1000000000)
     return "max_pending_batches must be in 0..1000000000";
   if (retention != milliseconds(0) &&
-      (retention < hours(1) || retention > hours(24 * 36500)))
-    return "retention must be 0 (keep forever) or in 1h..36500d";
+      (retention < seconds(1) || retention > hours(24 * 36500)))
+    return "retention must be 0 (keep forever) or in 1s..36500d";
   if (retention_interval < milliseconds(10) || retention_interval > hours(1))
     return "retention_interval must be in 10ms..1h";
   auto in = [](milliseconds v, milliseconds lo, milliseconds hi) {

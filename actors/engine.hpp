@@ -72,11 +72,12 @@ struct engine_config {
   /// ago than this are deleted with their items and results, a little at a
   /// time, by one node at a time (actors/pruner.hpp). Default 0 = keep
   /// forever: batch results are audit evidence, deleting them is opt-in.
-  /// Range 0 or 1 h..36500 days.
+  /// Range 0 or 1 s..36500 days.
   std::chrono::milliseconds retention{0};
   /// Time between two retention rounds (the first runs at start). Default
-  /// 1 min, range 10 ms..1 h.
-  std::chrono::milliseconds retention_interval{60000};
+  /// 10 s (a round with nothing old enough is one index probe), range
+  /// 10 ms..1 h.
+  std::chrono::milliseconds retention_interval{10000};
   /// Time a graceful stop may take. Default 30 s.
   std::chrono::milliseconds shutdown_timeout{30000};
   /// Key of the completion callbacks' X-OGF-Signature (HMAC-SHA256,

@@ -28,7 +28,7 @@ struct pruner_config {
   /// bounds the item and result rows one transaction deletes.
   std::int64_t slice_items = 10000;
   /// Most batches per round; the rest waits for the next round.
-  std::int64_t round_batches = 10000;
+  std::int64_t round_batches = 2000;
   /// The pruner's own connection (it spawns and links its store actor).
   persistence::store_config store;
 

@@ -614,7 +614,7 @@ int main(int argc, char** argv) {
   serve
       ->add_option("--retention", so.retention,
                    "delete batches that ended longer ago than this, with "
-                   "their items and results (0 = keep forever, or 1h..36500d "
+                   "their items and results (0 = keep forever, or 1s..36500d "
                    "with a unit: 30d, 12h)")
       ->envname("OGF_RETENTION")
       ->capture_default_str();
