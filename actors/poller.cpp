@@ -44,6 +44,9 @@ struct poller_state {
   /// replaces it only when it is earlier.
   std::chrono::steady_clock::time_point due_wake_at{};
   bool next_due_in_flight = false;
+  /// A claim ended while next_due was in flight: its answer may predate a
+  /// batch submitted since, so ask once more when it arrives.
+  bool next_due_again = false;
   bool draining = false;
   /// Release requests not yet answered; a drain is over only when none is
   /// left (the engine may be killed right after).
@@ -194,28 +197,38 @@ pack(poller_state& st, std::vector<persistence::claimed_batch>& claimed,
 /// tick meanwhile claims as usual; the claim after this wake-up asks again.
 void schedule_due_wake(self_ptr self) {
   auto& st = self->state;
-  if (st.draining || st.next_due_in_flight)
+  if (st.draining)
     return;
+  if (st.next_due_in_flight) {
+    st.next_due_again = true;
+    return;
+  }
   st.next_due_in_flight = true;
+  st.next_due_again = false;
   self->request(st.claim_store, std::chrono::seconds(10), next_due_atom_v)
       .then(
           [self](std::int64_t ms) {
             auto& st = self->state;
             st.next_due_in_flight = false;
-            if (ms < 0 || st.draining)
-              return;
-            // +1 ms: the claim compares with its own now(), a little later.
-            auto delay = std::chrono::milliseconds{ms + 1};
-            auto now = std::chrono::steady_clock::now();
-            auto at = now + delay;
-            if (st.due_wake_at > now && st.due_wake_at <= at)
-              return; // an earlier or equal wake-up is already set
-            st.due_wake_at = at;
-            self->delayed_send(self, delay, wake_atom_v);
+            if (ms >= 0 && !st.draining) {
+              // +1 ms: the claim compares with its own now(), a little
+              // later.
+              auto delay = std::chrono::milliseconds{ms + 1};
+              auto now = std::chrono::steady_clock::now();
+              auto at = now + delay;
+              // Unless an earlier or equal wake-up is already set.
+              if (!(st.due_wake_at > now && st.due_wake_at <= at)) {
+                st.due_wake_at = at;
+                self->delayed_send(self, delay, wake_atom_v);
+              }
+            }
+            if (st.next_due_again)
+              schedule_due_wake(self);
           },
           [self](caf::error&) {
             // The next tick or claim asks again.
             self->state.next_due_in_flight = false;
+            self->state.next_due_again = false;
             ++self->state.stats.store_errors;
           });
 }
