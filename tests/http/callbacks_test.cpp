@@ -73,6 +73,51 @@ TEST_CASE("callback_url answers 400 validation_error naming it when it is "
   CHECK(api.get("/api/v1/batches").json()["batches"].empty());
 }
 
+TEST_CASE("callback_url naming localhost, a .localhost name or loopback in "
+          "any IPv4 or IPv6 spelling answers 400 unless private targets "
+          "are allowed") {
+  const char* loopback[] = {"http://localhost/hook",
+                            "http://LocalHost:8080/hook",
+                            "http://localhost./hook",
+                            "https://localhost../",
+                            "http://api.localhost/hook",
+                            "http://api.localhost./",
+                            "http://127.1/",
+                            "http://127.0.1:9/",
+                            "http://0x7f.0.0.1/",
+                            "http://0x7f000001/",
+                            "http://2130706433/",
+                            "http://0177.0.0.1/",
+                            "http://127.0.0.1./",
+                            "http://[::1]/",
+                            "http://[0:0:0:0:0:0:0:1]:8080/",
+                            "http://[::ffff:127.0.0.1]/",
+                            "http://[::ffff:7f00:1]/",
+                            "http://0xa9.0xfe.0xa9.0xfe/latest/meta-data/",
+                            "http://10.1/"};
+  {
+    api_fixture api{callbacks_on(false)};
+    for (const char* url : loopback) {
+      INFO(url);
+      auto r = api.post_json("/api/v1/batches", submit_body(url));
+      check_error(r, 400, "validation_error", std::string("callback_url"));
+    }
+    CHECK(api.get("/api/v1/batches").json()["batches"].empty());
+    // names that merely contain "localhost" are resolved at delivery
+    for (const char* url :
+         {"https://localhost.example.com/", "https://mylocalhost.com/"}) {
+      INFO(url);
+      CHECK(api.post_json("/api/v1/batches", submit_body(url)).status == 201);
+    }
+  }
+  api_fixture allowing{callbacks_on(true)};
+  for (const char* url : loopback) {
+    INFO(url);
+    CHECK(allowing.post_json("/api/v1/batches", submit_body(url)).status ==
+          201);
+  }
+}
+
 TEST_CASE("a batch with a callback_url shows its callback object, pending "
           "with no attempts, and one without has none") {
   api_fixture api{callbacks_on(false)};
