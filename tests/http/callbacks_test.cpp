@@ -22,7 +22,6 @@ api_options callbacks_on(bool allow_private) {
     ec.webhook_read_timeout = std::chrono::milliseconds(200);
   };
   o.tune = [allow_private](ogf::http::http_config& hc) {
-    hc.webhooks_enabled = true;
     hc.webhook_allow_private = allow_private;
   };
   return o;
@@ -153,12 +152,19 @@ TEST_CASE("a batch with a callback_url shows its callback object, pending "
               422, "idempotency_key_reused");
 }
 
-TEST_CASE("callback_url is refused while callbacks are off, and private "
+TEST_CASE("callback_url is taken without a webhook secret too, and private "
           "addresses are taken with --webhook-allow-private") {
   {
-    api_fixture off;
-    check_error(off.post_json("/api/v1/batches",
-                              submit_body("https://example.com/hook")),
+    api_fixture plain; // no webhook secret, no --webhook-allow-private
+    auto r = plain.post_json("/api/v1/batches",
+                             submit_body("https://example.com/hook"));
+    REQUIRE(r.status == 201);
+    CHECK(r.json()["callback"] == json{{"url", "https://example.com/hook"},
+                                       {"status", "pending"},
+                                       {"attempts", 0},
+                                       {"last_error", nullptr}});
+    check_error(plain.post_json("/api/v1/batches",
+                                submit_body("http://localhost/hook")),
                 400, "validation_error", std::string("callback_url"));
   }
   api_fixture api{callbacks_on(true)};
