@@ -335,7 +335,12 @@ std::string webhook_signature(const std::string& secret,
                               const std::string& body) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+  // The empty key is a valid key: give HMAC a real pointer for it all the
+  // same (a null key means "reuse the previous key" in parts of OpenSSL).
+  static const unsigned char empty_key = 0;
+  const void* key =
+      secret.empty() ? static_cast<const void*>(&empty_key) : secret.data();
+  HMAC(EVP_sha256(), key, static_cast<int>(secret.size()),
        reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac,
        &mac_len);
   static constexpr char hex[] = "0123456789abcdef";

@@ -61,7 +61,7 @@ private:
 struct deliverer_config {
   std::string database_url;
   std::string node_id;
-  /// Key of the X-OGF-Signature HMAC. Required (non-empty).
+  /// Key of the X-OGF-Signature HMAC; empty is the empty key.
   std::string secret;
   /// Deliver to loopback, private, link-local and other non-public
   /// addresses too. Default false.

@@ -53,7 +53,7 @@ struct engine_state {
   engine_stats pruner_stats;
   /// What the pruners before the current one counted (restarts).
   engine_stats pruner_base;
-  /// Completion callbacks (when webhook_secret is set): the deliverer, its
+  /// Completion callbacks: the deliverer, its
   /// counters and the handle to cut its HTTP call short at exit. The box
   /// is how the aggregator's on_done reaches the current deliverer (it is
   /// respawned after a crash).
@@ -174,15 +174,12 @@ void spawn_deliverer(self_ptr self) {
   st.deliverer_handle->handle = st.deliverer;
 }
 
-/// Why a submit's callback_url cannot be taken (callbacks off, or a
-/// non-public literal address); empty when it can.
+/// Why a submit's callback_url cannot be taken (a non-public address
+/// known without resolving); empty when it can.
 std::string callback_refusal(const engine_config& cfg,
                              const persistence::submit_request& req) {
   if (!req.callback_url)
     return {};
-  if (cfg.webhook_secret.empty())
-    return "callback_url needs the server to have a webhook secret "
-           "(--webhook-secret); callbacks are off on this server";
   if (auto why = domain::check_callback_url(*req.callback_url,
                                             cfg.webhook_allow_private))
     return *why;
@@ -339,13 +336,12 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   st.batcher = spawn_submit_batcher(sys, st.api_stores, bc);
   self->link_to(st.batcher);
   aggregator_config ac;
-  if (!cfg.webhook_secret.empty()) {
-    spawn_deliverer(self);
-    ac.on_done = [box = st.deliverer_handle](const domain::batch& b) {
-      if (b.callback)
-        box->wake();
-    };
-  }
+  // With or without a webhook secret (an empty one is the empty key).
+  spawn_deliverer(self);
+  ac.on_done = [box = st.deliverer_handle](const domain::batch& b) {
+    if (b.callback)
+      box->wake();
+  };
   st.aggregator = spawn_aggregator(sys, st.stores[0], ac);
   self->link_to(st.aggregator);
   char host[256] = {0};

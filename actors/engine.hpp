@@ -81,8 +81,8 @@ struct engine_config {
   /// Time a graceful stop may take. Default 30 s.
   std::chrono::milliseconds shutdown_timeout{30000};
   /// Key of the completion callbacks' X-OGF-Signature (HMAC-SHA256,
-  /// CONTRACT §7). Empty (the default): callbacks are off - a submit with a
-  /// callback_url is refused (validation) and no deliverer runs. Set: one
+  /// CONTRACT §7). Empty (the default) signs with the empty key: callbacks
+  /// work either way (`serve` warns without one). Every engine runs one
   /// callback deliverer with a database connection of its own.
   std::string webhook_secret;
   /// Also deliver callbacks to loopback, private, link-local and other

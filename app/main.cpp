@@ -100,7 +100,8 @@ milliseconds retention_option(const std::string& v) {
 
 /// The completion callbacks' signing key: --webhook-secret, or the first
 /// line of --webhook-secret-file (either also from its OGF_ variable; a
-/// file or the environment keeps the key out of `ps`). Empty: callbacks off.
+/// file or the environment keeps the key out of `ps`). Empty: callbacks are
+/// signed with the empty key (serve warns).
 std::string webhook_secret_of(const serve_options& o) {
   if (!o.webhook_secret.empty() && !o.webhook_secret_file.empty())
     throw usage_error("--webhook-secret and --webhook-secret-file: give one "
@@ -351,7 +352,6 @@ int run_serve(const database_options& db, const serve_options& o) {
   hc.max_body_bytes = o.max_body_bytes;
   hc.max_batch_activities = o.max_batch_activities;
   hc.default_max_retries = o.max_retries;
-  hc.webhooks_enabled = !ec.webhook_secret.empty();
   hc.webhook_allow_private = ec.webhook_allow_private;
   hc.request_timeout = request_timeout;
   // A commit's own round trip is milliseconds; half the timeout is ample
@@ -366,6 +366,10 @@ int run_serve(const database_options& db, const serve_options& o) {
               "reach the port can act as any tenant; put an authenticating "
               "gateway in front, or use --auth keys",
               {{"host", host}});
+  if (ec.webhook_secret.empty())
+    log::warn("completion callbacks are signed with an empty key: set "
+              "OGF_WEBHOOK_SECRET (or --webhook-secret-file) so that "
+              "receivers can tell the server's callbacks from forged ones");
   http::http_server server{sys, engine, hc};
   int bound = 0;
   try {
@@ -621,9 +625,9 @@ int main(int argc, char** argv) {
   serve
       ->add_option("--webhook-secret", so.webhook_secret,
                    "key of the completion callbacks' HMAC-SHA256 signature; "
-                   "without one (or --webhook-secret-file) callbacks are off "
-                   "and a callback_url is refused. Prefer the environment "
-                   "variable or the file: argv shows in ps")
+                   "without one (or --webhook-secret-file) they are signed "
+                   "with the empty key (a warning at start). Prefer the "
+                   "environment variable or the file: argv shows in ps")
       ->envname("OGF_WEBHOOK_SECRET");
   serve
       ->add_option("--webhook-secret-file", so.webhook_secret_file,

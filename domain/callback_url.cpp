@@ -205,8 +205,13 @@ address_kind classify_ipv6(const std::array<std::uint8_t, 16>& a) {
 }
 
 std::optional<address_kind> classify_ip_literal(const std::string& host) {
+  // inet_aton, not inet_pton: getaddrinfo takes "127.1" or "2130706433" as
+  // 127.0.0.1 too, and a check that reads them as names would let them by.
+  // The host has no spaces (parse_callback_url), after which inet_aton
+  // would ignore the rest.
   in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+  if (host.find_first_of(" \t\n") == std::string::npos &&
+      inet_aton(host.c_str(), &v4) != 0) {
     std::array<std::uint8_t, 4> a{};
     std::copy_n(reinterpret_cast<const std::uint8_t*>(&v4.s_addr), 4,
                 a.begin());
@@ -221,6 +226,24 @@ std::optional<address_kind> classify_ip_literal(const std::string& host) {
   return std::nullopt;
 }
 
+std::optional<address_kind> classify_host(const std::string& host) {
+  // "localhost." is the same name as "localhost" (fully qualified), and
+  // the resolver takes "127.0.0.1." for the address.
+  auto name = host;
+  while (!name.empty() && name.back() == '.')
+    name.pop_back();
+  if (auto kind = classify_ip_literal(name))
+    return kind;
+  if (auto kind = classify_ip_literal(host))
+    return kind;
+  static constexpr std::string_view suffix = ".localhost";
+  if (name == "localhost" ||
+      (name.size() > suffix.size() &&
+       name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0))
+    return address_kind::loopback;
+  return std::nullopt;
+}
+
 std::optional<std::string> check_callback_url(std::string_view url,
                                               bool allow_private) {
   std::string why;
@@ -229,7 +252,7 @@ std::optional<std::string> check_callback_url(std::string_view url,
     return "callback_url " + why;
   if (allow_private)
     return std::nullopt;
-  auto kind = classify_ip_literal(t->host);
+  auto kind = classify_host(t->host);
   if (kind && *kind != address_kind::public_address)
     return std::string("callback_url must not point at a ") + to_string(*kind) +
            " address (the server refuses non-public callback targets)";

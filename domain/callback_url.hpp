@@ -57,13 +57,21 @@ address_kind classify_ipv4(const std::array<std::uint8_t, 4>& a);
 address_kind classify_ipv6(const std::array<std::uint8_t, 16>& a);
 
 /// The kind of `host` when it is an IPv4 or IPv6 literal; nullopt for a
-/// host name.
+/// host name. IPv4 is read as the resolver (inet_aton, getaddrinfo) reads
+/// it: besides dotted quads also the short, octal, hex and single-number
+/// forms ("127.1", "0177.0.0.1", "0x7f.0.0.1", "2130706433").
 std::optional<address_kind> classify_ip_literal(const std::string& host);
 
+/// The kind of address `host` (lower case, as parse_callback_url gives it)
+/// names without asking DNS: an IP literal (classify_ip_literal), or
+/// "localhost" and any "*.localhost" name (loopback by RFC 6761), each
+/// also with trailing dots. Nullopt for other host names.
+std::optional<address_kind> classify_host(const std::string& host);
+
 /// Checks a callback_url for a submit: that it parses, and - unless
-/// `allow_private` - that a literal IP host is public (host names are
-/// checked on their resolved addresses at delivery). Nullopt when fine,
-/// else the message of the validation_error.
+/// `allow_private` - that a host classify_host knows is public (other
+/// host names are checked on their resolved addresses at delivery).
+/// Nullopt when fine, else the message of the validation_error.
 std::optional<std::string> check_callback_url(std::string_view url,
                                               bool allow_private);
 

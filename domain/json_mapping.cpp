@@ -81,8 +81,10 @@ json to_json(const batch& b) {
       {"started_at", time_or_null(b.started_at)},
       {"completed_at", time_or_null(b.completed_at)},
       {"run_after", format_rfc3339_ms(b.run_after)},
+      {"callback", nullptr},
   };
-  // Completion callback (CONTRACT §7): absent when none was asked for.
+  // Completion callback (CONTRACT §7): null when none was asked for - every
+  // field of the batch object is always present (CONTRACT §2).
   if (b.callback)
     out["callback"] = {{"url", b.callback->url},
                        {"status", b.callback->status},

@@ -268,14 +268,8 @@ void http_server::impl::submit_batch(api_call& call, httplib::Response& res) {
   if (!parsed)
     return send_error(res, from_input_error(parsed.error()));
   if (parsed->callback_url) {
-    std::optional<std::string> why;
-    if (!cfg.webhooks_enabled)
-      why = "callback_url needs the server to have a webhook secret "
-            "(--webhook-secret); callbacks are off on this server";
-    else
-      why = domain::check_callback_url(*parsed->callback_url,
-                                       cfg.webhook_allow_private);
-    if (why)
+    if (auto why = domain::check_callback_url(*parsed->callback_url,
+                                              cfg.webhook_allow_private))
       return send_error(
           res, {400, "validation_error", *why, {{"field", "callback_url"}}});
   }

@@ -71,10 +71,6 @@ struct http_config {
   int max_batch_activities = 10000;
   /// max_retries of batches that do not say. Default 3.
   int default_max_retries = 3;
-  /// Whether completion callbacks are on (the engine has a webhook
-  /// secret): without, a submit with a callback_url is refused. Default
-  /// false.
-  bool webhooks_enabled = false;
   /// Accept callback_urls whose host is a loopback, private, link-local or
   /// other non-public IP address (--webhook-allow-private). Default false.
   bool webhook_allow_private = false;

@@ -31,7 +31,8 @@ const char* batch_fields[] = {"id",
                               "updated_at",
                               "started_at",
                               "completed_at",
-                              "run_after"};
+                              "run_after",
+                              "callback"};
 
 void check_batch_shape(const json& b) {
   for (const char* f : batch_fields) {

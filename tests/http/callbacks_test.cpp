@@ -22,7 +22,6 @@ api_options callbacks_on(bool allow_private) {
     ec.webhook_read_timeout = std::chrono::milliseconds(200);
   };
   o.tune = [allow_private](ogf::http::http_config& hc) {
-    hc.webhooks_enabled = true;
     hc.webhook_allow_private = allow_private;
   };
   return o;
@@ -73,8 +72,53 @@ TEST_CASE("callback_url answers 400 validation_error naming it when it is "
   CHECK(api.get("/api/v1/batches").json()["batches"].empty());
 }
 
+TEST_CASE("callback_url naming localhost, a .localhost name or loopback in "
+          "any IPv4 or IPv6 spelling answers 400 unless private targets "
+          "are allowed") {
+  const char* loopback[] = {"http://localhost/hook",
+                            "http://LocalHost:8080/hook",
+                            "http://localhost./hook",
+                            "https://localhost../",
+                            "http://api.localhost/hook",
+                            "http://api.localhost./",
+                            "http://127.1/",
+                            "http://127.0.1:9/",
+                            "http://0x7f.0.0.1/",
+                            "http://0x7f000001/",
+                            "http://2130706433/",
+                            "http://0177.0.0.1/",
+                            "http://127.0.0.1./",
+                            "http://[::1]/",
+                            "http://[0:0:0:0:0:0:0:1]:8080/",
+                            "http://[::ffff:127.0.0.1]/",
+                            "http://[::ffff:7f00:1]/",
+                            "http://0xa9.0xfe.0xa9.0xfe/latest/meta-data/",
+                            "http://10.1/"};
+  {
+    api_fixture api{callbacks_on(false)};
+    for (const char* url : loopback) {
+      INFO(url);
+      auto r = api.post_json("/api/v1/batches", submit_body(url));
+      check_error(r, 400, "validation_error", std::string("callback_url"));
+    }
+    CHECK(api.get("/api/v1/batches").json()["batches"].empty());
+    // names that merely contain "localhost" are resolved at delivery
+    for (const char* url :
+         {"https://localhost.example.com/", "https://mylocalhost.com/"}) {
+      INFO(url);
+      CHECK(api.post_json("/api/v1/batches", submit_body(url)).status == 201);
+    }
+  }
+  api_fixture allowing{callbacks_on(true)};
+  for (const char* url : loopback) {
+    INFO(url);
+    CHECK(allowing.post_json("/api/v1/batches", submit_body(url)).status ==
+          201);
+  }
+}
+
 TEST_CASE("a batch with a callback_url shows its callback object, pending "
-          "with no attempts, and one without has none") {
+          "with no attempts, and one without has callback null") {
   api_fixture api{callbacks_on(false)};
   api.upload_activities(2);
   // 2,048 bytes exactly, a host name (checked on its addresses at delivery)
@@ -87,13 +131,15 @@ TEST_CASE("a batch with a callback_url shows its callback object, pending "
                                  {"attempts", 0},
                                  {"last_error", nullptr}});
   auto without = api.submit({"a0001"});
-  CHECK(without.count("callback") == 0);
+  REQUIRE(without.contains("callback"));
+  CHECK(without["callback"].is_null());
   auto got = api.get("/api/v1/batches/" + with["id"].get<std::string>());
   CHECK(got.json()["callback"]["url"] == url);
   auto list = api.get("/api/v1/batches").json()["batches"];
   REQUIRE(list.size() == 2);
   CHECK(list[1]["callback"]["url"] == url);
-  CHECK(list[0].count("callback") == 0);
+  REQUIRE(list[0].contains("callback"));
+  CHECK(list[0]["callback"].is_null());
 
   // The callback is part of the request an Idempotency-Key stands for.
   httplib::Headers key{{"Idempotency-Key", "cb-key-1"}};
@@ -108,12 +154,19 @@ TEST_CASE("a batch with a callback_url shows its callback object, pending "
               422, "idempotency_key_reused");
 }
 
-TEST_CASE("callback_url is refused while callbacks are off, and private "
+TEST_CASE("callback_url is taken without a webhook secret too, and private "
           "addresses are taken with --webhook-allow-private") {
   {
-    api_fixture off;
-    check_error(off.post_json("/api/v1/batches",
-                              submit_body("https://example.com/hook")),
+    api_fixture plain; // no webhook secret, no --webhook-allow-private
+    auto r = plain.post_json("/api/v1/batches",
+                             submit_body("https://example.com/hook"));
+    REQUIRE(r.status == 201);
+    CHECK(r.json()["callback"] == json{{"url", "https://example.com/hook"},
+                                       {"status", "pending"},
+                                       {"attempts", 0},
+                                       {"last_error", nullptr}});
+    check_error(plain.post_json("/api/v1/batches",
+                                submit_body("http://localhost/hook")),
                 400, "validation_error", std::string("callback_url"));
   }
   api_fixture api{callbacks_on(true)};

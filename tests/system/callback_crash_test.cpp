@@ -3,7 +3,9 @@
 // SIGKILL while the receiver holds the callback request, and a second
 // node on the same database finishing the delivery with the same id.
 #include <csignal>
+#include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -26,11 +28,16 @@ namespace {
 
 const std::string secret = "system-test-secret";
 
-/// `serve` on `db` with callbacks on (the secret from the environment),
-/// allowed to reach the receiver on 127.0.0.1. A 3 s read timeout: the
-/// test kills the node well within it. Lease: 0.5 + 2 x 3 + 3 s.
+/// `serve` on `db` with the webhook secret `key` from the environment
+/// (none when empty), allowed to reach the receiver on 127.0.0.1. A 3 s
+/// read timeout: the test kills the node well within it. Lease: 0.5 +
+/// 2 x 3 + 3 s.
 std::unique_ptr<child_process> start_node(const test_database& db, int port,
-                                          const std::string& name) {
+                                          const std::string& name,
+                                          const std::string& key = secret) {
+  std::map<std::string, std::string> env;
+  if (!key.empty())
+    env["OGF_WEBHOOK_SECRET"] = key;
   auto proc = std::make_unique<child_process>(
       std::vector<std::string>{server_binary(), "serve", "--listen",
                                "127.0.0.1:" + std::to_string(port),
@@ -38,7 +45,7 @@ std::unique_ptr<child_process> start_node(const test_database& db, int port,
                                "--node-id", name, "--workers", "1",
                                "--webhook-allow-private", "--webhook-timeout",
                                "3s", "--webhook-connect-timeout", "500ms"},
-      std::map<std::string, std::string>{{"OGF_WEBHOOK_SECRET", secret}},
+      env,
       "/tmp/ogf-callback-crash-" + name + "-" + std::to_string(port) + ".log");
   REQUIRE(wait_until([&] { return health_status(port) == 200; }, 60s, 50ms));
   return proc;
@@ -118,4 +125,41 @@ TEST_CASE("a node killed with SIGKILL mid-delivery leaves its callback to "
         *ids.begin());
   b->signal(SIGTERM);
   CHECK(b->wait(30s) == std::optional<int>(0));
+}
+
+TEST_CASE("serve without a webhook secret warns at start, takes a "
+          "callback_url and delivers it signed with the empty key") {
+  test_database db;
+  callback_receiver receiver;
+  int port = free_port();
+  auto node = start_node(db, port, "no-secret", "");
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_read_timeout(10, 0);
+  auto res = cli.Post("/api/v1/batches", tenant(),
+                      json{{"activity_ids", {"nowhere_1"}},
+                           {"callback_url", receiver.url("/plain")}}
+                          .dump(),
+                      "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 201);
+  CHECK(json::parse(res->body)["callback"]["status"] == "pending");
+  REQUIRE(wait_until([&] { return receiver.received().size() == 1; }, 20s));
+  auto got = receiver.received("/plain");
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].event == "batch.failed");
+  CHECK(got[0].signature == expected_signature("", got[0].body));
+  node->signal(SIGTERM);
+  CHECK(node->wait(30s) == std::optional<int>(0));
+  const auto log = node->output();
+  INFO(log);
+  // One warning, at warn level, about the empty key.
+  int warnings = 0;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("completion callbacks are signed with an empty key") !=
+        std::string::npos) {
+      ++warnings;
+      CHECK(line.find("\"level\":\"warn\"") != std::string::npos);
+    }
+  CHECK(warnings == 1);
 }

@@ -70,12 +70,67 @@ TEST_CASE("loopback, private, link-local, unspecified and reserved "
   CHECK_FALSE(classify_ip_literal("localhost"));
 }
 
+TEST_CASE("IPv4 in the short, octal, hex and single-number forms the "
+          "resolver takes is classified as the address it means") {
+  auto kind = [](const char* ip) {
+    INFO(ip);
+    auto k = classify_ip_literal(ip);
+    REQUIRE(k);
+    return *k;
+  };
+  for (const char* loopback :
+       {"127.1", "127.0.1", "0x7f.0.0.1", "0x7F.1", "0177.0.0.1", "0177.1",
+        "2130706433", "0x7f000001", "017700000001"}) {
+    CHECK(kind(loopback) == address_kind::loopback);
+  }
+  CHECK(kind("10.1") == address_kind::private_net);
+  CHECK(kind("0xa9.0xfe.0xa9.0xfe") == address_kind::link_local);
+  CHECK(kind("2852039166") == address_kind::link_local); // 169.254.169.254
+  CHECK(kind("0") == address_kind::unspecified);
+  CHECK(kind("134744072") == address_kind::public_address); // 8.8.8.8
+  CHECK(kind("0x08080808") == address_kind::public_address);
+  CHECK_FALSE(classify_ip_literal("127.0.0.1.5"));
+  CHECK_FALSE(classify_ip_literal("0x7g.0.0.1"));
+  CHECK_FALSE(classify_ip_literal("4294967296")); // 2^32
+}
+
+TEST_CASE("localhost and any .localhost name, with or without trailing "
+          "dots, are loopback without asking DNS") {
+  for (const char* host :
+       {"localhost", "localhost.", "localhost..", "api.localhost",
+        "a.b.localhost.", "127.0.0.1.", "127.1."}) {
+    INFO(host);
+    CHECK(classify_host(host) ==
+          std::optional<address_kind>(address_kind::loopback));
+  }
+  CHECK(classify_host("::1") ==
+        std::optional<address_kind>(address_kind::loopback));
+  CHECK(classify_host("::ffff:127.0.0.1") ==
+        std::optional<address_kind>(address_kind::loopback));
+  for (const char* name : {"example.com", "example.com.", "localhost.com",
+                           "mylocalhost", "localhostx", "localhost.example"}) {
+    INFO(name);
+    CHECK_FALSE(classify_host(name));
+  }
+}
+
 TEST_CASE("a submit's callback_url is checked for its form, and literal "
           "non-public hosts only when private targets are not allowed") {
   CHECK_FALSE(check_callback_url("https://example.com/h", false));
-  CHECK_FALSE(check_callback_url("http://localhost:8080/h", false));
+  CHECK_FALSE(check_callback_url("https://example.com./h", false));
   CHECK(check_callback_url("http://127.0.0.1/h", false));
   CHECK_FALSE(check_callback_url("http://127.0.0.1/h", true));
+  for (const char* loopback :
+       {"http://localhost:8080/h", "http://LOCALHOST/", "http://localhost./",
+        "http://app.localhost/h", "http://127.1/", "http://0x7f.0.0.1/",
+        "http://2130706433/", "http://0177.0.0.1/", "http://[::1]/",
+        "http://[::ffff:127.0.0.1]:8080/"}) {
+    INFO(loopback);
+    auto why = check_callback_url(loopback, false);
+    REQUIRE(why);
+    CHECK(why->find("loopback") != std::string::npos);
+    CHECK_FALSE(check_callback_url(loopback, true));
+  }
   CHECK(check_callback_url("gopher://example.com/", true));
   auto parsed = parse_submit_request(
       {{"activity_ids", {"a"}}, {"callback_url", "https://example.com/"}}, 3);

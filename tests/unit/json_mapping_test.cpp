@@ -65,7 +65,8 @@ TEST_CASE("a batch maps to exactly the contract's batch fields") {
                                             "updated_at",
                                             "started_at",
                                             "completed_at",
-                                            "run_after"});
+                                            "run_after",
+                                            "callback"});
   CHECK(j["id"] == "0f8b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d");
   CHECK(j["org_id"] == "org-1");
   CHECK(j["workspace_id"] == "ws-1");
@@ -87,6 +88,7 @@ TEST_CASE("a batch maps to exactly the contract's batch fields") {
   CHECK(j["updated_at"] == "2026-11-28T16:04:07.123Z");
   CHECK(j["started_at"] == "2026-11-28T16:04:06.123Z");
   CHECK(j["completed_at"].is_null());
+  CHECK(j["callback"].is_null()); // present, null: no callback_url
 }
 
 TEST_CASE("a finished batch shows its error, key and completion time") {
@@ -105,6 +107,12 @@ TEST_CASE("a finished batch shows its error, key and completion time") {
   CHECK(j["idempotency_key"] == "key-1");
   CHECK(j["cancel_requested"] == true);
   CHECK(j["completed_at"] == "2026-11-28T16:04:10.123Z");
+  b.callback = batch_callback{"https://hooks.example.com/x", "pending", 2,
+                              std::string("HTTP 503")};
+  CHECK(to_json(b)["callback"] == json{{"url", "https://hooks.example.com/x"},
+                                       {"status", "pending"},
+                                       {"attempts", 2},
+                                       {"last_error", "HTTP 503"}});
 }
 
 TEST_CASE("progress percent is rounded to 2 decimals and stays in 0-100") {
