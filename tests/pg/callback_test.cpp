@@ -1,9 +1,15 @@
 // Completion callbacks (CONTRACT §7) against a real database and a real
 // HTTP receiver in this process: delivery, signature, retries with a
-// stable delivery id, SSRF refusal at delivery, one delivery per end.
+// stable delivery id and body, SSRF refusal at delivery, one delivery per
+// end.
 #include "actors/callback_deliverer.hpp"
 
+#include <atomic>
+#include <future>
+#include <map>
+#include <mutex>
 #include <set>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -299,4 +305,107 @@ TEST_CASE("a graceful stop cuts a delivery in flight short without "
                "SELECT count(*) FROM batch_callbacks "
                "WHERE next_attempt_at > now() + interval '5 seconds'") == 1);
   CHECK(get_status_text(db, id) == "completed");
+}
+
+TEST_CASE("every attempt of a delivery sends the batch as it was at the end "
+          "it reports, byte for byte, though the batch was retried and ended "
+          "again in between") {
+  test_database db;
+  callback_receiver receiver;
+  // The batch first fails (its activities are not there yet). The first
+  // attempt of that delivery stores them and retries the batch - before
+  // answering 500, so every later attempt comes after the retry.
+  // (No Catch assertions on the receiver's thread: they are not
+  // thread-safe; what happened there is checked below.)
+  auto acts = make_activities("late", 3);
+  std::promise<std::string> submitted;
+  auto batch_id = submitted.get_future().share();
+  std::mutex retry_mutex;
+  std::string retry_outcome = "not tried";
+  receiver.answer_with([&](const std::string& path, std::size_t n) {
+    if (path != "/snap" || n != 0)
+      return callback_answer{200, 0ms};
+    std::string outcome;
+    try {
+      if (batch_id.wait_for(10s) != std::future_status::ready)
+        throw std::runtime_error("no batch id");
+      persistence::batch_store store{{db.url(), "receiver"}};
+      store.upsert_activities(acme, acts);
+      outcome = "retry_count " +
+                std::to_string(store.retry(acme, batch_id.get()).retry_count);
+    } catch (const std::exception& e) {
+      outcome = e.what();
+    }
+    std::lock_guard<std::mutex> guard{retry_mutex};
+    retry_outcome = outcome;
+    return callback_answer{500, 0ms};
+  });
+  engine_fixture f{callback_config(db)};
+  auto req = make_submit(ids_of(acts));
+  req.callback_url = receiver.url("/snap");
+  auto id = submit(f, req);
+  submitted.set_value(id);
+
+  REQUIRE(wait_until(
+      [&] {
+        return receiver.received("/snap").size() == 3 &&
+               scalar(db, "SELECT count(*) FROM batch_callbacks "
+                          "WHERE status = 'delivered'") == 2;
+      },
+      15s));
+  {
+    std::lock_guard<std::mutex> guard{retry_mutex};
+    CHECK(retry_outcome == "retry_count 1");
+  }
+  auto ids = delivery_ids_of(db, id); // in order of end
+  auto comma = ids.find(',');
+  REQUIRE(comma != std::string::npos);
+  const auto failed_end = ids.substr(0, comma);
+  const auto completed_end = ids.substr(comma + 1);
+
+  std::map<std::string, std::vector<ogf::testing::received_callback>> by_id;
+  for (const auto& r : receiver.received("/snap")) {
+    CHECK(r.signature == expected_signature(secret, r.body));
+    by_id[r.delivery_id].push_back(r);
+  }
+  REQUIRE(by_id[failed_end].size() == 2);
+  REQUIRE(by_id[completed_end].size() == 1);
+
+  // The first end's delivery: the same bytes on both attempts, and they
+  // say what its event says - though the batch has long moved on.
+  const auto& a = by_id[failed_end];
+  CHECK(a[0].event == "batch.failed");
+  CHECK(a[1].event == "batch.failed");
+  CHECK(a[1].body == a[0].body);
+  auto failed = json::parse(a[0].body);
+  CHECK(failed["id"] == id);
+  CHECK(failed["status"] == "failed");
+  CHECK(failed["retry_count"] == 0);
+  CHECK(failed["succeeded_activities"] == 0);
+  // Its callback object is the state at the end: pending, no attempts.
+  CHECK(failed["callback"] == json{{"url", receiver.url("/snap")},
+                                   {"status", "pending"},
+                                   {"attempts", 0},
+                                   {"last_error", nullptr}});
+
+  // The retried batch's own end: a new delivery with its own body.
+  const auto& b = by_id[completed_end];
+  CHECK(b[0].event == "batch.completed");
+  auto completed = json::parse(b[0].body);
+  CHECK(completed["status"] == "completed");
+  CHECK(completed["retry_count"] == 1);
+  CHECK(completed["succeeded_activities"] == 3);
+  CHECK(completed["callback"]["attempts"] == 0);
+  auto now = json::parse(domain::dump_exact(domain::to_json(get(f, id))));
+  completed.erase("callback");
+  now.erase("callback");
+  CHECK(completed == now);
+
+  // The batch row mirrors the delivery of its latest end only.
+  auto cb = wait_for_callback(f, id, "delivered");
+  CHECK(cb.attempts == 1);
+  CHECK_FALSE(cb.last_error);
+  CHECK(text(db, "SELECT attempts || ' ' || last_error FROM batch_callbacks "
+                 "WHERE id = " +
+                     sql_literal(failed_end) + "::uuid") == "2 HTTP 500");
 }
