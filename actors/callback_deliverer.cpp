@@ -134,7 +134,7 @@ attempt post(const deliverer_config& cfg, const callback_delivery& d,
       {"X-OGF-Signature", webhook_signature(cfg.secret, body)},
   };
   req.body = body;
-  req.set_header("Content-Type", "application/json");
+  req.set_header("Content-Type", "application/json; charset=utf-8");
   int status = -1;
   std::size_t read = 0;
   req.response_handler = [&](const httplib::Response& r) {

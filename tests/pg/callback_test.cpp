@@ -122,7 +122,7 @@ TEST_CASE("a finished batch's callback is delivered once, signed, with the "
   const auto& r = got[0];
   CHECK(r.path == "/hook");
   CHECK(r.host == "127.0.0.1:" + std::to_string(receiver.port()));
-  CHECK(r.content_type == "application/json");
+  CHECK(r.content_type == "application/json; charset=utf-8");
   CHECK(r.event == "batch.completed");
   CHECK(r.delivery_id == delivery_ids_of(db, id));
   CHECK(r.signature == expected_signature(secret, r.body));
