@@ -2,13 +2,19 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
+#include <cstdio>
 #include <optional>
 #include <random>
+#include <thread>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <caf/all.hpp>
 #include <httplib.h>
@@ -89,6 +95,67 @@ resolved_target resolve_checked(const std::string& host, int port,
   return out;
 }
 
+/// "25 s", "1.1 s": a duration for an error text.
+std::string seconds_text(milliseconds ms) {
+  auto text = std::to_string(ms.count() / 1000);
+  if (auto rest = ms.count() % 1000; rest != 0) {
+    char fraction[8];
+    std::snprintf(fraction, sizeof fraction, ".%03lld",
+                  static_cast<long long>(rest));
+    text += fraction;
+    while (text.back() == '0')
+      text.pop_back();
+  }
+  return text + " s";
+}
+
+std::string exceeded_error(const deliverer_config& cfg) {
+  return "attempt exceeded " + seconds_text(attempt_limit(cfg));
+}
+
+/// Cuts an attempt's socket at its deadline unless the attempt is over
+/// first: cpp-httplib's timeouts bound each read and write, so a receiver
+/// sending a byte now and then would otherwise hold the attempt - and this
+/// node's only deliverer - past its lease, while another node sends the
+/// delivery again.
+class attempt_watchdog {
+public:
+  attempt_watchdog(attempt_socket& socket, steady_clock::time_point deadline)
+      : socket_(socket), deadline_(deadline), thread_([this] { watch(); }) {}
+  ~attempt_watchdog() { finish(); }
+  attempt_watchdog(const attempt_watchdog&) = delete;
+  attempt_watchdog& operator=(const attempt_watchdog&) = delete;
+
+  /// Ends the watch; true when the deadline cut the attempt.
+  bool finish() {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      done_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable())
+      thread_.join();
+    return fired_;
+  }
+
+private:
+  void watch() {
+    std::unique_lock<std::mutex> lock{mutex_};
+    if (!wake_.wait_until(lock, deadline_, [this] { return done_; })) {
+      fired_ = true;
+      socket_.cut();
+    }
+  }
+
+  attempt_socket& socket_;
+  steady_clock::time_point deadline_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  bool fired_ = false;
+  std::thread thread_; // last: it starts once the rest is set up
+};
+
 /// How one HTTP attempt went.
 struct attempt {
   bool delivered = false;
@@ -96,8 +163,9 @@ struct attempt {
   std::string error;
 };
 
+/// One attempt, cut at `deadline` (a failed attempt then).
 attempt post(const deliverer_config& cfg, const callback_delivery& d,
-             const std::string& body) {
+             const std::string& body, steady_clock::time_point deadline) {
   std::string why;
   auto target = domain::parse_callback_url(d.url, why);
   if (!target)
@@ -105,7 +173,10 @@ attempt post(const deliverer_config& cfg, const callback_delivery& d,
   auto address = resolve_checked(target->host, target->port, cfg.allow_private);
   if (!address.error.empty())
     return {false, false, address.error};
+  if (steady_clock::now() >= deadline) // a slow resolver took it all
+    return {false, false, exceeded_error(cfg)};
 
+  attempt_socket socket;
   std::unique_ptr<httplib::ClientImpl> client;
   if (target->https)
     client = std::make_unique<httplib::SSLClient>(target->host, target->port);
@@ -120,6 +191,7 @@ attempt post(const deliverer_config& cfg, const callback_delivery& d,
   client->set_write_timeout(duration_cast<microseconds>(cfg.read_timeout));
   client->set_follow_location(false); // a 3xx is a failed attempt
   client->set_keep_alive(false);
+  client->set_socket_options([&socket](socket_t fd) { socket.adopt(fd); });
   if (target->https)
     client->enable_server_certificate_verification(true);
 
@@ -134,7 +206,7 @@ attempt post(const deliverer_config& cfg, const callback_delivery& d,
       {"X-OGF-Signature", webhook_signature(cfg.secret, body)},
   };
   req.body = body;
-  req.set_header("Content-Type", "application/json");
+  req.set_header("Content-Type", "application/json; charset=utf-8");
   int status = -1;
   std::size_t read = 0;
   req.response_handler = [&](const httplib::Response& r) {
@@ -149,21 +221,31 @@ attempt post(const deliverer_config& cfg, const callback_delivery& d,
   };
   httplib::Response res;
   httplib::Error error = httplib::Error::Success;
-  cfg.abort->set_current(client.get());
+  cfg.abort->set_current(&socket);
   if (cfg.abort->aborted()) {
     cfg.abort->set_current(nullptr);
     return {false, true, {}};
   }
-  bool ok = client->send(req, res, error);
+  bool ok = false;
+  bool exceeded = false;
+  {
+    attempt_watchdog watchdog{socket, deadline};
+    ok = client->send(req, res, error);
+    exceeded = watchdog.finish();
+  }
   cfg.abort->set_current(nullptr);
   if (cfg.abort->aborted())
     return {false, true, {}};
   if (status < 0 && ok)
     status = res.status;
+  // A 2xx status delivers it even when the deadline then cut the reading
+  // of the answer's body (which is not needed).
   if (status >= 200 && status < 300)
     return {true, false, {}};
   if (status > 0)
     return {false, false, "HTTP " + std::to_string(status)};
+  if (exceeded)
+    return {false, false, exceeded_error(cfg)};
   return {false, false, "request failed: " + httplib::to_string(error)};
 }
 
@@ -194,13 +276,6 @@ struct deliverer_state {
     return store.get();
   }
 
-  /// Longest a claim may hold a delivery: one whole attempt (connect,
-  /// write, read) plus a margin for recording it.
-  milliseconds lease() const {
-    return cfg.connect_timeout + 2 * cfg.read_timeout +
-           std::min(cfg.read_timeout, milliseconds(5000));
-  }
-
   /// Delivers what is due, at most deliveries_per_round; true when that
   /// many went (more may be due).
   bool deliver_due() {
@@ -212,8 +287,10 @@ struct deliverer_state {
       if (!s)
         return false;
       std::optional<callback_delivery> d;
+      // From before the claim: the attempt ends before the lease does.
+      auto deadline = steady_clock::now() + attempt_limit(cfg);
       try {
-        d = s->claim_callback(lease());
+        d = s->claim_callback(delivery_lease(cfg));
       } catch (const std::exception& e) {
         log::warn("callback claim failed", {{"error", std::string(e.what())}});
         store.reset();
@@ -221,14 +298,14 @@ struct deliverer_state {
       }
       if (!d)
         return false;
-      deliver(*d);
+      deliver(*d, deadline);
     }
     return true;
   }
 
-  void deliver(const callback_delivery& d) {
+  void deliver(const callback_delivery& d, steady_clock::time_point deadline) {
     auto body = domain::dump_exact(domain::to_json(d.batch));
-    auto result = post(cfg, d, body);
+    auto result = post(cfg, d, body, deadline);
     if (result.aborted)
       return; // the lease runs out; the same delivery goes again later
     auto& c = *cfg.counters;
@@ -319,16 +396,48 @@ deliverer(deliverer_actor::stateful_pointer<deliverer_state> self,
 
 } // namespace
 
+attempt_socket::~attempt_socket() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+void attempt_socket::adopt(int fd) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (fd_ >= 0)
+    ::close(fd_);
+  fd_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  // No duplicate (out of descriptors): an attempt nothing could cut short
+  // is not made; shutting the client's socket down here, on its own
+  // thread before the connect, fails it now (retried with backoff).
+  if (fd_ < 0 || cut_)
+    ::shutdown(fd_ >= 0 ? fd_ : fd, SHUT_RDWR);
+}
+
+void attempt_socket::cut() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  cut_ = true;
+  if (fd_ >= 0)
+    ::shutdown(fd_, SHUT_RDWR);
+}
+
 void delivery_abort::abort_all() {
   std::lock_guard<std::mutex> guard{mutex_};
   aborted_ = true;
   if (current_)
-    current_->stop();
+    current_->cut();
 }
 
-void delivery_abort::set_current(httplib::ClientImpl* client) {
+void delivery_abort::set_current(attempt_socket* socket) {
   std::lock_guard<std::mutex> guard{mutex_};
-  current_ = client;
+  current_ = socket;
+}
+
+milliseconds attempt_limit(const deliverer_config& cfg) {
+  return cfg.connect_timeout + 2 * cfg.read_timeout;
+}
+
+milliseconds delivery_lease(const deliverer_config& cfg) {
+  return attempt_limit(cfg) + std::min(cfg.read_timeout, milliseconds(5000));
 }
 
 std::string webhook_signature(const std::string& secret,

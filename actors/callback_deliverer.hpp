@@ -21,10 +21,6 @@
 
 #include "actors/interfaces.hpp"
 
-namespace httplib {
-class ClientImpl;
-}
-
 namespace ogf {
 
 /// Counters of one deliverer, read by metrics (engine_stats) without
@@ -39,6 +35,33 @@ struct deliverer_counters {
   std::atomic<std::int64_t> oldest_undelivered_ms{0};
 };
 
+/// The socket of one HTTP attempt, held through a duplicate descriptor of
+/// its own: cut() shuts the socket down, which ends whatever the client
+/// does with it - connect, TLS handshake, write or read - at once, from
+/// any thread. Not cpp-httplib 0.11.4's Client::stop(): that takes the
+/// client's socket mutex, which the client holds through the connect and
+/// the TLS handshake, so it would wait as long as a receiver trickles its
+/// handshake. And not the client's own descriptor: the client may close it
+/// while cut() runs, and the process reuse its number for another
+/// connection; this one stays open until the attempt is over.
+class attempt_socket {
+public:
+  attempt_socket() = default;
+  attempt_socket(const attempt_socket&) = delete;
+  attempt_socket& operator=(const attempt_socket&) = delete;
+  ~attempt_socket();
+  /// The client's new socket (its socket_options hook, before connect).
+  /// Already cut: shut down at once.
+  void adopt(int fd);
+  /// Shuts the socket down now, and any adopted later.
+  void cut();
+
+private:
+  std::mutex mutex_;
+  int fd_ = -1;
+  bool cut_ = false;
+};
+
 /// Lets another thread cut the deliverer's HTTP call in flight short (a
 /// graceful stop): the attempt is not recorded, its lease runs out, and
 /// the delivery is sent again, with the same id, by whichever node claims
@@ -49,11 +72,11 @@ public:
   void abort_all();
   bool aborted() const { return aborted_.load(); }
   /// Registers (or, with nullptr, unregisters) the call in flight.
-  void set_current(httplib::ClientImpl* client);
+  void set_current(attempt_socket* socket);
 
 private:
   std::mutex mutex_;
-  httplib::ClientImpl* current_ = nullptr;
+  attempt_socket* current_ = nullptr;
   std::atomic<bool> aborted_{false};
 };
 
@@ -68,7 +91,10 @@ struct deliverer_config {
   bool allow_private = false;
   /// Connect timeout of one attempt. Default 5 s.
   std::chrono::milliseconds connect_timeout{5000};
-  /// Read (and write) timeout of one attempt. Default 10 s.
+  /// Read (and write) timeout of one attempt. Default 10 s. They bound
+  /// each read and write, not the attempt: a receiver trickling bytes
+  /// meets neither. A watchdog cuts every attempt connect_timeout +
+  /// 2 x read_timeout after its claim (attempt_limit), within its lease.
   std::chrono::milliseconds read_timeout{10000};
   /// How often the outbox is polled for deliveries due (other nodes'
   /// ends, retries). Default 2 s; sooner when a retry is due sooner.
@@ -89,6 +115,17 @@ struct deliverer_config {
 
 /// Most bytes of a receiver's answer that are read; the rest is ignored.
 inline constexpr std::size_t max_callback_response_bytes = 4096;
+
+/// Longest one attempt may take from its claim (resolving, connecting,
+/// sending and reading the answer's status): connect_timeout + 2 x
+/// read_timeout. A watchdog cuts the attempt there; it is a failed attempt
+/// ("attempt exceeded N s").
+std::chrono::milliseconds attempt_limit(const deliverer_config& cfg);
+
+/// How long a claim holds a delivery: attempt_limit plus a margin of
+/// min(read_timeout, 5 s) for recording the attempt. No other node sends
+/// it meanwhile.
+std::chrono::milliseconds delivery_lease(const deliverer_config& cfg);
 
 /// "sha256=<lower-case hex HMAC-SHA256 of body keyed with secret>", the
 /// X-OGF-Signature header.

@@ -13,6 +13,15 @@
 -- terminal state only by a retry, which bumps retry_count, so each end has
 -- its own end_seq and a retried batch that ends again gets a new delivery
 -- (a new id).
+--
+-- snapshot is the batch row as it was at that end (to_jsonb of the row the
+-- ending statement wrote): the POSTed body is rendered from it, not from
+-- the live row, so that every attempt of one delivery sends the same bytes
+-- and the body says what its X-OGF-Event says, even after a retry has
+-- moved the batch on to pending, processing or its next end. It is read
+-- back with jsonb_populate_record(NULL::batch_jobs, snapshot): a later
+-- migration that adds a batch_jobs column which the body reads sees NULL
+-- in the snapshots of deliveries still pending, and must allow for it.
 
 -- The batch's callback: its URL (NULL: none), and the status, attempts and
 -- last error of the delivery of its latest end, mirrored here by the
@@ -41,6 +50,7 @@ CREATE TABLE batch_callbacks (
   event            text NOT NULL
     CHECK (event IN ('batch.completed', 'batch.failed', 'batch.cancelled')),
   url              text NOT NULL,
+  snapshot         jsonb NOT NULL,
   status           text NOT NULL DEFAULT 'pending'
     CHECK (status IN ('pending', 'delivered', 'failed')),
   attempts         integer NOT NULL DEFAULT 0,
@@ -69,12 +79,15 @@ BEGIN
 END
 $$;
 
--- ... and its delivery is queued, in the same transaction.
+-- ... and its delivery is queued, in the same transaction, with the row as
+-- it is at the end (an AFTER trigger: after every BEFORE trigger, reset's
+-- pending / 0 / null included, so the body's callback object is that).
 CREATE FUNCTION batch_callbacks_enqueue() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO batch_callbacks (batch_id, end_seq, event, url)
-  VALUES (NEW.id, NEW.retry_count, 'batch.' || NEW.status, NEW.callback_url)
+  INSERT INTO batch_callbacks (batch_id, end_seq, event, url, snapshot)
+  VALUES (NEW.id, NEW.retry_count, 'batch.' || NEW.status, NEW.callback_url,
+          to_jsonb(NEW))
   ON CONFLICT (batch_id, end_seq) DO NOTHING;
   RETURN NULL;
 END

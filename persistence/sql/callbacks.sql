@@ -7,7 +7,10 @@
 -- next_attempt_at moves to the lease's expiry, so nobody else finds it due
 -- until then (a node that dies mid-delivery leaves it to the next claimer
 -- after that), and lease_token + 1 fences the record of this attempt.
--- Returns the delivery and the batch as it is now, for the body.
+-- Returns the delivery and, for the body, the batch as it was at the end
+-- this delivery reports (the snapshot the trigger took, migration 009), not
+-- as it is now: every attempt sends the same bytes, and a retry of the
+-- batch cannot make the body contradict the event.
 WITH due AS MATERIALIZED (
   SELECT id FROM batch_callbacks
   WHERE status = 'pending' AND next_attempt_at <= now()
@@ -17,11 +20,12 @@ claimed AS (
     lease_owner = $1, lease_token = c.lease_token + 1,
     next_attempt_at = now() + $2::bigint * interval '1 millisecond'
   FROM due WHERE c.id = due.id
-  RETURNING c.id, c.batch_id, c.event, c.url, c.attempts, c.lease_token)
+  RETURNING c.id, c.event, c.url, c.attempts, c.lease_token, c.snapshot)
 SELECT {{batch_columns}}, claimed.id::text AS delivery_id,
   claimed.event AS event, claimed.url AS url,
   claimed.attempts AS delivery_attempts, claimed.lease_token AS delivery_token
-FROM claimed JOIN batch_jobs b ON b.id = claimed.batch_id;
+FROM claimed,
+  LATERAL jsonb_populate_record(NULL::batch_jobs, claimed.snapshot) b;
 
 -- name: record_callback_attempt
 -- The outcome of one attempt, under the claim's token ($2): a stale

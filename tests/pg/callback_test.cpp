@@ -1,9 +1,23 @@
 // Completion callbacks (CONTRACT §7) against a real database and a real
 // HTTP receiver in this process: delivery, signature, retries with a
-// stable delivery id, SSRF refusal at delivery, one delivery per end.
+// stable delivery id and body, SSRF refusal at delivery, one delivery per
+// end, the deadline of one attempt.
 #include "actors/callback_deliverer.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <future>
+#include <map>
+#include <mutex>
 #include <set>
+#include <thread>
+#include <vector>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -98,6 +112,94 @@ std::string get_status_text(const test_database& db, const std::string& id) {
                       sql_literal(id) + "::uuid");
 }
 
+/// A receiver on 127.0.0.1 that answers every connection with
+/// "HTTP/1.1 200 OK" and then one byte of a header line every `every`,
+/// forever: each read of the client gets a byte within its read timeout,
+/// so only a deadline on the whole attempt ends it. Counts the connections
+/// the client closed.
+class trickle_receiver {
+public:
+  explicit trickle_receiver(std::chrono::milliseconds every) : every_(every) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr),
+                   sizeof addr) == 0);
+    REQUIRE(::listen(listener_, 16) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr),
+                          &len) == 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~trickle_receiver() {
+    stop_ = true;
+    thread_.join();
+    ::close(listener_);
+  }
+  trickle_receiver(const trickle_receiver&) = delete;
+  trickle_receiver& operator=(const trickle_receiver&) = delete;
+
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/hook";
+  }
+  int accepted() const { return accepted_.load(); }
+  int hung_up() const { return hung_up_.load(); }
+
+private:
+  void run() {
+    std::vector<int> open;
+    auto next_byte = std::chrono::steady_clock::now() + every_;
+    while (!stop_) {
+      std::vector<pollfd> fds{{listener_, POLLIN, 0}};
+      for (int fd : open)
+        fds.push_back({fd, POLLIN, 0});
+      ::poll(fds.data(), fds.size(), 10);
+      if (fds[0].revents & POLLIN) {
+        int fd = ::accept(listener_, nullptr, nullptr);
+        if (fd >= 0) {
+          ++accepted_;
+          const std::string head = "HTTP/1.1 200 OK\r\nX-Trickle: ";
+          ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+          open.push_back(fd);
+        }
+      }
+      std::vector<int> closed;
+      for (std::size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+          continue;
+        char buf[4096];
+        auto n = ::recv(fds[i].fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+          closed.push_back(fds[i].fd); // the request itself is dropped
+      }
+      if (std::chrono::steady_clock::now() >= next_byte) {
+        next_byte += every_;
+        for (int fd : open)
+          if (::send(fd, "a", 1, MSG_NOSIGNAL) != 1)
+            closed.push_back(fd);
+      }
+      for (int fd : std::set<int>(closed.begin(), closed.end())) {
+        ++hung_up_;
+        ::close(fd);
+        open.erase(std::find(open.begin(), open.end(), fd));
+      }
+    }
+    for (int fd : open)
+      ::close(fd);
+  }
+
+  std::chrono::milliseconds every_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::atomic<int> hung_up_{0};
+  std::thread thread_;
+};
+
 } // namespace
 
 TEST_CASE("a finished batch's callback is delivered once, signed, with the "
@@ -116,7 +218,7 @@ TEST_CASE("a finished batch's callback is delivered once, signed, with the "
   const auto& r = got[0];
   CHECK(r.path == "/hook");
   CHECK(r.host == "127.0.0.1:" + std::to_string(receiver.port()));
-  CHECK(r.content_type == "application/json");
+  CHECK(r.content_type == "application/json; charset=utf-8");
   CHECK(r.event == "batch.completed");
   CHECK(r.delivery_id == delivery_ids_of(db, id));
   CHECK(r.signature == expected_signature(secret, r.body));
@@ -334,4 +436,138 @@ TEST_CASE("a graceful stop cuts a delivery in flight short without "
                "SELECT count(*) FROM batch_callbacks "
                "WHERE next_attempt_at > now() + interval '5 seconds'") == 1);
   CHECK(get_status_text(db, id) == "completed");
+}
+
+TEST_CASE("every attempt of a delivery sends the batch as it was at the end "
+          "it reports, byte for byte, though the batch was retried and ended "
+          "again in between") {
+  test_database db;
+  callback_receiver receiver;
+  // The batch first fails (its activities are not there yet). The first
+  // attempt of that delivery stores them and retries the batch - before
+  // answering 500, so every later attempt comes after the retry.
+  // (No Catch assertions on the receiver's thread: they are not
+  // thread-safe; what happened there is checked below.)
+  auto acts = make_activities("late", 3);
+  std::promise<std::string> submitted;
+  auto batch_id = submitted.get_future().share();
+  std::mutex retry_mutex;
+  std::string retry_outcome = "not tried";
+  receiver.answer_with([&](const std::string& path, std::size_t n) {
+    if (path != "/snap" || n != 0)
+      return callback_answer{200, 0ms};
+    std::string outcome;
+    try {
+      if (batch_id.wait_for(10s) != std::future_status::ready)
+        throw std::runtime_error("no batch id");
+      persistence::batch_store store{{db.url(), "receiver"}};
+      store.upsert_activities(acme, acts);
+      outcome = "retry_count " +
+                std::to_string(store.retry(acme, batch_id.get()).retry_count);
+    } catch (const std::exception& e) {
+      outcome = e.what();
+    }
+    std::lock_guard<std::mutex> guard{retry_mutex};
+    retry_outcome = outcome;
+    return callback_answer{500, 0ms};
+  });
+  engine_fixture f{callback_config(db)};
+  auto req = make_submit(ids_of(acts));
+  req.callback_url = receiver.url("/snap");
+  auto id = submit(f, req);
+  submitted.set_value(id);
+
+  REQUIRE(wait_until(
+      [&] {
+        return receiver.received("/snap").size() == 3 &&
+               scalar(db, "SELECT count(*) FROM batch_callbacks "
+                          "WHERE status = 'delivered'") == 2;
+      },
+      15s));
+  {
+    std::lock_guard<std::mutex> guard{retry_mutex};
+    CHECK(retry_outcome == "retry_count 1");
+  }
+  auto ids = delivery_ids_of(db, id); // in order of end
+  auto comma = ids.find(',');
+  REQUIRE(comma != std::string::npos);
+  const auto failed_end = ids.substr(0, comma);
+  const auto completed_end = ids.substr(comma + 1);
+
+  std::map<std::string, std::vector<ogf::testing::received_callback>> by_id;
+  for (const auto& r : receiver.received("/snap")) {
+    CHECK(r.signature == expected_signature(secret, r.body));
+    by_id[r.delivery_id].push_back(r);
+  }
+  REQUIRE(by_id[failed_end].size() == 2);
+  REQUIRE(by_id[completed_end].size() == 1);
+
+  // The first end's delivery: the same bytes on both attempts, and they
+  // say what its event says - though the batch has long moved on.
+  const auto& a = by_id[failed_end];
+  CHECK(a[0].event == "batch.failed");
+  CHECK(a[1].event == "batch.failed");
+  CHECK(a[1].body == a[0].body);
+  auto failed = json::parse(a[0].body);
+  CHECK(failed["id"] == id);
+  CHECK(failed["status"] == "failed");
+  CHECK(failed["retry_count"] == 0);
+  CHECK(failed["succeeded_activities"] == 0);
+  // Its callback object is the state at the end: pending, no attempts.
+  CHECK(failed["callback"] == json{{"url", receiver.url("/snap")},
+                                   {"status", "pending"},
+                                   {"attempts", 0},
+                                   {"last_error", nullptr}});
+
+  // The retried batch's own end: a new delivery with its own body.
+  const auto& b = by_id[completed_end];
+  CHECK(b[0].event == "batch.completed");
+  auto completed = json::parse(b[0].body);
+  CHECK(completed["status"] == "completed");
+  CHECK(completed["retry_count"] == 1);
+  CHECK(completed["succeeded_activities"] == 3);
+  CHECK(completed["callback"]["attempts"] == 0);
+  auto now = json::parse(domain::dump_exact(domain::to_json(get(f, id))));
+  completed.erase("callback");
+  now.erase("callback");
+  CHECK(completed == now);
+
+  // The batch row mirrors the delivery of its latest end only.
+  auto cb = wait_for_callback(f, id, "delivered");
+  CHECK(cb.attempts == 1);
+  CHECK_FALSE(cb.last_error);
+  CHECK(text(db, "SELECT attempts || ' ' || last_error FROM batch_callbacks "
+                 "WHERE id = " +
+                     sql_literal(failed_end) + "::uuid") == "2 HTTP 500");
+}
+
+TEST_CASE("a receiver that trickles its answer a byte at a time within the "
+          "read timeout is cut at the attempt's deadline, a failed attempt") {
+  test_database db;
+  auto cfg = callback_config(db);  // connect 500 ms + 2 x read 300 ms
+  trickle_receiver trickle{150ms}; // half the read timeout
+  engine_fixture f{cfg};
+  auto id = submit(f, with_callback(f, "trickled", 2, trickle.url()));
+
+  domain::batch b;
+  bool recorded = wait_until(
+      [&] {
+        b = get(f, id);
+        return b.callback && b.callback->attempts >= 1;
+      },
+      15s);
+  // The deliverer hung up on the receiver rather than leaving it open.
+  bool hung_up = wait_until([&] { return trickle.hung_up() >= 1; }, 5s);
+  // A graceful stop (which cuts an attempt in flight), so that a failure
+  // here does not leave the fixture's kill waiting on a trickled attempt.
+  f.stop();
+  INFO("connections " << trickle.accepted() << ", hung up "
+                      << trickle.hung_up());
+  REQUIRE(recorded); // without a deadline the first attempt never ends
+  CHECK(hung_up);
+  CHECK(b.callback->status == "pending"); // retried, with backoff
+  CHECK(b.callback->last_error ==
+        std::optional<std::string>("attempt exceeded 1.1 s"));
+  CHECK(scalar(db, "SELECT count(*) FROM batch_callbacks WHERE attempts >= 1 "
+                   "AND last_error = 'attempt exceeded 1.1 s'") == 1);
 }
