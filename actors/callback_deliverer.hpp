@@ -5,9 +5,10 @@
 // POSTs the batch object, records the attempt under the lease's token, and
 // retries failures with full-jitter exponential backoff until 24 h after
 // the end. The HTTP call blocks only this actor's own thread, never CAF's
-// scheduler (workers, poller). Every node runs one; they share the outbox
-// through FOR UPDATE SKIP LOCKED, and a delivery whose node died is taken
-// over when its lease runs out - with the same delivery id.
+// scheduler (workers, poller). Every node runs a pool of them
+// (engine_config::webhook_deliverers); all share the outbox through FOR
+// UPDATE SKIP LOCKED, and a delivery whose node died is taken over when
+// its lease runs out - with the same delivery id.
 #pragma once
 
 #include <atomic>
@@ -23,8 +24,8 @@
 
 namespace ogf {
 
-/// Counters of one deliverer, read by metrics (engine_stats) without
-/// asking the actor, which may be inside an HTTP call.
+/// Counters of a node's deliverers (shared by the pool), read by metrics
+/// (engine_stats) without asking the actor, which may be inside an HTTP call.
 struct deliverer_counters {
   std::atomic<std::int64_t> delivered{0};       ///< 2xx answers
   std::atomic<std::int64_t> failed_attempts{0}; ///< attempts that failed

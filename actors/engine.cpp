@@ -53,26 +53,31 @@ struct engine_state {
   engine_stats pruner_stats;
   /// What the pruners before the current one counted (restarts).
   engine_stats pruner_base;
-  /// Completion callbacks: the deliverer, its
-  /// counters and the handle to cut its HTTP call short at exit. The box
-  /// is how the aggregator's on_done reaches the current deliverer (it is
+  /// Completion callbacks: the pool of webhook_deliverers deliverers,
+  /// their shared counters and, per deliverer, the handle to cut its HTTP
+  /// call short at exit (kept across respawns of that slot). The box is
+  /// how the aggregator's on_done reaches the current deliverers (each is
   /// respawned after a crash).
   struct deliverer_box {
     std::mutex mutex;
-    deliverer_actor handle;
+    std::vector<deliverer_actor> handles;
+    /// Wakes every deliverer, not one in turn: the one a round robin picked
+    /// may be inside an attempt a receiver holds, and the callback would
+    /// wait for the next poll. The idle ones race for it; SKIP LOCKED
+    /// gives it to one, the others find nothing (one cheap claim each).
     void wake() {
       std::lock_guard<std::mutex> guard{mutex};
-      if (handle)
-        caf::anon_send(handle, wake_atom_v);
+      for (const auto& handle : handles)
+        if (handle)
+          caf::anon_send(handle, wake_atom_v);
     }
   };
-  deliverer_actor deliverer;
+  std::vector<deliverer_actor> deliverers;
   std::shared_ptr<deliverer_box> deliverer_handle =
       std::make_shared<deliverer_box>();
   std::shared_ptr<deliverer_counters> deliverer_counts =
       std::make_shared<deliverer_counters>();
-  std::shared_ptr<delivery_abort> deliverer_abort =
-      std::make_shared<delivery_abort>();
+  std::vector<std::shared_ptr<delivery_abort>> deliverer_aborts;
   bool stopping = false;
   bool degraded = false;
   /// Health requests waiting for the round in flight: probes and scrapes
@@ -146,7 +151,7 @@ pruner_config pruner_config_of(const engine_config& cfg) {
 }
 
 deliverer_config deliverer_config_of(const engine_config& cfg,
-                                     const engine_state& st) {
+                                     const engine_state& st, std::size_t i) {
   deliverer_config dc;
   dc.database_url = cfg.database_url;
   dc.node_id = cfg.node_id;
@@ -160,18 +165,25 @@ deliverer_config deliverer_config_of(const engine_config& cfg,
   dc.give_up_after = cfg.webhook_give_up_after;
   dc.version = cfg.version;
   dc.counters = st.deliverer_counts;
-  dc.abort = st.deliverer_abort;
+  dc.abort = st.deliverer_aborts[i];
   return dc;
 }
 
-/// Spawns (or respawns) the callback deliverer, linked to the engine.
-void spawn_deliverer(self_ptr self) {
+/// Spawns (or respawns) callback deliverer `i` of the pool, linked to the
+/// engine.
+void spawn_deliverer(self_ptr self, std::size_t i) {
   auto& st = self->state;
-  st.deliverer =
-      spawn_callback_deliverer(self->system(), deliverer_config_of(st.cfg, st));
-  self->link_to(st.deliverer);
+  st.deliverers[i] = spawn_callback_deliverer(
+      self->system(), deliverer_config_of(st.cfg, st, i));
+  self->link_to(st.deliverers[i]);
   std::lock_guard<std::mutex> guard{st.deliverer_handle->mutex};
-  st.deliverer_handle->handle = st.deliverer;
+  st.deliverer_handle->handles[i] = st.deliverers[i];
+}
+
+/// Cuts every deliverer's HTTP call in flight short, and all later ones.
+void abort_deliveries(engine_state& st) {
+  for (const auto& abort : st.deliverer_aborts)
+    abort->abort_all();
 }
 
 /// Why a submit's callback_url cannot be taken (a non-public address
@@ -337,7 +349,15 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
   self->link_to(st.batcher);
   aggregator_config ac;
   // With or without a webhook secret (an empty one is the empty key).
-  spawn_deliverer(self);
+  {
+    auto n = static_cast<std::size_t>(cfg.webhook_deliverers);
+    st.deliverers.resize(n);
+    st.deliverer_handle->handles.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      st.deliverer_aborts.push_back(std::make_shared<delivery_abort>());
+      spawn_deliverer(self, i);
+    }
+  }
   ac.on_done = [box = st.deliverer_handle](const domain::batch& b) {
     if (b.callback)
       box->wake();
@@ -417,12 +437,15 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
       self->link_to(st.pruner);
       return;
     }
-    if (st.deliverer && msg.source == st.deliverer.address()) {
-      note_restart(self);
-      log::warn("callback deliverer died, restarting",
-                {{"reason", to_string(msg.reason)}});
-      spawn_deliverer(self);
-      return;
+    for (std::size_t i = 0; i < st.deliverers.size(); ++i) {
+      if (st.deliverers[i] && msg.source == st.deliverers[i].address()) {
+        note_restart(self);
+        log::warn("callback deliverer died, restarting",
+                  {{"deliverer", static_cast<std::int64_t>(i)},
+                   {"reason", to_string(msg.reason)}});
+        spawn_deliverer(self, i);
+        return;
+      }
     }
     if (msg.source == st.poller.address() ||
         msg.source == st.renewer.address() ||
@@ -441,9 +464,10 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
     // normal exit_msg, as CAF's default exit handler does - and the renewer
     // and listener tick on their own: quitting with `normal` would leave
     // them running and ~actor_system waiting forever.
-    // A callback in flight would hold the exit up for its timeouts: cut it
-    // short. It is not recorded; its lease runs out and it goes again.
-    st.deliverer_abort->abort_all();
+    // A callback in flight would hold the exit up for its timeouts: cut
+    // every deliverer's short. They are not recorded; their leases run out
+    // and they go again.
+    abort_deliveries(st);
     self->quit(msg.reason ? msg.reason
                           : caf::make_error(caf::exit_reason::user_shutdown));
   });
@@ -571,7 +595,7 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
                   s.submits_committed = self->state.batcher_counts->submits;
                   s.submit_transactions =
                       self->state.batcher_counts->transactions;
-                  if (self->state.deliverer) {
+                  if (!self->state.deliverers.empty()) {
                     const auto& c = *self->state.deliverer_counts;
                     s.callbacks_delivered = c.delivered;
                     s.callback_attempts_failed = c.failed_attempts;
@@ -616,10 +640,10 @@ engine_actor::behavior_type engine(self_ptr self, engine_config cfg) {
         log::info("engine stopping: releasing leases");
         if (st.pruner)
           self->send(st.pruner, stop_atom_v);
-        // No more callbacks from this node either: one in flight is cut
-        // short, unrecorded, and goes again from whichever node claims it
-        // after its lease (the same delivery id).
-        st.deliverer_abort->abort_all();
+        // No more callbacks from this node either: those in flight (one
+        // per deliverer) are cut short, unrecorded, and go again from
+        // whichever node claims them after their leases (the same ids).
+        abort_deliveries(st);
         auto rp = self->make_response_promise<bool>();
         self->request(st.poller, st.cfg.shutdown_timeout, drain_atom_v)
             .then([rp](bool drained) mutable { rp.deliver(drained); },
@@ -666,6 +690,8 @@ std::string engine_config::validate() const {
   auto in = [](milliseconds v, milliseconds lo, milliseconds hi) {
     return v >= lo && v <= hi;
   };
+  if (webhook_deliverers < 1 || webhook_deliverers > 32)
+    return "webhook_deliverers must be in 1..32";
   if (!in(webhook_connect_timeout, milliseconds(10), seconds(60)))
     return "webhook_connect_timeout must be in 10ms..60s";
   if (!in(webhook_read_timeout, milliseconds(10), seconds(60)))

@@ -82,9 +82,15 @@ struct engine_config {
   std::chrono::milliseconds shutdown_timeout{30000};
   /// Key of the completion callbacks' X-OGF-Signature (HMAC-SHA256,
   /// CONTRACT §7). Empty (the default) signs with the empty key: callbacks
-  /// work either way (`serve` warns without one). Every engine runs one
-  /// callback deliverer with a database connection of its own.
+  /// work either way (`serve` warns without one). Every engine runs
+  /// webhook_deliverers callback deliverers, each with a database
+  /// connection of its own.
   std::string webhook_secret;
+  /// Callback deliverers per node, each sending one callback at a time:
+  /// a receiver that holds its requests holds up only the deliverers
+  /// inside its attempts, not every tenant's callbacks. Default 4, range
+  /// 1..32.
+  int webhook_deliverers = 4;
   /// Also deliver callbacks to loopback, private, link-local and other
   /// non-public addresses (checked at submit for literal IPs, and on every
   /// resolved address at delivery). Default false.

@@ -73,6 +73,7 @@ struct serve_options {
   bool webhook_allow_private = false;
   std::string webhook_timeout = "10s";
   std::string webhook_connect_timeout = "5s";
+  int webhook_deliverers = 4;
 };
 
 /// Thrown for bad option values: exit code 2 with a one-line message.
@@ -284,6 +285,7 @@ int run_serve(const database_options& db, const serve_options& o) {
       duration_option("webhook-timeout", o.webhook_timeout);
   ec.webhook_connect_timeout =
       duration_option("webhook-connect-timeout", o.webhook_connect_timeout);
+  ec.webhook_deliverers = o.webhook_deliverers;
   ec.database_url = "unset"; // validated below with the real URL
   if (auto problem = ec.validate(); !problem.empty())
     throw usage_error(problem);
@@ -648,6 +650,14 @@ int main(int argc, char** argv) {
                    "connect timeout of one callback attempt (10ms..60s)")
       ->envname("OGF_WEBHOOK_CONNECT_TIMEOUT")
       ->capture_default_str();
+  serve
+      ->add_option("--webhook-deliverers", so.webhook_deliverers,
+                   "callback deliverers on this node, each sending one "
+                   "callback at a time with a database connection of its "
+                   "own (1..32)")
+      ->envname("OGF_WEBHOOK_DELIVERERS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 32));
   serve->add_option("--log-level", so.log_level, "debug, info, warn or error")
       ->envname("OGF_LOG_LEVEL")
       ->capture_default_str()

@@ -571,3 +571,33 @@ TEST_CASE("a receiver that trickles its answer a byte at a time within the "
   CHECK(scalar(db, "SELECT count(*) FROM batch_callbacks WHERE attempts >= 1 "
                    "AND last_error = 'attempt exceeded 1.1 s'") == 1);
 }
+
+TEST_CASE("a receiver holding its requests holds up only the deliverer "
+          "inside that attempt, another delivers meanwhile") {
+  test_database db;
+  callback_receiver receiver;
+  // /slow: held far past the read timeout (never answered in time); /fast:
+  // 200 at once.
+  receiver.answer_with([](const std::string& path, std::size_t) {
+    return path == "/slow" ? callback_answer{200, 20000ms}
+                           : callback_answer{200, 0ms};
+  });
+  auto cfg = callback_config(db);
+  cfg.webhook_deliverers = 2;
+  // One deliverer alone would send /fast only after /slow's attempt failed
+  // here, 3 s after its claim; a graceful stop cuts it at the end.
+  cfg.webhook_read_timeout = 3s;
+  engine_fixture a{cfg};
+  auto slow = submit(a, with_callback(a, "slow", 2, receiver.url("/slow")));
+  REQUIRE(
+      wait_until([&] { return receiver.received("/slow").size() == 1; }, 10s));
+  auto fast = submit(a, with_callback(a, "fast", 2, receiver.url("/fast")));
+  wait_for_callback(a, fast, "delivered");
+  // /slow's first attempt is still held: not recorded, not sent again.
+  CHECK(scalar(db, "SELECT attempts FROM batch_callbacks WHERE batch_id = " +
+                       sql_literal(slow) + "::uuid") == 0);
+  CHECK(receiver.received("/slow").size() == 1);
+  CHECK(receiver.received("/fast").size() == 1);
+  a.stop();
+  receiver.release();
+}
