@@ -88,9 +88,9 @@ struct engine_config {
   std::string webhook_secret;
   /// Callback deliverers per node, each sending one callback at a time:
   /// a receiver that holds its requests holds up only the deliverers
-  /// inside its attempts, not every tenant's callbacks. Default 4, range
+  /// inside its attempts, not every tenant's callbacks. Default 2, range
   /// 1..32.
-  int webhook_deliverers = 4;
+  int webhook_deliverers = 2;
   /// Also deliver callbacks to loopback, private, link-local and other
   /// non-public addresses (checked at submit for literal IPs, and on every
   /// resolved address at delivery). Default false.

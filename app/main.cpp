@@ -73,7 +73,7 @@ struct serve_options {
   bool webhook_allow_private = false;
   std::string webhook_timeout = "10s";
   std::string webhook_connect_timeout = "5s";
-  int webhook_deliverers = 4;
+  int webhook_deliverers = 2;
 };
 
 /// Thrown for bad option values: exit code 2 with a one-line message.

@@ -1015,7 +1015,7 @@ int main(int argc, char** argv) {
                  "serve processes to start on one database (the first runs "
                  "the embedded PostgreSQL, the others use it by "
                  "--database-url); HTTP clients take them round robin. At "
-                 "most 8: each node holds 9 connections by default, the "
+                 "most 8: each node holds 11 connections by default, the "
                  "embedded cluster allows 100")
       ->capture_default_str()
       ->check(CLI::Range(1, 8));
