@@ -201,8 +201,9 @@ inline constexpr timestamp_us max_run_after_ahead_us =
 /// "5" and true are refused. An optional field given as null takes its
 /// default. Fields are checked in a fixed order (unknown fields first, then
 /// activity_ids, priority, max_retries, metadata, run_after, callback_url)
-/// and the first problem is reported. callback_url is checked for its form only;
-/// whether its target is allowed is check_callback_url's (callback_url.hpp).
+/// and the first problem is reported. callback_url is checked for its form
+/// only; whether its target is allowed is check_callback_url's
+/// (callback_url.hpp).
 result<submit_request>
 parse_submit_request(const nlohmann::json& body, int default_max_retries,
                      int max_activities = default_max_batch_activities,
